@@ -1,0 +1,74 @@
+/**
+ * Decoding of the URL and query string, Deployd-style:
+ *   - `?{"priority":{"$gte":3}}` (raw or URL-encoded JSON) is the whole query;
+ *   - `?q={json}` and `?_jsonquery={json}` likewise, merged with the other parameters;
+ *   - otherwise `qs` bracket syntax: `priority[$gte]=5`, `$sort[priority]=-1`, `status[$in]=a,b`.
+ */
+import qs from 'qs';
+import { Errors } from '../errors.js';
+import { checkInput, FORBIDDEN_KEYS } from '../util/input.js';
+
+export interface RequestTarget {
+  segments: string[];
+  search: string;
+}
+
+export function splitUrl(url: string): RequestTarget {
+  const q = url.indexOf('?');
+  const pathname = q === -1 ? url : url.slice(0, q);
+  const search = q === -1 ? '' : url.slice(q + 1);
+  const segments: string[] = [];
+  for (const raw of pathname.split('/')) {
+    if (raw === '') continue;
+    try {
+      segments.push(decodeURIComponent(raw));
+    } catch {
+      throw Errors.badRequest('the URL path is not valid percent-encoding');
+    }
+  }
+  return { segments, search };
+}
+
+export function parseSearch(search: string, maxDepth: number): Record<string, unknown> {
+  if (search === '') return {};
+  let decoded: string;
+  try {
+    decoded = decodeURIComponent(search.replace(/\+/g, ' '));
+  } catch {
+    throw Errors.badQuery('the query string is not valid percent-encoding');
+  }
+  if (decoded.startsWith('{') && decoded.endsWith('}')) return jsonQuery(decoded, maxDepth);
+  for (const pair of search.split('&')) {
+    const rawKey = pair.split('=')[0];
+    let key: string;
+    try {
+      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
+    } catch {
+      throw Errors.badQuery('the query string is not valid percent-encoding');
+    }
+    for (const token of key.split(/[[\].]+/)) if (FORBIDDEN_KEYS.has(token)) throw Errors.forbiddenKey(token);
+  }
+  const parsed = qs.parse(search, { depth: maxDepth, arrayLimit: 1000, parameterLimit: 1000, plainObjects: true, allowPrototypes: false }) as Record<string, unknown>;
+  const result: Record<string, unknown> = { ...parsed };
+  for (const key of ['q', '_jsonquery']) {
+    const value = result[key];
+    if (typeof value === 'string' && value.trim().startsWith('{')) {
+      delete result[key];
+      Object.assign(result, jsonQuery(value, maxDepth));
+    }
+  }
+  checkInput(result, maxDepth + 2);
+  return result;
+}
+
+function jsonQuery(text: string, maxDepth: number): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw Errors.badQuery(`the query is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw Errors.badQuery('a JSON query must be an object');
+  checkInput(parsed, maxDepth);
+  return { ...(parsed as Record<string, unknown>) };
+}

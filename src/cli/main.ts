@@ -1,0 +1,108 @@
+/** The `deployd` command: start the server, or manage the master key. */
+import fs from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { generateKey, readKeyFile, securityFile, writeKeyFile } from '../auth/master-key.js';
+import { createServer } from '../server.js';
+import { parseCli, USAGE, UsageError, type CliOptions } from './options.js';
+
+const SHUTDOWN_GRACE_MS = 10_000;
+
+async function main(): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(process.argv.slice(2), process.env, process.cwd());
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`deployd: ${err.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    throw err;
+  }
+  switch (options.command) {
+    case 'help':
+      process.stdout.write(`${USAGE}\n`);
+      return 0;
+    case 'version': {
+      const pkg = createRequire(import.meta.url)('../../../package.json') as { version: string };
+      process.stdout.write(`${pkg.version}\n`);
+      return 0;
+    }
+    case 'keygen': {
+      const key = generateKey();
+      const file = writeKeyFile(path.resolve(options.appDir), key);
+      process.stdout.write(`created a new master key in ${file}\n${key}\n`);
+      return 0;
+    }
+    case 'showkey': {
+      const key = readKeyFile(path.resolve(options.appDir));
+      if (!key) {
+        process.stderr.write(`deployd: no master key in ${securityFile(path.resolve(options.appDir))}; run "deployd keygen"\n`);
+        return 1;
+      }
+      process.stdout.write(`${key}\n`);
+      return 0;
+    }
+    case 'start':
+      return start(options);
+  }
+}
+
+async function start(options: CliOptions): Promise<number> {
+  const appDir = path.resolve(options.appDir);
+  if (!fs.existsSync(appDir) || !fs.statSync(appDir).isDirectory()) {
+    process.stderr.write(`deployd: app folder ${appDir} does not exist\n`);
+    return 1;
+  }
+  const server = await createServer({
+    appDir,
+    port: options.port,
+    host: options.host,
+    dev: options.dev,
+    maxBody: options.maxBody,
+    databaseUrl: options.databaseUrl,
+    masterKey: process.env.MASTER_KEY || undefined,
+    corsOrigins: options.corsOrigins,
+    maxLimit: options.maxLimit,
+    logLevel: options.logLevel,
+  });
+  const address = await server.listen();
+  const url = address.replace('://0.0.0.0:', '://localhost:').replace('://[::]:', '://localhost:');
+  const key = server.masterKey;
+  process.stdout.write(
+    `deployd-ts listening on ${url} — app ${appDir}, store ${server.store.description}, master key ${key.source}${options.dev ? ', dev mode' : ''}\n`
+    + (key.generated ? `new master key (shown only this once; "deployd showkey" prints it again): ${key.reveal()}\n` : ''),
+  );
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    server.app.log.info({ signal }, 'shutting down: finishing requests in flight');
+    const force = setTimeout(() => {
+      server.app.log.warn('requests still running after 10 s; exiting anyway');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    server.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        server.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
+
+main().then(
+  (code) => {
+    if (code >= 0) process.exitCode = code;
+  },
+  (err: Error) => {
+    process.stderr.write(`deployd: ${err.message}\n`);
+    process.exitCode = 1;
+  },
+);

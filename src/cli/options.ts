@@ -1,0 +1,95 @@
+/**
+ * Command-line flags and environment, Deployd's names:
+ *   deployd [--port 2403] [--host 0.0.0.0] [--app DIR] [--db URL] [--dev] [--max-body 1mb]
+ *   deployd keygen | showkey [--app DIR]
+ */
+import { parseArgs } from 'node:util';
+
+export interface CliOptions {
+  command: 'start' | 'keygen' | 'showkey' | 'help' | 'version';
+  appDir: string;
+  port: number;
+  host: string;
+  databaseUrl?: string;
+  dev: boolean;
+  maxBody: number;
+  maxLimit?: number;
+  corsOrigins: string[];
+  logLevel: string;
+}
+
+export const USAGE = `Usage:
+  deployd [options]            start the server for the app in --app (default: current folder)
+  deployd keygen [--app DIR]   create a new master key in DIR/.deployd/security.json and print it
+  deployd showkey [--app DIR]  print the master key
+
+Options:
+  -p, --port <n>          port to listen on (env PORT; default 2403; 0 picks a free port)
+      --host <addr>       address to bind (default 0.0.0.0)
+  -a, --app <dir>         app folder with resources/, public/ and .deployd/ (default: cwd)
+      --db <url>          database (env DATABASE_URL; default: sqlite file in .deployd/)
+  -d, --dev               development mode: any dpd-ssh-key is root, stacks in 500s, request logs
+      --max-body <size>   largest request body, e.g. 512kb, 1mb (default 1mb)
+      --max-limit <n>     largest $limit and default page size (default 1000)
+      --cors-origins <l>  comma-separated CORS allow-list (env CORS_ORIGINS; default: echo any origin)
+      --log-level <lvl>   fatal, error, warn, info, debug (env LOG_LEVEL; default info)
+  -h, --help              this text
+  -v, --version           the version
+Environment: MASTER_KEY sets the master key instead of the key file.`;
+
+export class UsageError extends Error {}
+
+export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): CliOptions {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: {
+        port: { type: 'string', short: 'p' },
+        host: { type: 'string' },
+        app: { type: 'string', short: 'a' },
+        db: { type: 'string' },
+        dev: { type: 'boolean', short: 'd' },
+        'max-body': { type: 'string' },
+        'max-limit': { type: 'string' },
+        'cors-origins': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+        version: { type: 'boolean', short: 'v' },
+      },
+    });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const { values, positionals } = parsed;
+  const [first, ...extra] = positionals;
+  if (extra.length > 0 || (first !== undefined && first !== 'keygen' && first !== 'showkey')) {
+    throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+  }
+  const command = values.help ? 'help' : values.version ? 'version' : (first as 'keygen' | 'showkey' | undefined) ?? 'start';
+  const port = Number(values.port ?? env.PORT ?? 2403);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port ?? env.PORT}"`);
+  const maxLimit = values['max-limit'] === undefined ? undefined : Number(values['max-limit']);
+  if (maxLimit !== undefined && (!Number.isInteger(maxLimit) || maxLimit < 1)) throw new UsageError('--max-limit must be a positive integer');
+  return {
+    command,
+    appDir: values.app ?? cwd,
+    port,
+    host: values.host ?? env.HOST ?? '0.0.0.0',
+    databaseUrl: values.db ?? (env.DATABASE_URL || undefined),
+    dev: values.dev ?? false,
+    maxBody: parseSize(values['max-body'] ?? '1mb'),
+    maxLimit,
+    corsOrigins: (values['cors-origins'] ?? env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+  };
+}
+
+export function parseSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|k|mb|m|gb|g)?$/i.exec(text.trim());
+  if (!match) throw new UsageError(`invalid size "${text}" (use e.g. 512kb or 1mb)`);
+  const unit = (match[2] ?? 'b').toLowerCase()[0];
+  const factor = unit === 'k' ? 1024 : unit === 'm' ? 1024 ** 2 : unit === 'g' ? 1024 ** 3 : 1;
+  return Math.floor(Number(match[1]) * factor);
+}

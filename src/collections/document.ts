@@ -1,0 +1,181 @@
+/**
+ * Turns request bodies into documents and update specs: drops undeclared fields, coerces values to
+ * their declared types (as Deployd, except a non-numeric string for a number is an error, not NaN),
+ * applies defaults, checks `required`, and reads update commands in both Deployd's per-property form
+ * (`{"n":{"$inc":1}}`) and MongoDB's top-level form (`{"$inc":{"n":1}}`).
+ */
+import { Errors, validationError } from '../errors.js';
+import { toIsoDate } from '../query/filter.js';
+import { emptyUpdate, type UpdateSpec } from '../store/store.js';
+import { applyUpdate } from './update.js';
+import type { CollectionSchema, PropertyDef } from './schema.js';
+
+const COMMANDS = new Set(['$inc', '$push', '$pushAll', '$pull', '$pullAll', '$addUnique', '$set', '$unset']);
+const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const SERVER_MANAGED = new Set(['id', 'createdAt', 'updatedAt']);
+
+type Errs = Record<string, string>;
+
+/** A value "exists" for `required` unless it is missing, null or an empty string (Deployd). */
+function exists(value: unknown): boolean {
+  return value !== undefined && value !== null && value !== '';
+}
+
+export function coerceValue(prop: PropertyDef, value: unknown): { value: unknown } | { error: string } {
+  if (value === null) return { value: null };
+  switch (prop.type) {
+    case 'string':
+      if (typeof value === 'string') return { value };
+      if (typeof value === 'number' && Number.isFinite(value)) return { value: String(value) };
+      return { error: 'must be a string' };
+    case 'number':
+      if (typeof value === 'number' && Number.isFinite(value)) return { value };
+      if (typeof value === 'string' && NUMERIC.test(value.trim())) return { value: Number(value.trim()) };
+      return { error: 'must be a number' };
+    case 'boolean':
+      if (typeof value === 'boolean') return { value };
+      if (value === 'true') return { value: true };
+      if (value === 'false') return { value: false };
+      return { error: 'must be a boolean' };
+    case 'date': {
+      const iso = toIsoDate(value);
+      return iso === undefined ? { error: 'must be a date' } : { value: iso };
+    }
+    case 'object':
+      if (typeof value === 'object' && !Array.isArray(value)) return { value };
+      return { error: 'must be an object' };
+    case 'array':
+      if (Array.isArray(value)) return { value };
+      return { error: 'must be an array' };
+  }
+}
+
+function isCommandObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length > 0 && keys.every((k) => k.startsWith('$'));
+}
+
+/** Collects the update commands and plain values of a body into one spec. */
+function readBody(schema: CollectionSchema, body: Record<string, unknown>, errors: Errs): UpdateSpec {
+  const spec = emptyUpdate();
+  const perProperty: Array<[string, string, unknown]> = [];
+  for (const [key, value] of Object.entries(body)) {
+    if (COMMANDS.has(key)) {
+      // MongoDB form: {"$inc": {"n": 1}}
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+        errors[key] = 'must be an object of fields';
+        continue;
+      }
+      for (const [field, arg] of Object.entries(value)) perProperty.push([field, key, arg]);
+      continue;
+    }
+    if (key.startsWith('$')) continue; // $skipEvents and other request flags
+    if (isCommandObject(value)) {
+      const cmds = Object.entries(value);
+      const unknown = cmds.find(([cmd]) => !COMMANDS.has(cmd));
+      if (unknown) {
+        errors[key] = `unknown update command ${unknown[0]}`;
+        continue;
+      }
+      for (const [cmd, arg] of cmds) perProperty.push([key, cmd, arg]);
+      continue;
+    }
+    perProperty.push([key, '$set', value]);
+  }
+  for (const [field, cmd, arg] of perProperty) {
+    const prop = schema.properties.get(field);
+    if (!prop || SERVER_MANAGED.has(field)) continue; // undeclared and server-managed fields are dropped
+    applyCommand(spec, prop, cmd, arg, errors);
+  }
+  return spec;
+}
+
+function applyCommand(spec: UpdateSpec, prop: PropertyDef, cmd: string, arg: unknown, errors: Errs): void {
+  const field = prop.name;
+  switch (cmd) {
+    case '$set': {
+      const result = coerceValue(prop, arg);
+      if ('error' in result) errors[field] = result.error;
+      else spec.set[field] = result.value;
+      return;
+    }
+    case '$unset':
+      spec.unset.push(field);
+      return;
+    case '$inc': {
+      if (prop.type !== 'number') { errors[field] = '$inc needs a number property'; return; }
+      const n = typeof arg === 'string' && NUMERIC.test(arg.trim()) ? Number(arg.trim()) : arg;
+      if (typeof n !== 'number' || !Number.isFinite(n)) { errors[field] = '$inc needs a number'; return; }
+      spec.inc[field] = (spec.inc[field] ?? 0) + n;
+      return;
+    }
+    default: {
+      if (prop.type !== 'array') { errors[field] = `${cmd} needs an array property`; return; }
+      const many = cmd === '$pushAll' || cmd === '$pullAll';
+      if (many && !Array.isArray(arg)) { errors[field] = `${cmd} needs an array`; return; }
+      const items = many ? (arg as unknown[]) : cmd === '$addUnique' && Array.isArray(arg) ? arg : [arg];
+      const target = cmd === '$push' || cmd === '$pushAll' ? spec.push : cmd === '$pull' || cmd === '$pullAll' ? spec.pull : spec.addUnique;
+      target[field] = [...(target[field] ?? []), ...items];
+    }
+  }
+}
+
+/** A new document from a POST body (without id), or a 400 with every field's error. */
+export function prepareCreate(schema: CollectionSchema, body: Record<string, unknown>, now: Date): Record<string, unknown> {
+  const errors: Errs = {};
+  const spec = readBody(schema, body, errors);
+  let doc: Record<string, unknown> = {};
+  if (Object.keys(errors).length === 0) {
+    doc = applyUpdate({ id: '' }, spec); // commands work on POST too: {"tags":{"$push":"a"}} → ["a"]
+    delete doc.id;
+  }
+  for (const prop of schema.properties.values()) {
+    if (SERVER_MANAGED.has(prop.name) || errors[prop.name]) continue;
+    if (doc[prop.name] === undefined && prop.default !== undefined) {
+      const fallback = prop.type === 'date' && prop.default === 'now' ? now.toISOString() : structuredClone(prop.default);
+      const result = coerceValue(prop, fallback);
+      if ('error' in result) errors[prop.name] = `default ${result.error}`;
+      else doc[prop.name] = result.value;
+    }
+    // Deployd: an absent optional boolean is stored as false.
+    if (prop.type === 'boolean' && !prop.required && doc[prop.name] === undefined) doc[prop.name] = false;
+    if (prop.required && !exists(doc[prop.name])) errors[prop.name] = 'is required';
+  }
+  if (Object.keys(errors).length > 0) throw validationError(errors);
+  if (schema.timestamps) {
+    doc.createdAt = now.toISOString();
+    doc.updatedAt = now.toISOString();
+  }
+  return doc;
+}
+
+export interface PreparedUpdate {
+  spec: UpdateSpec;
+  /** The document as it will be if nobody else writes first (hooks see this). */
+  preview: Record<string, unknown>;
+}
+
+/** An update spec from a PUT body, checked against the current document. */
+export function prepareUpdate(schema: CollectionSchema, body: Record<string, unknown>, previous: Record<string, unknown> & { id: string }, now: Date): PreparedUpdate {
+  const errors: Errs = {};
+  const spec = readBody(schema, body, errors);
+  if (Object.keys(errors).length > 0) throw validationError(errors);
+  const preview = applyUpdate(previous, spec);
+  for (const field of [...Object.keys(spec.set), ...spec.unset]) {
+    const prop = schema.properties.get(field);
+    if (prop?.required && !exists(preview[field])) errors[field] = 'is required';
+  }
+  if (Object.keys(errors).length > 0) throw validationError(errors);
+  if (schema.timestamps) {
+    spec.set.updatedAt = now.toISOString();
+    preview.updatedAt = spec.set.updatedAt;
+  }
+  return { spec, preview };
+}
+
+export function requireObjectBody(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null) return {};
+  if (typeof body !== 'object' || Array.isArray(body)) throw Errors.badRequest('the request body must be a JSON object');
+  return body as Record<string, unknown>;
+}

@@ -1,0 +1,43 @@
+/**
+ * Update commands (`$inc $push $pushAll $pull $pullAll $addUnique $set $unset`), shared by every
+ * store: a store that cannot express them natively applies them with `applyUpdate` inside its
+ * own transaction, against the stored version of the document.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { Errors } from '../errors.js';
+import type { Doc, UpdateSpec } from '../store/store.js';
+
+export function applyUpdate(stored: Doc, spec: UpdateSpec): Doc {
+  const doc: Doc = { ...stored };
+  for (const [key, value] of Object.entries(spec.set)) doc[key] = value;
+  for (const key of spec.unset) delete doc[key];
+  for (const [key, amount] of Object.entries(spec.inc)) {
+    const current = doc[key];
+    if (current !== undefined && current !== null && typeof current !== 'number') {
+      throw Errors.badRequest(`cannot $inc "${key}": it holds a ${typeof current}, not a number`);
+    }
+    doc[key] = ((current as number | null | undefined) ?? 0) + amount;
+  }
+  for (const [key, items] of Object.entries(spec.push)) doc[key] = [...arrayAt(doc, key, '$push'), ...items];
+  for (const [key, items] of Object.entries(spec.pull)) {
+    doc[key] = arrayAt(doc, key, '$pull').filter((el) => !items.some((item) => isDeepStrictEqual(el, item)));
+  }
+  for (const [key, items] of Object.entries(spec.addUnique)) {
+    const list = [...arrayAt(doc, key, '$addUnique')];
+    for (const item of items) if (!list.some((el) => isDeepStrictEqual(el, item))) list.push(item);
+    doc[key] = list;
+  }
+  return doc;
+}
+
+function arrayAt(doc: Doc, key: string, command: string): unknown[] {
+  const current = doc[key];
+  if (current === undefined || current === null) return [];
+  if (!Array.isArray(current)) throw Errors.badRequest(`cannot ${command} "${key}": it is not an array`);
+  return current;
+}
+
+export function hasChanges(spec: UpdateSpec): boolean {
+  return Object.keys(spec.set).length > 0 || spec.unset.length > 0 || Object.keys(spec.inc).length > 0
+    || Object.keys(spec.push).length > 0 || Object.keys(spec.pull).length > 0 || Object.keys(spec.addUnique).length > 0;
+}

@@ -1,0 +1,72 @@
+/**
+ * Errors as data: every error the server answers with has a stable `code`, an HTTP status and a
+ * message. The JSON body keeps Deployd's shape (`message`, `statusCode`, `status`, and `errors` for
+ * validation) so existing clients keep working; `code` is additive.
+ */
+
+const kDeploydError = Symbol.for('deployd-ts.error');
+
+export class DeploydError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  /** Field → message map, for validation failures (Deployd's `{"errors":{...}}`). */
+  readonly errors?: Record<string, string>;
+
+  constructor(code: string, statusCode: number, message: string, errors?: Record<string, string>) {
+    super(message);
+    this.name = 'DeploydError';
+    this.code = code;
+    this.statusCode = statusCode;
+    if (errors) this.errors = errors;
+  }
+
+  /** Brand check that survives duplicated copies of this module (undici's pattern). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    return typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[kDeploydError] === true;
+  }
+
+  toJSON(): Record<string, unknown> {
+    const body: Record<string, unknown> = { message: this.message };
+    if (this.errors) body.errors = this.errors;
+    body.statusCode = this.statusCode;
+    body.status = this.statusCode;
+    body.code = this.code;
+    return body;
+  }
+}
+Object.defineProperty(DeploydError.prototype, kDeploydError, { value: true });
+
+type Factory<A extends unknown[]> = (...args: A) => DeploydError;
+
+function define<A extends unknown[]>(code: string, statusCode: number, message: (...args: A) => string): Factory<A> & { code: string; statusCode: number } {
+  const factory = (...args: A) => new DeploydError(code, statusCode, message(...args));
+  return Object.assign(factory, { code, statusCode });
+}
+
+export const Errors = {
+  notFound: define('DPD_ERR_NOT_FOUND', 404, () => 'not found'),
+  resourceNotFound: define('DPD_ERR_RESOURCE_NOT_FOUND', 404, () => 'resource not found'),
+  methodNotAllowed: define('DPD_ERR_METHOD_NOT_ALLOWED', 405, (method: string) => `method ${method} not allowed`),
+  invalidJson: define('DPD_ERR_INVALID_JSON', 400, (detail: string) => `invalid JSON body: ${detail}`),
+  unsupportedMediaType: define('DPD_ERR_UNSUPPORTED_MEDIA_TYPE', 415, (type: string) => `unsupported content type: ${type}`),
+  bodyTooLarge: define('DPD_ERR_BODY_TOO_LARGE', 413, (limit: number) => `request body is larger than ${limit} bytes`),
+  forbiddenKey: define('DPD_ERR_FORBIDDEN_KEY', 400, (key: string) => `the key "${key}" is not allowed`),
+  tooDeep: define('DPD_ERR_TOO_DEEP', 400, (max: number) => `input is nested more than ${max} levels deep`),
+  badQuery: define('DPD_ERR_BAD_QUERY', 400, (detail: string) => `invalid query: ${detail}`),
+  badRequest: define('DPD_ERR_BAD_REQUEST', 400, (detail: string) => detail),
+  unauthorized: define('DPD_ERR_UNAUTHORIZED', 401, (detail: string) => detail),
+  forbidden: define('DPD_ERR_FORBIDDEN', 403, (detail: string) => detail),
+  conflict: define('DPD_ERR_CONFLICT', 409, (detail: string) => detail),
+  configInvalid: define('DPD_ERR_CONFIG_INVALID', 500, (detail: string) => detail),
+  notImplemented: define('DPD_ERR_NOT_IMPLEMENTED', 501, (detail: string) => detail),
+  storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
+  internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
+};
+
+export function validationError(errors: Record<string, string>): DeploydError {
+  return new DeploydError('DPD_ERR_VALIDATION', 400, 'validation failed', errors);
+}
+
+export function uniqueViolation(field: string): DeploydError {
+  return new DeploydError('DPD_ERR_UNIQUE', 409, `${field} must be unique`, { [field]: 'must be unique' });
+}

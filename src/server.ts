@@ -1,0 +1,129 @@
+/**
+ * Composition root: wires the store, the collection registry, authentication and the HTTP routes.
+ * Nothing here has behaviour of its own.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import cors from '@fastify/cors';
+import fastifyStatic from '@fastify/static';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { installBodyParsers } from './api/body-parsers.js';
+import { collectionRoutes } from './api/collection-routes.js';
+import { installErrorHandling } from './api/error-handler.js';
+import { masterKeyAuthenticator } from './auth/authenticator.js';
+import { loadMasterKey, type MasterKey } from './auth/master-key.js';
+import { Registry } from './collections/registry.js';
+import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
+import { openStore } from './store/open-store.js';
+import type { Store } from './store/store.js';
+
+export interface ServerOptions {
+  appDir: string;
+  port?: number;
+  host?: string;
+  dev?: boolean;
+  /** Largest request body in bytes. */
+  maxBody?: number;
+  /** `--db` / `DATABASE_URL`; the embedded SQLite file when absent. */
+  databaseUrl?: string;
+  /** `MASTER_KEY`; generated into .deployd/security.json when absent. */
+  masterKey?: string;
+  /** CORS allow-list; any origin is echoed when empty (Deployd). */
+  corsOrigins?: string[];
+  /** Largest `$limit` (and the default page size). */
+  maxLimit?: number;
+  logLevel?: string;
+  /** Watch resources/ for config changes (on by default). */
+  watch?: boolean;
+}
+
+export interface DeploydServer {
+  app: FastifyInstance;
+  store: Store;
+  registry: Registry;
+  masterKey: MasterKey;
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+const MAX_DEPTH = 32;
+
+export async function createServer(options: ServerOptions): Promise<DeploydServer> {
+  const appDir = path.resolve(options.appDir);
+  const dev = options.dev ?? false;
+  const bodyLimit = options.maxBody ?? 1024 * 1024;
+  const limits = { ...DEFAULT_QUERY_LIMITS, maxLimit: options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit };
+
+  const app = Fastify({
+    bodyLimit,
+    requestTimeout: 30_000,
+    logController: new LogController({ disableRequestLogging: !dev }),
+    return503OnClosing: true,
+    routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
+    logger: {
+      level: options.logLevel ?? 'info',
+      redact: {
+        paths: ['req.headers["x-master-key"]', 'req.headers["dpd-ssh-key"]', 'req.headers.authorization', 'req.headers.cookie'],
+        censor: '[redacted]',
+      },
+    },
+  });
+
+  const masterKey = loadMasterKey(appDir, options.masterKey);
+  const store = openStore(options.databaseUrl, appDir);
+  const registry = new Registry(appDir, store, app.log);
+  await registry.load();
+  if (options.watch !== false) registry.watch();
+
+  installErrorHandling(app, { dev, bodyLimit });
+  installBodyParsers(app, { maxDepth: MAX_DEPTH });
+
+  const allowList = options.corsOrigins?.filter(Boolean) ?? [];
+  await app.register(cors, {
+    origin: allowList.length > 0 ? allowList : true,
+    credentials: true,
+    methods: ['GET', 'POST', 'PUT', 'DELETE'],
+    allowedHeaders: ['Content-Type', 'X-Requested-With', 'Authorization', 'X-Session-Token'],
+    exposedHeaders: ['X-Session-Token', 'X-Session-Invalidated'],
+    maxAge: 300,
+  });
+
+  const publicDir = path.join(appDir, 'public');
+  let serveStatic: ((request: FastifyRequest, reply: FastifyReply, segments: string[]) => Promise<boolean>) | undefined;
+  if (fs.existsSync(publicDir)) {
+    await app.register(fastifyStatic, { root: publicDir, serve: false });
+    serveStatic = async (_request, reply, segments) => {
+      if (segments.some((s) => s === '..' || s.includes('/') || s.includes('\\') || s.includes('\0'))) return false;
+      let relative = segments.join('/');
+      const full = path.join(publicDir, relative);
+      const stat = await fs.promises.stat(full).catch(() => undefined);
+      if (stat?.isDirectory()) relative = path.posix.join(relative, 'index.html');
+      else if (!stat?.isFile()) return false;
+      if (!fs.existsSync(path.join(publicDir, relative))) return false;
+      await reply.sendFile(relative);
+      return true;
+    };
+  }
+
+  app.get('/health', async () => ({ status: 'ok', collections: registry.list().length }));
+  await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
+
+  let closing: Promise<void> | undefined;
+  return {
+    app,
+    store,
+    registry,
+    masterKey,
+    async listen() {
+      return app.listen({ port: options.port ?? 2403, host: options.host ?? '0.0.0.0' });
+    },
+    close() {
+      closing ??= (async () => {
+        await app.close();
+        await registry.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,193 @@
+/**
+ * The embedded store: one SQLite file (WAL mode), one table per collection holding each document
+ * as JSON, expression indexes on `index`/`unique` properties. Several processes may share the file
+ * (busy timeout), which is how a cluster runs on one machine.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { LRUCache } from 'lru-cache';
+import { indexedProperties, type CollectionSchema } from '../../collections/schema.js';
+import { applyUpdate } from '../../collections/update.js';
+import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
+import type { Filter } from '../../query/filter.js';
+import type { CollectionStore, Doc, FindOptions, Store, UpdateSpec } from '../store.js';
+import { FilterTranslator, jsonPath } from './translate.js';
+
+export interface SqliteStoreOptions {
+  /** Path of the database file, or ':memory:'. */
+  file: string;
+  /** How long a writer waits for another process's lock before answering 503. */
+  busyTimeoutMs?: number;
+  /** SQLite `synchronous`: NORMAL survives a process crash; FULL also survives power loss. */
+  synchronous?: 'NORMAL' | 'FULL';
+}
+
+type Statement = Database.Statement<unknown[]>;
+
+export class SqliteStore implements Store {
+  readonly description: string;
+  private readonly db: Database.Database;
+  private readonly statements = new LRUCache<string, Statement>({ max: 500 });
+  private readonly regexes = new LRUCache<string, RegExp>({ max: 200 });
+
+  constructor(options: SqliteStoreOptions) {
+    if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
+    this.description = `sqlite:${options.file}`;
+    this.db = new Database(options.file);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
+    this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.db.function('dpd_regexp', { deterministic: true }, (source: unknown, flags: unknown, value: unknown) => {
+      if (typeof value !== 'string') return 0;
+      const key = `${String(flags)}/${String(source)}`;
+      let regex = this.regexes.get(key);
+      if (!regex) {
+        regex = new RegExp(String(source), String(flags));
+        this.regexes.set(key, regex);
+      }
+      return regex.test(value) ? 1 : 0;
+    });
+  }
+
+  async collection(schema: CollectionSchema): Promise<CollectionStore> {
+    const table = tableName(schema.name);
+    this.run(() => {
+      this.db.exec(`CREATE TABLE IF NOT EXISTS ${quoteId(table)} (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)`);
+      for (const prop of indexedProperties(schema)) {
+        const name = indexName(table, prop.name, prop.unique);
+        try {
+          this.db.exec(`CREATE ${prop.unique ? 'UNIQUE ' : ''}INDEX IF NOT EXISTS ${quoteId(name)} ON ${quoteId(table)} (json_extract(data, ${jsonPath(prop.name)}))`);
+        } catch (err) {
+          if (isSqliteError(err, 'SQLITE_CONSTRAINT')) {
+            throw Errors.configInvalid(`cannot make "${prop.name}" unique in ${schema.name}: existing documents share a value`);
+          }
+          throw err;
+        }
+      }
+    });
+    return new SqliteCollection(this, schema, table);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+
+  /** A cached prepared statement (SQL text varies only with the query's shape). */
+  prepare(sql: string): Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.db.prepare(sql) as Statement;
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
+  /** Runs `fn` in a write transaction that takes the lock up front (no upgrade deadlocks). */
+  transaction<T>(fn: () => T): T {
+    return this.run(() => this.db.transaction(fn).immediate());
+  }
+
+  /** Maps driver errors to coded errors. */
+  run<T>(fn: () => T, schema?: CollectionSchema): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (err instanceof DeploydError) throw err;
+      if (isSqliteError(err, 'SQLITE_BUSY')) throw Errors.storeBusy();
+      if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') && schema) {
+        const field = /index '([^']+)'/.exec(String((err as Error).message))?.[1];
+        const prop = [...schema.properties.values()].find((p) => field === indexName(tableName(schema.name), p.name, true));
+        throw uniqueViolation(prop?.name ?? 'id');
+      }
+      throw err;
+    }
+  }
+}
+
+class SqliteCollection implements CollectionStore {
+  private readonly qtable: string;
+
+  constructor(private readonly store: SqliteStore, private readonly schema: CollectionSchema, table: string) {
+    this.qtable = quoteId(table);
+  }
+
+  async find(filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    const translator = new FilterTranslator(this.schema);
+    const where = translator.translate(filter);
+    let sql = `SELECT id, data FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
+    const params: Record<string, unknown> = { ...where.params };
+    if (options.limit !== undefined || options.skip !== undefined) {
+      sql += ' LIMIT @limit OFFSET @skip';
+      params.limit = options.limit ?? -1;
+      params.skip = options.skip ?? 0;
+    }
+    const rows = this.store.run(() => this.store.prepare(sql).all(params)) as Row[];
+    return rows.map(toDoc);
+  }
+
+  async count(filter: Filter): Promise<number> {
+    const where = new FilterTranslator(this.schema).translate(filter);
+    const row = this.store.run(() => this.store.prepare(`SELECT count(*) AS n FROM ${this.qtable} WHERE ${where.sql}`).get(where.params)) as { n: number };
+    return row.n;
+  }
+
+  async insert(doc: Doc): Promise<Doc> {
+    const { id, ...data } = doc;
+    this.store.run(() => this.store.prepare(`INSERT INTO ${this.qtable} (id, data) VALUES (?, ?)`).run(id, JSON.stringify(data)), this.schema);
+    return doc;
+  }
+
+  async update(id: string, filter: Filter, spec: UpdateSpec): Promise<Doc | null> {
+    const where = new FilterTranslator(this.schema).translate(filter);
+    const select = `SELECT id, data FROM ${this.qtable} WHERE id = @id AND ${where.sql}`;
+    const write = `UPDATE ${this.qtable} SET data = ? WHERE id = ?`;
+    return this.store.run(() => this.store.transaction(() => {
+      const row = this.store.prepare(select).get({ ...where.params, id }) as Row | undefined;
+      if (!row) return null;
+      const updated = applyUpdate(toDoc(row), spec);
+      const { id: _id, ...data } = updated;
+      this.store.prepare(write).run(JSON.stringify(data), id);
+      return updated;
+    }), this.schema);
+  }
+
+  async remove(filter: Filter): Promise<Doc[]> {
+    const where = new FilterTranslator(this.schema).translate(filter);
+    const select = `SELECT id, data FROM ${this.qtable} WHERE ${where.sql} ORDER BY rowid`;
+    const del = `DELETE FROM ${this.qtable} WHERE id = ?`;
+    return this.store.transaction(() => {
+      const rows = this.store.prepare(select).all(where.params) as Row[];
+      const stmt = this.store.prepare(del);
+      for (const row of rows) stmt.run(row.id);
+      return rows.map(toDoc);
+    });
+  }
+}
+
+interface Row {
+  id: string;
+  data: string;
+}
+
+function toDoc(row: Row): Doc {
+  return { id: row.id, ...(JSON.parse(row.data) as Record<string, unknown>) };
+}
+
+function tableName(collection: string): string {
+  return `dpd_${collection}`;
+}
+
+function indexName(table: string, field: string, unique: boolean): string {
+  return `${unique ? 'ux' : 'ix'}_${table}_${field}`;
+}
+
+function quoteId(name: string): string {
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+function isSqliteError(err: unknown, code: string): boolean {
+  const c = (err as { code?: unknown })?.code;
+  return typeof c === 'string' && (c === code || c.startsWith(`${code}_`));
+}
+

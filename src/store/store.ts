@@ -1,0 +1,55 @@
+/**
+ * The storage boundary. A store persists documents of one collection and answers Mongo-style
+ * filters (already validated and coerced by `query/normalize`) with identical results on every
+ * backend: SQLite (embedded, default) and MongoDB (when DATABASE_URL says so).
+ */
+import type { CollectionSchema } from '../collections/schema.js';
+import type { Filter } from '../query/filter.js';
+
+export type Doc = { id: string } & Record<string, unknown>;
+
+export interface SortKey {
+  field: string;
+  direction: 1 | -1;
+}
+
+export interface FindOptions {
+  sort?: SortKey[];
+  limit?: number;
+  skip?: number;
+}
+
+/**
+ * Changes to one document, applied atomically by the store against the stored version
+ * (so 50 concurrent `$inc` end at exactly +50).
+ */
+export interface UpdateSpec {
+  set: Record<string, unknown>;
+  unset: string[];
+  inc: Record<string, number>;
+  push: Record<string, unknown[]>;
+  pull: Record<string, unknown[]>;
+  addUnique: Record<string, unknown[]>;
+}
+
+export function emptyUpdate(): UpdateSpec {
+  return { set: {}, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} };
+}
+
+export interface CollectionStore {
+  find(filter: Filter, options?: FindOptions): Promise<Doc[]>;
+  count(filter: Filter): Promise<number>;
+  insert(doc: Doc): Promise<Doc>;
+  /** Updates the one document with `id` that also matches `filter`; null when none matches. */
+  update(id: string, filter: Filter, spec: UpdateSpec): Promise<Doc | null>;
+  /** Removes every document matching `filter` and returns what was removed. */
+  remove(filter: Filter): Promise<Doc[]>;
+}
+
+export interface Store {
+  /** Human-readable location, for the start-up line (never contains credentials). */
+  readonly description: string;
+  /** Prepares storage for a collection (tables, indexes) and returns its handle. */
+  collection(schema: CollectionSchema): Promise<CollectionStore>;
+  close(): Promise<void>;
+}
