@@ -105,6 +105,13 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     };
   }
 
+  // While shutting down, answers in flight close their connection so keep-alive clients do not
+  // hold the process open past the grace period.
+  let shuttingDown = false;
+  app.addHook('onSend', async (_request, reply) => {
+    if (shuttingDown) reply.header('Connection', 'close');
+  });
+
   app.get('/health', async () => ({ status: 'ok', collections: registry.list().length }));
   await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
 
@@ -115,11 +122,24 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     registry,
     masterKey,
     async listen() {
-      return app.listen({ port: options.port ?? 2403, host: options.host ?? '0.0.0.0' });
+      // The CLI prints one start-up line itself; fastify's per-interface lines would repeat it.
+      const level = app.log.level;
+      app.log.level = 'warn';
+      try {
+        return await app.listen({ port: options.port ?? 2403, host: options.host ?? '0.0.0.0' });
+      } finally {
+        app.log.level = level;
+      }
     },
     close() {
       closing ??= (async () => {
-        await app.close();
+        shuttingDown = true;
+        const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
+        try {
+          await app.close();
+        } finally {
+          clearInterval(sweep);
+        }
         await registry.close();
         await store.close();
       })();

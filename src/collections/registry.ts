@@ -91,7 +91,7 @@ export class Registry {
         throw Errors.notImplemented(`${relative}: UserCollection is not supported yet`);
       }
       const store = await this.store.collection(schema);
-      this.log.info({ collection: name, file: relative }, 'collection loaded');
+      this.log.debug({ collection: name, file: relative }, 'collection loaded');
       return { name, configFile: file, collection: new Collection(schema, store) };
     } catch (err) {
       const detail = (err as Error).message;

@@ -1,0 +1,31 @@
+# deployd-ts — the two commands a newcomer needs: `make run` and `make test`.
+SHELL := /bin/bash
+NODE_FLAGS := --no-node-snapshot
+PORT ?= 2403
+
+.PHONY: run test build install bench clean
+
+# Install dependencies when package-lock.json is newer than node_modules (or it is missing).
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: node_modules/.installed
+
+build: install
+	npx tsc -p tsconfig.json
+
+## make run: install, build and serve the example app on http://localhost:$(PORT)
+run: build
+	cd examples/todos && ../../bin/deployd --port $(PORT)
+
+## make test: install, build and run every test
+test: build
+	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
+
+## make bench: paired benchmarks against raw baselines (see bench/README.md)
+bench: build
+	node $(NODE_FLAGS) bench/run.js
+
+clean:
+	rm -rf dist node_modules/.installed
