@@ -9,7 +9,7 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installBodyParsers } from './api/body-parsers.js';
 import { collectionRoutes } from './api/collection-routes.js';
-import { installErrorHandling } from './api/error-handler.js';
+import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
 import { masterKeyAuthenticator } from './auth/authenticator.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
 import { Registry } from './collections/registry.js';
@@ -59,6 +59,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     requestTimeout: 30_000,
     logController: new LogController({ disableRequestLogging: !dev }),
     return503OnClosing: true,
+    frameworkErrors: frameworkErrorHandler({ bodyLimit }),
+    clientErrorHandler,
     routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
     logger: {
       level: options.logLevel ?? 'info',
@@ -86,6 +88,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     allowedHeaders: ['Content-Type', 'X-Requested-With', 'Authorization', 'X-Session-Token'],
     exposedHeaders: ['X-Session-Token', 'X-Session-Invalidated'],
     maxAge: 300,
+    strictPreflight: false, // an OPTIONS without Origin gets a plain 204, not a text/plain 400
   });
 
   const publicDir = path.join(appDir, 'public');

@@ -33,7 +33,10 @@ export function installBodyParsers(app: FastifyInstance, options: { maxDepth: nu
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     try {
       for (const pair of (body as string).split('&')) {
-        const key = decodeURIComponent(pair.split('=')[0].replace(/\+/g, ' '));
+        const eq = pair.indexOf('=');
+        const key = decodeURIComponent((eq === -1 ? pair : pair.slice(0, eq)).replace(/\+/g, ' '));
+        // qs would keep a badly encoded value as its raw text; refuse it like a bad key.
+        if (eq !== -1) decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
         for (const token of key.split(/[[\].]+/)) if (FORBIDDEN_KEYS.has(token)) throw Errors.forbiddenKey(token);
       }
       const parsed = qs.parse(body as string, { depth: options.maxDepth, plainObjects: true, parameterLimit: 1000 });

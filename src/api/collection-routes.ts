@@ -34,10 +34,12 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
     method: [...HANDLED],
     url: '/*',
     handler: async (request, reply) => {
+      // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
+      const method = request.method === 'HEAD' ? 'GET' : request.method;
       const { segments, search } = splitUrl(request.raw.url ?? '/');
       const resolved = registry.resolve(segments);
       if (!resolved) {
-        if (request.method === 'GET' && options.serveStatic && (await options.serveStatic(request, reply, segments))) return reply;
+        if (method === 'GET' && options.serveStatic && (await options.serveStatic(request, reply, segments))) return reply;
         throw Errors.resourceNotFound();
       }
       const { entry, rest } = resolved;
@@ -48,10 +50,10 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       noCache(reply);
 
       const [first] = rest;
-      if (request.method === 'GET' && first === 'count' && rest.length === 1) {
+      if (method === 'GET' && first === 'count' && rest.length === 1) {
         return { count: await collection.count(parseQuery(rawQuery, collection.schema, 'url', limits)) };
       }
-      if (request.method === 'POST' && first === 'query' && rest.length === 1) {
+      if (method === 'POST' && first === 'query' && rest.length === 1) {
         const body = requireObjectBody(request.body);
         const query = body.query ?? {};
         if (typeof query !== 'object' || query === null || Array.isArray(query)) throw Errors.badQuery('"query" must be an object');
@@ -63,15 +65,17 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
 
       if (collection.schema.noStore) {
         // Event-only endpoint (go-deployd): nothing is stored; hooks shape the answer.
-        const input = request.method === 'GET' || request.method === 'DELETE' ? rawQuery : requireObjectBody(request.body);
+        const input = method === 'GET' || method === 'DELETE' ? rawQuery : requireObjectBody(request.body);
         return { url: `/${rest.join('/')}`, parts: rest, ...input };
       }
 
+      // A document has no sub-resources: /todos/<id>/anything is an unknown path, not the document.
+      if (rest.length > 1) throw Errors.resourceNotFound();
       const id = first ?? stringId(rawQuery.id);
       const query = parseQuery(withoutId(rawQuery), collection.schema, 'url', limits);
       if (id !== undefined && !isPlausibleId(id)) throw Errors.notFound();
 
-      switch (request.method) {
+      switch (method) {
         case 'GET':
           return id === undefined ? collection.list(query) : collection.get(id, query);
         case 'POST': {
@@ -89,7 +93,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
         case 'DELETE':
           return collection.remove(id, query, caller);
         default:
-          throw Errors.methodNotAllowed(request.method);
+          throw Errors.methodNotAllowed(method);
       }
     },
   });

@@ -2,7 +2,7 @@
  * Every failure leaves as JSON with a stable code. Client mistakes keep their 4xx status and
  * message; anything unexpected is logged and answered as a bare 500 (the stack only with --dev).
  */
-import type { FastifyError, FastifyInstance } from 'fastify';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { DeploydError, Errors } from '../errors.js';
 
 export function installErrorHandling(app: FastifyInstance, options: { dev: boolean; bodyLimit: number }): void {
@@ -22,6 +22,20 @@ export function installErrorHandling(app: FastifyInstance, options: { dev: boole
   });
 }
 
+/**
+ * For Fastify's `frameworkErrors` option (a constructor option, so `createServer` must pass it):
+ * errors raised before routing, such as a path that is not valid percent-encoding
+ * (FST_ERR_BAD_URL), otherwise leave with Fastify's own body, without `status` or a DPD_ERR_* code.
+ */
+export function frameworkErrorHandler(options: { bodyLimit: number }) {
+  return (err: FastifyError, _request: FastifyRequest, reply: FastifyReply): void => {
+    const error = err.code === 'FST_ERR_BAD_URL'
+      ? Errors.badRequest('the URL path is not valid percent-encoding')
+      : toDeploydError(err, options.bodyLimit);
+    reply.code(error.statusCode).type('application/json; charset=utf-8').send(error.toJSON());
+  };
+}
+
 export function toDeploydError(err: FastifyError | Error, bodyLimit: number): DeploydError {
   if (err instanceof DeploydError) return err;
   const code = (err as FastifyError).code;
@@ -34,3 +48,23 @@ export function toDeploydError(err: FastifyError | Error, bodyLimit: number): De
   }
   return Errors.internal();
 }
+
+/**
+ * Errors Node's HTTP parser raises before any route runs (URL or headers over 16 KB, malformed
+ * requests, timeouts) get the same JSON contract, written straight to the socket.
+ */
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+    ? new DeploydError('DPD_ERR_TIMEOUT', 408, 'the request took too long to arrive')
+    : err.code === 'HPE_HEADER_OVERFLOW'
+      ? new DeploydError('DPD_ERR_HEADERS_TOO_LARGE', 431, 'the URL and headers must fit in 16 KB; send large queries with POST /<collection>/query')
+      : Errors.badRequest('malformed HTTP request');
+  const body = JSON.stringify(error.toJSON());
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${error.statusCode} ${STATUS_TEXT[error.statusCode]}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  }
+  socket.destroy();
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };

@@ -125,11 +125,11 @@ function applyCommand(spec: UpdateSpec, prop: PropertyDef, cmd: string, arg: unk
 export function prepareCreate(schema: CollectionSchema, body: Record<string, unknown>, now: Date): Record<string, unknown> {
   const errors: Errs = {};
   const spec = readBody(schema, body, errors);
-  let doc: Record<string, unknown> = {};
-  if (Object.keys(errors).length === 0) {
-    doc = applyUpdate({ id: '' }, spec); // commands work on POST too: {"tags":{"$push":"a"}} → ["a"]
-    delete doc.id;
-  }
+  // Built even when some fields failed, so `required` is judged on what the client did send
+  // (a bad number must not also report a valid title as missing). Commands work on POST too:
+  // {"tags":{"$push":"a"}} → ["a"].
+  const doc: Record<string, unknown> = applyUpdate({ id: '' }, spec);
+  delete doc.id;
   for (const prop of schema.properties.values()) {
     if (SERVER_MANAGED.has(prop.name) || errors[prop.name]) continue;
     if (doc[prop.name] === undefined && prop.default !== undefined) {

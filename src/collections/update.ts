@@ -16,7 +16,10 @@ export function applyUpdate(stored: Doc, spec: UpdateSpec): Doc {
     if (current !== undefined && current !== null && typeof current !== 'number') {
       throw Errors.badRequest(`cannot $inc "${key}": it holds a ${typeof current}, not a number`);
     }
-    doc[key] = ((current as number | null | undefined) ?? 0) + amount;
+    const sum = ((current as number | null | undefined) ?? 0) + amount;
+    // JSON has no Infinity: an overflowing $inc would silently store null.
+    if (!Number.isFinite(sum)) throw Errors.badRequest(`cannot $inc "${key}": the result is not a finite number`);
+    doc[key] = sum;
   }
   for (const [key, items] of Object.entries(spec.push)) doc[key] = [...arrayAt(doc, key, '$push'), ...items];
   for (const [key, items] of Object.entries(spec.pull)) {
