@@ -46,12 +46,13 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       if (entry.error) throw entry.error;
       const collection = entry.collection as Collection;
       const caller = auth.identify(request);
-      const rawQuery = parseSearch(search, limits.maxDepth);
+      const { raw: rawQuery, json } = parseSearch(search, limits.maxDepth);
+      const source = json ? 'json' : 'url';
       noCache(reply);
 
       const [first] = rest;
       if (method === 'GET' && first === 'count' && rest.length === 1) {
-        return { count: await collection.count(parseQuery(rawQuery, collection.schema, 'url', limits)) };
+        return { count: await collection.count(parseQuery(rawQuery, collection.schema, source, limits)) };
       }
       if (method === 'POST' && first === 'query' && rest.length === 1) {
         const body = requireObjectBody(request.body);
@@ -72,7 +73,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       // A document has no sub-resources: /todos/<id>/anything is an unknown path, not the document.
       if (rest.length > 1) throw Errors.resourceNotFound();
       const id = first ?? stringId(rawQuery.id);
-      const query = parseQuery(withoutId(rawQuery), collection.schema, 'url', limits);
+      const query = parseQuery(withoutId(rawQuery), collection.schema, source, limits);
       if (id !== undefined && !isPlausibleId(id)) throw Errors.notFound();
 
       switch (method) {

@@ -29,15 +29,21 @@ export function splitUrl(url: string): RequestTarget {
   return { segments, search };
 }
 
-export function parseSearch(search: string, maxDepth: number): Record<string, unknown> {
-  if (search === '') return {};
+export interface SearchQuery {
+  raw: Record<string, unknown>;
+  /** True when the whole query was JSON (typed values: no comma lists or string coercions). */
+  json: boolean;
+}
+
+export function parseSearch(search: string, maxDepth: number): SearchQuery {
+  if (search === '') return { raw: {}, json: false };
   let decoded: string;
   try {
     decoded = decodeURIComponent(search.replace(/\+/g, ' '));
   } catch {
     throw Errors.badQuery('the query string is not valid percent-encoding');
   }
-  if (decoded.startsWith('{') && decoded.endsWith('}')) return jsonQuery(decoded, maxDepth);
+  if (decoded.startsWith('{') && decoded.endsWith('}')) return { raw: jsonQuery(decoded, maxDepth), json: true };
   for (const pair of search.split('&')) {
     const rawKey = pair.split('=')[0];
     let key: string;
@@ -58,7 +64,7 @@ export function parseSearch(search: string, maxDepth: number): Record<string, un
     }
   }
   checkInput(result, maxDepth + 2);
-  return result;
+  return { raw: result, json: false };
 }
 
 function jsonQuery(text: string, maxDepth: number): Record<string, unknown> {

@@ -57,9 +57,11 @@ export interface QueryLimits {
   /** Largest `$limit` honoured; larger requests (and requests without `$limit`) are clamped to it. */
   maxLimit: number;
   maxDepth: number;
+  /** Most conditions (operators, logical branches, `$all` items) one query may hold; default 1000. */
+  maxConditions?: number;
 }
 
-export const DEFAULT_QUERY_LIMITS: QueryLimits = { maxLimit: 1000, maxDepth: 16 };
+export const DEFAULT_QUERY_LIMITS: QueryLimits = { maxLimit: 1000, maxDepth: 16, maxConditions: 256 };
 
 const FIELD_OPS = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte', '$in', '$nin', '$all', '$exists', '$size', '$regex', '$options', '$not', '$elemMatch']);
 const LOGICAL_OPS = new Set(['$or', '$and', '$nor']);
@@ -74,14 +76,17 @@ const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 type Source = 'url' | 'json';
 
 interface Context {
-  schema: CollectionSchema;
+  /** Absent inside `$elemMatch`, whose paths are relative to an array element. */
+  schema: CollectionSchema | undefined;
   source: Source;
   limits: QueryLimits;
+  /** Conditions counted so far (bounded, so that no store is handed an unbounded expression). */
+  conditions: number;
 }
 
 /** Builds a ParsedQuery from a raw query object (from the URL or from `POST /c/query`). */
 export function parseQuery(raw: Record<string, unknown>, schema: CollectionSchema, source: Source, limits: QueryLimits = DEFAULT_QUERY_LIMITS): ParsedQuery {
-  const ctx: Context = { schema, source, limits };
+  const ctx: Context = { schema, source, limits, conditions: 0 };
   checkDepth(raw, limits.maxDepth);
   const options: FindOptions = {};
   let projection: Projection | undefined;
@@ -91,8 +96,11 @@ export function parseQuery(raw: Record<string, unknown>, schema: CollectionSchem
     if (CODE_OPS.has(key)) throw Errors.badQuery(`${key} is not supported: queries cannot run server-side code`);
     if (OPTION_KEYS.has(key)) {
       if (key === '$sort' || key === '$orderby') options.sort = parseSort(value);
-      else if (key === '$limit') options.limit = Math.min(parseCount('$limit', value), limits.maxLimit);
-      else if (key === '$skip') options.skip = parseCount('$skip', value);
+      else if (key === '$limit') {
+        const limit = parseCount('$limit', value, false);
+        options.limit = limit === 0 ? limits.maxLimit : Math.min(limit, limits.maxLimit); // MongoDB: 0 is no limit
+      }
+      else if (key === '$skip') options.skip = parseCount('$skip', value, true);
       else if (key === '$fields') projection = parseFields(value);
       else if (key === '$skipEvents') skipEvents = value === true || value === 'true';
       continue;
@@ -114,15 +122,16 @@ function isQueryableTopLevel(key: string, schema: CollectionSchema): boolean {
   return schema.properties.has(head);
 }
 
-function parseFilter(input: Record<string, unknown>, ctx: Context | undefined, topLevel = false): Filter {
+function parseFilter(input: Record<string, unknown>, ctx: Context, topLevel = false): Filter {
   const filter: Filter = { fields: {} };
   for (const [key, value] of Object.entries(input)) {
     if (CODE_OPS.has(key)) throw Errors.badQuery(`${key} is not supported: queries cannot run server-side code`);
     if (LOGICAL_OPS.has(key)) {
-      const list = Array.isArray(value) ? value : isPlainObject(value) && ctx?.source === 'url' ? Object.values(value) : null;
+      const list = Array.isArray(value) ? value : isPlainObject(value) && ctx.source === 'url' ? Object.values(value) : null;
       if (!list || list.length === 0) throw Errors.badQuery(`${key} needs a non-empty array of conditions`);
       filter[key as '$or'] = list.map((branch) => {
         if (!isPlainObject(branch)) throw Errors.badQuery(`each ${key} condition must be an object`);
+        countConditions(ctx, 1);
         return parseFilter(branch, ctx);
       });
       continue;
@@ -132,7 +141,7 @@ function parseFilter(input: Record<string, unknown>, ctx: Context | undefined, t
       throw Errors.badQuery(`unknown operator ${key}`);
     }
     checkFieldPath(key);
-    const prop = ctx ? propertyFor(key, ctx.schema) : undefined;
+    const prop = ctx.schema ? propertyFor(key, ctx.schema) : undefined;
     filter.fields[key] = parseCondition(key, value, prop, ctx);
   }
   return filter;
@@ -144,9 +153,10 @@ function propertyFor(path: string, schema: CollectionSchema): PropertyDef | unde
   return schema.properties.get(path);
 }
 
-function parseCondition(path: string, value: unknown, prop: PropertyDef | undefined, ctx: Context | undefined): Operators {
+function parseCondition(path: string, value: unknown, prop: PropertyDef | undefined, ctx: Context): Operators {
   if (isOperatorObject(value)) return parseOperators(path, value as Record<string, unknown>, prop, ctx);
-  if (typeof value === 'string' && ctx?.source === 'url' && value.startsWith('{') && value.endsWith('}')) {
+  countConditions(ctx, 1);
+  if (typeof value === 'string' && ctx.source === 'url' && value.startsWith('{') && value.endsWith('}')) {
     // go-deployd's `?age={"$gt":18}`
     const parsed = tryJson(value);
     if (isOperatorObject(parsed)) return parseOperators(path, parsed as Record<string, unknown>, prop, ctx);
@@ -154,11 +164,12 @@ function parseCondition(path: string, value: unknown, prop: PropertyDef | undefi
   return { $eq: coerce(path, value, prop, ctx) };
 }
 
-function parseOperators(path: string, input: Record<string, unknown>, prop: PropertyDef | undefined, ctx: Context | undefined): Operators {
+function parseOperators(path: string, input: Record<string, unknown>, prop: PropertyDef | undefined, ctx: Context): Operators {
   const ops: Operators = {};
   for (const [op, operand] of Object.entries(input)) {
     if (CODE_OPS.has(op)) throw Errors.badQuery(`${op} is not supported: queries cannot run server-side code`);
     if (!FIELD_OPS.has(op)) throw Errors.badQuery(`unknown operator ${op} on "${path}"`);
+    countConditions(ctx, 1);
     switch (op) {
       case '$eq':
       case '$ne':
@@ -175,9 +186,13 @@ function parseOperators(path: string, input: Record<string, unknown>, prop: Prop
       }
       case '$in':
       case '$nin':
-      case '$all':
-        ops[op] = listOperand(path, op, operand, ctx).map((item) => coerce(path, item, prop, ctx));
+      case '$all': {
+        const list = listOperand(path, op, operand, ctx).map((item) => coerce(path, item, prop, ctx));
+        // Every `$all` item is a condition of its own, as is every `$in` item other than a number or string.
+        countConditions(ctx, op === '$all' ? list.length : list.filter((x) => typeof x !== 'number' && typeof x !== 'string').length);
+        ops[op] = list;
         break;
+      }
       case '$exists':
         ops.$exists = toBoolean(path, op, operand);
         break;
@@ -199,17 +214,29 @@ function parseOperators(path: string, input: Record<string, unknown>, prop: Prop
         if (!isOperatorObject(operand)) throw Errors.badQuery(`$not on "${path}" needs an operator object such as {"$regex":"^a"}`);
         ops.$not = parseOperators(path, operand as Record<string, unknown>, prop, ctx);
         break;
-      case '$elemMatch':
+      case '$elemMatch': {
         if (!isPlainObject(operand) || Object.keys(operand).length === 0) throw Errors.badQuery(`$elemMatch on "${path}" needs a non-empty object`);
-        ops.$elemMatch = isOperatorObject(operand)
-          ? { operators: parseOperators(path, operand as Record<string, unknown>, undefined, ctx && { ...ctx }) }
-          : { filter: parseFilter(operand as Record<string, unknown>, undefined) };
+        // MongoDB: operators on the elements themselves when the first key is an operator other than
+        // $and/$or/$nor; otherwise a filter over object elements (paths relative to the element).
+        const first = Object.keys(operand)[0];
+        const inner: Context = { ...ctx, schema: undefined };
+        ops.$elemMatch = first.startsWith('$') && !LOGICAL_OPS.has(first)
+          ? { operators: parseOperators(path, operand, undefined, inner) }
+          : { filter: parseFilter(operand, inner) };
+        ctx.conditions = inner.conditions;
         break;
+      }
     }
   }
   if (ops.$options !== undefined && ops.$regex === undefined) throw Errors.badQuery(`$options on "${path}" needs $regex`);
   if (ops.$regex !== undefined) compileRegex(path, ops.$regex, ops.$options ?? '');
   return ops;
+}
+
+function countConditions(ctx: Context, n: number): void {
+  ctx.conditions += n;
+  const max = ctx.limits.maxConditions ?? DEFAULT_QUERY_LIMITS.maxConditions ?? 256;
+  if (ctx.conditions > max) throw Errors.badQuery(`the query has more than ${max} conditions`);
 }
 
 export function compileRegex(path: string, source: string, flags: string): RegExp {
@@ -221,16 +248,16 @@ export function compileRegex(path: string, source: string, flags: string): RegEx
   }
 }
 
-function listOperand(path: string, op: string, operand: unknown, ctx: Context | undefined): unknown[] {
+function listOperand(path: string, op: string, operand: unknown, ctx: Context): unknown[] {
   if (Array.isArray(operand)) return operand;
-  if (typeof operand === 'string' && ctx?.source === 'url') {
+  if (typeof operand === 'string' && ctx.source === 'url') {
     if (operand.startsWith('[')) {
       const parsed = tryJson(operand);
       if (Array.isArray(parsed)) return parsed;
     }
     return operand.split(','); // `status[$in]=a,b`
   }
-  if (isPlainObject(operand) && ctx?.source === 'url') return Object.values(operand); // `status[$in][0]=a`
+  if (isPlainObject(operand) && ctx.source === 'url') return Object.values(operand); // `status[$in][0]=a`
   throw Errors.badQuery(`${op} on "${path}" needs an array`);
 }
 
@@ -241,7 +268,7 @@ function toBoolean(path: string, op: string, operand: unknown): boolean {
 }
 
 /** Coerces a query value to the declared type of its property (Deployd §2.5, minus NaN). */
-function coerce(path: string, value: unknown, prop: PropertyDef | undefined, ctx: Context | undefined): Literal {
+function coerce(path: string, value: unknown, prop: PropertyDef | undefined, ctx: Context): Literal {
   if (isOperatorObject(value)) throw Errors.badQuery(`"${path}": operators cannot be nested inside a value`);
   if (value === null || value === undefined) return null;
   if (!prop) return toLiteral(path, value);
@@ -249,10 +276,11 @@ function coerce(path: string, value: unknown, prop: PropertyDef | undefined, ctx
     case 'string':
       if (typeof value === 'number' || typeof value === 'boolean') return String(value);
       return toLiteral(path, value);
-    case 'number':
-      if (typeof value === 'number') return value;
-      if (typeof value === 'string' && NUMERIC.test(value.trim())) return Number(value.trim());
-      throw Errors.badQuery(`"${path}" must be a number`);
+    case 'number': {
+      const n = typeof value === 'string' && NUMERIC.test(value.trim()) ? Number(value.trim()) : value;
+      if (typeof n === 'number' && Number.isFinite(n)) return n;
+      throw Errors.badQuery(`"${path}" must be a ${typeof n === 'number' ? 'finite ' : ''}number`);
+    }
     case 'boolean':
       if (typeof value === 'boolean') return value;
       if (value === 'true') return true;
@@ -264,7 +292,7 @@ function coerce(path: string, value: unknown, prop: PropertyDef | undefined, ctx
       return iso;
     }
     default:
-      if (ctx?.source === 'url' && typeof value === 'string' && (value.startsWith('{') || value.startsWith('['))) {
+      if (ctx.source === 'url' && typeof value === 'string' && (value.startsWith('{') || value.startsWith('['))) {
         const parsed = tryJson(value);
         if (parsed !== undefined) return toLiteral(path, parsed);
       }
@@ -297,13 +325,24 @@ function toLiteral(path: string, value: unknown): Literal {
   throw Errors.badQuery(`"${path}" has an unsupported value`);
 }
 
-function parseCount(name: string, value: unknown): number {
+/** A non-negative integer; beyond 2^53 only when `safe` is false (a `$limit`, which is clamped anyway). */
+function parseCount(name: string, value: unknown, safe: boolean): number {
   const n = typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0) throw Errors.badQuery(`${name} must be a non-negative integer`);
-  return n;
+  const integer = typeof n === 'number' && (safe ? Number.isSafeInteger(n) : Number.isInteger(n));
+  if (!integer || (n as number) < 0) throw Errors.badQuery(`${name} must be a non-negative integer`);
+  return n as number;
 }
 
+/** MongoDB sorts on at most 32 keys. */
+const MAX_SORT_KEYS = 32;
+
 function parseSort(value: unknown): SortKey[] {
+  const keys = parseSortKeys(value);
+  if (keys.length > MAX_SORT_KEYS) throw Errors.badQuery(`$sort takes at most ${MAX_SORT_KEYS} keys`);
+  return keys;
+}
+
+function parseSortKeys(value: unknown): SortKey[] {
   let spec = value;
   if (typeof spec === 'string') {
     const trimmed = spec.trim();

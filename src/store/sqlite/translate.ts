@@ -45,11 +45,32 @@ export class FilterTranslator {
     return { sql: this.filter(filter, 'data', true), params: this.params };
   }
 
+  /**
+   * ORDER BY with MongoDB's order across types: (empty array <) null = missing < numbers < strings
+   * < objects < arrays < booleans; an array sorts by its smallest element ascending and by its
+   * largest descending. Declared scalar properties hold one type (or null), so they sort by the
+   * plain expression, which their expression index can serve.
+   */
   orderBy(sort: SortKey[] | undefined): string {
-    const keys = (sort ?? []).map(({ field, direction }) => {
-      const expr = field === 'id' ? 'id' : `json_extract(data, ${jsonPath(field)})`;
-      return `${expr} ${direction === -1 ? 'DESC' : 'ASC'}`;
-    });
+    const keys: string[] = [];
+    for (const { field, direction } of sort ?? []) {
+      const dir = direction === -1 ? 'DESC' : 'ASC';
+      if (field === 'id') {
+        keys.push(`id ${dir}`);
+        continue;
+      }
+      const jp = jsonPath(field);
+      const prop = this.schema.properties.get(field);
+      if (prop && prop.type !== 'array' && prop.type !== 'object') {
+        keys.push(`json_extract(data, ${jp}) ${dir}`);
+        continue;
+      }
+      const t = `json_type(data, ${jp})`;
+      const e = this.alias();
+      const pick = (what: string) => `(SELECT ${what} FROM json_each(data, ${jp}) AS ${e} ORDER BY ${typeRank(`${e}.type`)} ${dir}, ${e}.value ${dir} LIMIT 1)`;
+      keys.push(`CASE WHEN ${t} = 'array' THEN CASE WHEN json_array_length(data, ${jp}) = 0 THEN -1 ELSE ${pick(typeRank(`${e}.type`))} END ELSE ${typeRank(t)} END ${dir}`);
+      keys.push(`CASE WHEN ${t} = 'array' THEN ${pick(`${e}.value`)} ELSE json_extract(data, ${jp}) END ${dir}`);
+    }
     keys.push('rowid ASC'); // insertion order, as MongoDB's natural order, and a stable tie-break
     return keys.join(', ');
   }
@@ -67,10 +88,10 @@ export class FilterTranslator {
   private filter(filter: Filter, doc: string, schemaAware: boolean): string {
     const parts: string[] = [];
     for (const [path, ops] of Object.entries(filter.fields)) parts.push(this.field(path, ops, doc, schemaAware));
-    if (filter.$and) parts.push(`(${filter.$and.map((f) => this.filter(f, doc, schemaAware)).join(' AND ')})`);
-    if (filter.$or) parts.push(`(${filter.$or.map((f) => this.filter(f, doc, schemaAware)).join(' OR ')})`);
-    if (filter.$nor) parts.push(negate(`(${filter.$nor.map((f) => this.filter(f, doc, schemaAware)).join(' OR ')})`));
-    return parts.length === 0 ? '1' : parts.join(' AND ');
+    if (filter.$and) parts.push(join(filter.$and.map((f) => this.filter(f, doc, schemaAware)), 'AND'));
+    if (filter.$or) parts.push(join(filter.$or.map((f) => this.filter(f, doc, schemaAware)), 'OR'));
+    if (filter.$nor) parts.push(negate(join(filter.$nor.map((f) => this.filter(f, doc, schemaAware)), 'OR')));
+    return join(parts, 'AND');
   }
 
   /** One field's operators, ANDed. */
@@ -87,7 +108,7 @@ export class FilterTranslator {
     if (ops.$in) parts.push(this.inMatch(path, ops.$in, doc, schemaAware));
     if (ops.$nin) parts.push(negate(this.inMatch(path, ops.$nin, doc, schemaAware)));
     if (ops.$all) {
-      parts.push(ops.$all.length === 0 ? '0' : ops.$all.map((item) => this.eqMatch(path, item, doc, schemaAware)).join(' AND '));
+      parts.push(ops.$all.length === 0 ? '0' : join(ops.$all.map((item) => this.eqMatch(path, item, doc, schemaAware)), 'AND'));
     }
     if (ops.$exists !== undefined) {
       const exists = whole((_v, t) => `${t} IS NOT NULL`);
@@ -113,7 +134,7 @@ export class FilterTranslator {
         return `(${t} = 'array' AND EXISTS (SELECT 1 FROM json_each(${v}) AS ${k} WHERE ${inner}))`;
       }));
     }
-    return parts.length === 0 ? '1' : parts.join(' AND ');
+    return join(parts, 'AND');
   }
 
   /** Operators applied to one array element (inside `$elemMatch`). */
@@ -131,7 +152,7 @@ export class FilterTranslator {
     if (ops.$regex !== undefined) parts.push(this.regex(ops.$regex, ops.$options ?? '', v, t));
     if (ops.$size !== undefined) parts.push(`(${t} = 'array' AND json_array_length(${v}) = ${this.bind(ops.$size)})`);
     if (ops.$not) parts.push(negate(this.elementOperators(ops.$not, v, t)));
-    return parts.length === 0 ? '1' : parts.join(' AND ');
+    return join(parts, 'AND');
   }
 
   private eqMatch(path: string, literal: Literal, doc: string, schemaAware: boolean): string {
@@ -155,9 +176,13 @@ export class FilterTranslator {
     const prop = schemaAware ? this.schema.properties.get(segments[0]) : undefined;
     if (prop?.type === 'array' && segments.length > 1 && !/^\d+$/.test(segments[1])) {
       const j = this.alias();
+      const head = jsonPath(segments[0]);
       const rest = segments.slice(1).join('.');
       const inner = this.anyValue(rest, `${j}.value`, false, predicate, expandArrays);
-      return `EXISTS (SELECT 1 FROM json_each(${doc}, ${jsonPath(segments[0])}) AS ${j} WHERE CASE WHEN ${j}.type = 'object' THEN (${inner}) ELSE 0 END)`;
+      const elements = `EXISTS (SELECT 1 FROM json_each(${doc}, ${head}) AS ${j} WHERE CASE WHEN ${j}.type = 'object' THEN (${inner}) ELSE 0 END)`;
+      // When the array is missing or null, the path is simply missing (`{"items.name":null}` matches).
+      const otherwise = this.anyValue(path, doc, false, predicate, expandArrays);
+      return `(CASE WHEN json_type(${doc}, ${head}) = 'array' THEN ${elements} ELSE ${otherwise} END)`;
     }
     const jp = jsonPath(path);
     const v = `json_extract(${doc}, ${jp})`;
@@ -179,17 +204,21 @@ export class FilterTranslator {
     return `(${t} = '${kind}' AND json(${v}) = json(${this.bind(JSON.stringify(literal))}))`;
   }
 
+  /**
+   * Numbers and strings are bound as one JSON array each (`IN (SELECT value FROM json_each(@p))`):
+   * any list length, one statement shape, and expression indexes still apply.
+   */
   private inList(list: Literal[], v: string, t: string): string {
     if (list.length === 0) return '0';
     const numbers = list.filter((x): x is number => typeof x === 'number');
     const strings = list.filter((x): x is string => typeof x === 'string');
     const parts: string[] = [];
-    if (numbers.length) parts.push(`(${t} IN ${NUMBER_TYPES} AND ${v} IN (${numbers.map((n) => this.bind(n)).join(', ')}))`);
-    if (strings.length) parts.push(`(${t} = 'text' AND ${v} IN (${strings.map((s) => this.bind(s)).join(', ')}))`);
+    if (numbers.length) parts.push(`(${t} IN ${NUMBER_TYPES} AND ${v} IN (SELECT value FROM json_each(${this.bind(JSON.stringify(numbers))})))`);
+    if (strings.length) parts.push(`(${t} = 'text' AND ${v} IN (SELECT value FROM json_each(${this.bind(JSON.stringify(strings))})))`);
     for (const other of list) {
       if (typeof other !== 'number' && typeof other !== 'string') parts.push(this.eq(other, v, t));
     }
-    return `(${parts.join(' OR ')})`;
+    return join(parts, 'OR');
   }
 
   private range(op: '$gt' | '$gte' | '$lt' | '$lte', operand: string | number, v: string, t: string): string {
@@ -201,6 +230,22 @@ export class FilterTranslator {
   private regex(source: string, flags: string, v: string, t: string): string {
     return `(${t} = 'text' AND dpd_regexp(${this.bind(source)}, ${this.bind(flags)}, ${v}))`;
   }
+}
+
+/**
+ * Joins conditions as a balanced tree, so that thousands of `$or` branches stay far below SQLite's
+ * expression depth limit (1000).
+ */
+function join(parts: string[], op: 'AND' | 'OR'): string {
+  if (parts.length === 0) return op === 'AND' ? '1' : '0';
+  if (parts.length === 1) return parts[0];
+  const mid = parts.length >> 1;
+  return `(${join(parts.slice(0, mid), op)} ${op} ${join(parts.slice(mid), op)})`;
+}
+
+/** MongoDB's sort rank of a JSON type (missing and null rank alike). */
+function typeRank(type: string): string {
+  return `CASE ${type} WHEN 'integer' THEN 1 WHEN 'real' THEN 1 WHEN 'text' THEN 2 WHEN 'object' THEN 3 WHEN 'array' THEN 4 WHEN 'true' THEN 5 WHEN 'false' THEN 5 ELSE 0 END`;
 }
 
 /** SQL NOT that treats an unknown (NULL) comparison as "does not match", as MongoDB does. */
