@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { generateKey, readKeyFile, securityFile, writeKeyFile } from '../auth/master-key.js';
-import { createServer } from '../server.js';
+import { createServer, type DeploydServer } from '../server.js';
 import { parseCli, USAGE, UsageError, type CliOptions } from './options.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -54,7 +54,33 @@ async function start(options: CliOptions): Promise<number> {
     process.stderr.write(`deployd: app folder ${appDir} does not exist\n`);
     return 1;
   }
-  const server = await createServer({
+  // Signal handlers go in before anything else, so a signal that races the start-up line is
+  // still a graceful stop rather than Node's default kill.
+  let server: DeploydServer | undefined;
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    if (!server) process.exit(0);
+    const running = server;
+    running.app.log.info({ signal }, 'shutting down: finishing requests in flight');
+    const force = setTimeout(() => {
+      running.app.log.warn('requests still running after 10 s; exiting anyway');
+      process.exit(1);
+    }, SHUTDOWN_GRACE_MS);
+    force.unref();
+    running.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        running.app.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  server = await createServer({
     appDir,
     port: options.port,
     host: options.host,
@@ -73,27 +99,6 @@ async function start(options: CliOptions): Promise<number> {
     `deployd-ts listening on ${url} — app ${appDir}, store ${server.store.description}, master key ${key.source}${options.dev ? ', dev mode' : ''}\n`
     + (key.generated ? `new master key (shown only this once; "deployd showkey" prints it again): ${key.reveal()}\n` : ''),
   );
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    server.app.log.info({ signal }, 'shutting down: finishing requests in flight');
-    const force = setTimeout(() => {
-      server.app.log.warn('requests still running after 10 s; exiting anyway');
-      process.exit(1);
-    }, SHUTDOWN_GRACE_MS);
-    force.unref();
-    server.close().then(
-      () => process.exit(0),
-      (err: Error) => {
-        server.app.log.error({ err }, 'shutdown failed');
-        process.exit(1);
-      },
-    );
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
   return -1; // keep running
 }
 
