@@ -12,7 +12,11 @@ import { collectionRoutes } from './api/collection-routes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
 import { masterKeyAuthenticator } from './auth/authenticator.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
+import { EventBus } from './bus/event-bus.js';
+import { internalClient } from './collections/internal-client.js';
 import { Registry } from './collections/registry.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
+import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -35,11 +39,17 @@ export interface ServerOptions {
   logLevel?: string;
   /** Watch resources/ for config changes (on by default). */
   watch?: boolean;
+  /** Defaults for every hook event: wall time and sandbox heap. */
+  hookLimits?: Partial<HookLimits>;
+  /** Hook worker processes (default 2). */
+  hookWorkers?: number;
 }
 
 export interface DeploydServer {
   app: FastifyInstance;
   store: Store;
+  /** Committed changes and hook emits, after each successful request. */
+  bus: EventBus;
   registry: Registry;
   masterKey: MasterKey;
   listen(): Promise<string>;
@@ -73,7 +83,11 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
 
   const masterKey = loadMasterKey(appDir, options.masterKey);
   const store = openStore(options.databaseUrl, appDir);
-  const registry = new Registry(appDir, store, app.log);
+  const bus = new EventBus();
+  const runner = new JsHookRunner(options.hookWorkers ?? 2, app.log);
+  const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
+  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits }, app.log);
+  runner.setInternalHandler(internalClient(registry));
   await registry.load();
   if (options.watch !== false) registry.watch();
 
@@ -122,6 +136,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   return {
     app,
     store,
+    bus,
     registry,
     masterKey,
     async listen() {
@@ -144,6 +159,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
           clearInterval(sweep);
         }
         await registry.close();
+        await runner.close();
         await store.close();
       })();
       return closing;

@@ -7,13 +7,12 @@
  * Collections are resolved per request from the live registry, so config changes apply at once.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Collection } from '../collections/collection.js';
-import { requireObjectBody } from '../collections/document.js';
-import { isPlausibleId } from '../collections/id.js';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Collection, RequestScope } from '../collections/collection.js';
+import { dispatch, recursionLimit } from '../collections/dispatch.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
-import { parseQuery, type QueryLimits } from '../query/filter.js';
-import type { Authenticator } from '../auth/authenticator.js';
+import type { QueryLimits } from '../query/filter.js';
 import { parseSearch, splitUrl } from './request-input.js';
 
 export interface CollectionRoutesOptions {
@@ -46,56 +45,24 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       if (entry.error) throw entry.error;
       const collection = entry.collection as Collection;
       const caller = auth.identify(request);
-      const { raw: rawQuery, json } = parseSearch(search, limits.maxDepth);
-      const source = json ? 'json' : 'url';
+      const { raw: query, json } = parseSearch(search, limits.maxDepth);
       noCache(reply);
-
-      const [first] = rest;
-      if (method === 'GET' && first === 'count' && rest.length === 1) {
-        return { count: await collection.count(parseQuery(rawQuery, collection.schema, source, limits)) };
-      }
-      if (method === 'POST' && first === 'query' && rest.length === 1) {
-        const body = requireObjectBody(request.body);
-        const query = body.query ?? {};
-        if (typeof query !== 'object' || query === null || Array.isArray(query)) throw Errors.badQuery('"query" must be an object');
-        const queryOptions = body.options ?? {};
-        if (typeof queryOptions !== 'object' || queryOptions === null || Array.isArray(queryOptions)) throw Errors.badQuery('"options" must be an object');
-        const merged = { ...(query as Record<string, unknown>), ...pickOptions(queryOptions as Record<string, unknown>) };
-        return collection.list(parseQuery(merged, collection.schema, 'json', limits));
-      }
-
-      if (collection.schema.noStore) {
-        // Event-only endpoint (go-deployd): nothing is stored; hooks shape the answer.
-        const input = method === 'GET' || method === 'DELETE' ? rawQuery : requireObjectBody(request.body);
-        return { url: `/${rest.join('/')}`, parts: rest, ...input };
-      }
-
-      // A document has no sub-resources: /todos/<id>/anything is an unknown path, not the document.
-      if (rest.length > 1) throw Errors.resourceNotFound();
-      const id = first ?? stringId(rawQuery.id);
-      const query = parseQuery(withoutId(rawQuery), collection.schema, source, limits);
-      if (id !== undefined && !isPlausibleId(id)) throw Errors.notFound();
-
-      switch (method) {
-        case 'GET':
-          return id === undefined ? collection.list(query) : collection.get(id, query);
-        case 'POST': {
-          const body = requireObjectBody(request.body);
-          // Deployd: POST /c/:id is an update of that document.
-          return id === undefined ? collection.create(body) : collection.update(id, body, query);
-        }
-        case 'PUT': {
-          const body = requireObjectBody(request.body);
-          const target = id ?? stringId(body.id);
-          if (target === undefined) throw Errors.badRequest('must provide id to update an object');
-          if (!isPlausibleId(target)) throw Errors.notFound();
-          return collection.update(target, body, query);
-        }
-        case 'DELETE':
-          return collection.remove(id, query, caller);
-        default:
-          throw Errors.methodNotAllowed(method);
-      }
+      const body = request.body;
+      const skip = query.$skipEvents ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$skipEvents : undefined);
+      const scope: RequestScope = {
+        caller,
+        internal: false,
+        requestId: String(request.id),
+        stack: [`${method} /${collection.name}`],
+        limitRecursion: recursionLimit(query, body),
+        // Root only (Deployd); anyone else's $skipEvents is ignored and the hooks run.
+        skipEvents: caller.isRoot && (skip === true || skip === 'true'),
+        outbox: [],
+      };
+      const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body });
+      for (const publish of scope.outbox) publish();
+      if (answer.status) reply.code(answer.status);
+      return answer.body ?? null;
     },
   });
 
@@ -107,27 +74,6 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       throw Errors.methodNotAllowed(request.method);
     },
   });
-}
-
-function stringId(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function withoutId(query: Record<string, unknown>): Record<string, unknown> {
-  if (typeof query.id !== 'string') return query;
-  const { id: _id, ...rest } = query;
-  return rest;
-}
-
-/** go-deployd's `options` of POST /c/query: `$sort $limit $skip $fields $skipEvents`, with or without `$`. */
-function pickOptions(options: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(options)) {
-    const name = key.startsWith('$') ? key : `$${key}`;
-    if (['$sort', '$limit', '$skip', '$fields', '$skipEvents'].includes(name)) out[name] = value;
-    else throw Errors.badQuery(`unknown option ${key}`);
-  }
-  return out;
 }
 
 /** Deployd marks every collection response as uncacheable. */

@@ -4,7 +4,7 @@
  * wrong is a 401, never a silent fall-back to anonymous.
  */
 import type { FastifyRequest } from 'fastify';
-import type { Caller } from '../collections/collection.js';
+import type { Caller } from '../hooks/protocol.js';
 import { Errors } from '../errors.js';
 import type { MasterKey } from './master-key.js';
 
@@ -12,8 +12,9 @@ export interface Authenticator {
   identify(request: FastifyRequest): Caller;
 }
 
-const ANONYMOUS: Caller = Object.freeze({ isRoot: false });
-const ROOT: Caller = Object.freeze({ isRoot: true });
+const ANONYMOUS: Caller = Object.freeze({ isRoot: false, me: null });
+/** Root via the master key; hooks see it as `me` (go-deployd), so `me.username` works for root. */
+const ROOT: Caller = Object.freeze({ isRoot: true, me: Object.freeze({ id: 'root', username: 'root', isRoot: true }) });
 
 export function masterKeyAuthenticator(key: MasterKey, dev: boolean): Authenticator {
   return {

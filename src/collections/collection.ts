@@ -1,77 +1,379 @@
 /**
  * A collection's behaviour, independent of HTTP: list, get, count, create, update, delete over a
- * store, with Deployd's semantics. The REST layer (`api/`) maps requests onto these calls; the hook
- * runner and real-time fan-out plug in here.
+ * store, with Deployd's event order (deployd-behaviour.md §1.4) and two deliberate changes:
+ * AfterCommit runs after the commit and before the response (so it can shape the response), and
+ * on DELETE it runs once per deleted document.
+ *
+ *   GET     BeforeRequest → find → Get per document (a cancel drops that item from a list)
+ *   POST    BeforeRequest → Validate → defaults/required → Post → insert → AfterCommit
+ *   PUT     BeforeRequest → load → merge → Validate → Put → update → AfterCommit
+ *   DELETE  BeforeRequest → find → Delete per document → remove → AfterCommit per document
+ *
+ * Hook `emit()`s and change notices are queued on the request and published only once it succeeds.
  */
-import { DeploydError, Errors } from '../errors.js';
-import { project, type Filter, type ParsedQuery } from '../query/filter.js';
+import type { EventBus } from '../bus/event-bus.js';
+import { DeploydError, Errors, validationError } from '../errors.js';
+import type { HookRunner } from '../hooks/hook-runner.js';
+import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject } from '../hooks/protocol.js';
+import { parseQuery, project, type Filter, type ParsedQuery, type QueryLimits } from '../query/filter.js';
 import type { CollectionStore, Doc } from '../store/store.js';
-import { prepareCreate, prepareUpdate } from './document.js';
+import { applyHookChanges, completeCreate, prepareUpdate, readCreate } from './document.js';
 import { newId } from './id.js';
-import { hasChanges } from './update.js';
 import type { CollectionSchema } from './schema.js';
+import { hasChanges } from './update.js';
 
-export interface Caller {
-  isRoot: boolean;
+export type { Caller };
+
+/** One request's view: who calls, and what it queued for publication. */
+export interface RequestScope {
+  caller: Caller;
+  /** True for requests made by the `dpd` client inside a hook. */
+  internal: boolean;
+  requestId: string;
+  /** `METHOD /collection` of the internal calls this request is nested in. */
+  stack: string[];
+  /** How many times one `METHOD /collection` may appear on the stack (Deployd: 2). */
+  limitRecursion: number;
+  /** Root only: run no hooks (Deployd's `$skipEvents`). */
+  skipEvents: boolean;
+  /** Published when the request succeeds. */
+  outbox: Array<() => void>;
+}
+
+export interface CollectionHooks {
+  events: Set<HookEvent>;
+  /** Load errors by event: requests needing that hook fail closed with this message. */
+  errors: Partial<Record<HookEvent, string>>;
+}
+
+export interface CollectionDeps {
+  store: CollectionStore;
+  runner?: HookRunner;
+  bus: EventBus;
+  limits: QueryLimits;
+  log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug(obj: object, msg: string): void };
+  clock?: () => Date;
+}
+
+/** What a handler answers: the body and, when a hook changed it, the status. */
+export interface Answer {
+  body: unknown;
+  status?: number;
+}
+
+type QuerySource = 'url' | 'json';
+
+interface HookInput {
+  data: Record<string, unknown>;
+  previous?: Record<string, unknown> | null;
+  query?: Record<string, unknown>;
+  method: string;
+  requestEvent: string;
 }
 
 export class Collection {
-  constructor(
-    readonly schema: CollectionSchema,
-    private readonly store: CollectionStore,
-    private readonly clock: () => Date = () => new Date(),
-  ) {}
+  hooks: CollectionHooks = { events: new Set(), errors: {} };
+  private readonly clock: () => Date;
+
+  constructor(readonly schema: CollectionSchema, private readonly deps: CollectionDeps) {
+    this.clock = deps.clock ?? (() => new Date());
+  }
 
   get name(): string {
     return this.schema.name;
   }
 
-  async list(query: ParsedQuery): Promise<Doc[]> {
-    const docs = await this.store.find(query.filter, query.options);
-    return query.projection ? docs.map((d) => project(d, query.projection)) : docs;
+  // ---- reads ------------------------------------------------------------------------------------
+
+  async list(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource, requestEvent = 'GET'): Promise<Answer> {
+    const query = await this.beforeRequest(scope, requestEvent, 'GET', raw);
+    const parsed = this.parse(query, source, scope);
+    const docs = (await this.deps.store.find(parsed.filter, parsed.options)).map((d) => project(d, parsed.projection));
+    if (!this.runs(scope, 'get')) return this.succeed(scope, docs);
+    const results = await Promise.all(docs.map((doc) => this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent })));
+    const out: JsonObject[] = [];
+    for (const result of results) {
+      if (!result) continue;
+      this.collect(scope, result);
+      if (result.cancel) {
+        if (result.cancel.isError) throw this.cancelled(result);
+        continue; // Deployd: cancel() in a list's Get drops that item
+      }
+      out.push(visible(result));
+    }
+    return this.succeed(scope, out);
   }
 
-  async get(id: string, query: ParsedQuery): Promise<Doc> {
-    const [doc] = await this.store.find(withId(id, query.filter), { limit: 1 });
-    if (!doc) throw Errors.notFound();
-    return project(doc, query.projection);
+  async get(scope: RequestScope, id: string, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    const query = await this.beforeRequest(scope, 'GET', 'GET', { ...raw, id });
+    const { id: _id, ...rest } = query;
+    const parsed = this.parse(rest, source, scope);
+    const [found] = await this.deps.store.find(withId(id, parsed.filter), { limit: 1 });
+    if (!found) throw Errors.notFound();
+    const doc = project(found, parsed.projection);
+    const result = await this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent: 'GET' });
+    if (!result) return this.succeed(scope, doc);
+    this.collect(scope, result);
+    if (result.cancel) throw this.cancelled(result);
+    return this.succeed(scope, visible(result));
   }
 
-  async count(query: ParsedQuery): Promise<number> {
-    return this.store.count(query.filter);
+  /** `{"count":n}`; root only when a Get hook could hide documents from the caller (Deployd). */
+  async count(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    if (this.hooks.events.has('get') && !scope.caller.isRoot) throw Errors.forbidden('Must be root to count');
+    const parsed = this.parse(raw, source, scope);
+    return this.succeed(scope, { count: await this.deps.store.count(parsed.filter) });
   }
 
-  async create(body: Record<string, unknown>): Promise<Doc> {
-    const fields = prepareCreate(this.schema, body, this.clock());
-    return this.store.insert({ id: newId(), ...fields });
+  // ---- writes -----------------------------------------------------------------------------------
+
+  async create(scope: RequestScope, body: Record<string, unknown>): Promise<Answer> {
+    const { doc: fields, errors } = readCreate(this.schema, body);
+    if (Object.keys(errors).length > 0) throw validationError(errors);
+    let data: JsonObject = fields as JsonObject;
+    const before = await this.hook(scope, 'beforerequest', { data, method: 'POST', requestEvent: 'POST', query: {} });
+    if (before) data = this.accept(scope, before).data;
+    const validated = await this.hook(scope, 'validate', { data, previous: {}, method: 'POST', requestEvent: 'POST' });
+    if (validated) data = this.accept(scope, validated).data;
+    const doc = { ...completeCreate(this.schema, data, this.clock()), id: newId() } as JsonObject;
+    let hidden: string[] = [];
+    let stored: Doc = doc as Doc;
+    const posted = await this.hook(scope, 'post', { data: doc, previous: {}, method: 'POST', requestEvent: 'POST' });
+    if (posted) {
+      const accepted = this.accept(scope, posted);
+      hidden = accepted.hidden;
+      const changed = { ...accepted.data };
+      for (const field of accepted.protected) delete changed[field];
+      stored = { ...completeCreate(this.schema, withoutId(changed), this.clock()), id: doc.id } as Doc;
+      if (this.schema.timestamps) Object.assign(stored, { createdAt: doc.createdAt, updatedAt: doc.updatedAt });
+    }
+    const inserted = await this.deps.store.insert(stored);
+    this.notify(scope, 'created', inserted);
+    return this.afterCommit(scope, 'POST', inserted, null, hide(inserted, hidden));
   }
 
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
-  async update(id: string, body: Record<string, unknown>, query: ParsedQuery): Promise<Doc> {
-    const filter = withId(id, query.filter);
-    const [previous] = await this.store.find(filter, { limit: 1 });
+  async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    const before = await this.hook(scope, 'beforerequest', { data: bodyFields(body), method: 'PUT', requestEvent: 'PUT', query: { ...raw, id } });
+    let query = raw;
+    if (before) {
+      this.accept(scope, before);
+      const { id: _id, ...rest } = before.query ?? raw;
+      query = rest;
+    }
+    const parsed = this.parse(query, source, scope);
+    const filter = withId(id, parsed.filter);
+    const [previous] = await this.deps.store.find(filter, { limit: 1 });
     if (!previous) throw Errors.notFound();
-    const { spec } = prepareUpdate(this.schema, body, previous, this.clock());
-    if (!hasChanges(spec)) return previous;
-    const updated = await this.store.update(id, query.filter, spec);
+    const { spec, preview } = prepareUpdate(this.schema, body, previous, this.clock());
+    let final = preview as JsonObject;
+    let hidden: string[] = [];
+    let protectedFields: string[] = [];
+    for (const event of ['validate', 'put'] as const) {
+      const result = await this.hook(scope, event, { data: final, previous: previous as JsonObject, method: 'PUT', requestEvent: 'PUT' });
+      if (!result) continue;
+      const accepted = this.accept(scope, result);
+      final = accepted.data;
+      hidden = accepted.hidden;
+      protectedFields = [...protectedFields, ...accepted.protected];
+    }
+    const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...protectedFields]);
+    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, previous, hide(previous, hidden));
+    const updated = await this.deps.store.update(id, parsed.filter, changes);
     if (!updated) throw Errors.notFound(); // deleted between the read and the write
-    return updated;
+    this.notify(scope, 'updated', updated);
+    return this.afterCommit(scope, 'PUT', updated, previous, hide(updated, hidden));
   }
 
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
-  async remove(id: string | undefined, query: ParsedQuery, caller: Caller): Promise<{ count: number }> {
-    if (id === undefined) {
-      if (!caller.isRoot) throw Errors.forbidden('Must be root to delete several documents; use DELETE /<collection>/<id>');
-      if (isEmpty(query.filter)) {
-        throw Errors.badRequest('a bulk delete needs a query; to delete everything, send {"id":{"$ne":null}}');
-      }
-      const removed = await this.store.remove(query.filter);
-      return { count: removed.length };
+  async remove(scope: RequestScope, id: string | undefined, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'DELETE', requestEvent: 'DELETE', query: id === undefined ? raw : { ...raw, id } });
+    let query = raw;
+    if (before) {
+      this.accept(scope, before);
+      const { id: _id, ...rest } = before.query ?? raw;
+      query = id === undefined ? (before.query ?? raw) : rest;
     }
-    const removed = await this.store.remove(withId(id, query.filter));
-    if (removed.length === 0) throw Errors.notFound();
-    return { count: removed.length };
+    const parsed = this.parse(query, source, scope);
+    let filter: Filter;
+    if (id === undefined) {
+      if (!scope.caller.isRoot) throw Errors.forbidden('Must be root to delete several documents; use DELETE /<collection>/<id>');
+      if (isEmpty(parsed.filter)) throw Errors.badRequest('a bulk delete needs a query; to delete everything, send {"id":{"$ne":null}}');
+      filter = parsed.filter;
+    } else filter = withId(id, parsed.filter);
+    const matches = await this.deps.store.find(filter, {});
+    if (id !== undefined && matches.length === 0) throw Errors.notFound();
+    let keep = matches;
+    if (this.runs(scope, 'delete')) {
+      const results = await Promise.all(matches.map((doc) => this.hook(scope, 'delete', { data: doc, method: 'DELETE', requestEvent: 'DELETE' })));
+      keep = [];
+      results.forEach((result, i) => {
+        if (!result) return keep.push(matches[i]);
+        this.collect(scope, result);
+        if (result.cancel && (result.cancel.isError || id !== undefined)) throw this.cancelled(result);
+        if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
+        if (!result.cancel) keep.push(matches[i]);
+      });
+    }
+    const removed = keep.length === 0 ? [] : await this.deps.store.remove({ fields: { id: { $in: keep.map((d) => d.id) } } });
+    for (const doc of removed) {
+      this.notify(scope, 'deleted', doc);
+      await this.afterCommit(scope, 'DELETE', doc, null, doc);
+    }
+    return this.succeed(scope, { count: removed.length });
   }
+
+  /** go-deployd's event-only endpoint (`noStore`): the hook's document is the answer. */
+  async event(scope: RequestScope, method: string, parts: string[], input: Record<string, unknown>, raw: Record<string, unknown>): Promise<Answer> {
+    const data = { url: `/${parts.join('/')}`, parts, ...input } as JsonObject;
+    const before = await this.hook(scope, 'beforerequest', { data, method, requestEvent: method, query: raw });
+    if (before) this.accept(scope, before);
+    const event = ({ GET: 'get', POST: 'post', PUT: 'put', DELETE: 'delete' } as const)[method as 'GET'];
+    const result = event ? await this.hook(scope, event, { data, previous: {}, query: before?.query ?? raw, method, requestEvent: method }) : undefined;
+    if (!result) return this.succeed(scope, data);
+    this.accept(scope, result);
+    return this.applyResponse(scope, visible(result), result);
+  }
+
+  // ---- hooks ------------------------------------------------------------------------------------
+
+  private runs(scope: RequestScope, event: HookEvent): boolean {
+    return !scope.skipEvents && this.hooks.events.has(event) && this.deps.runner !== undefined;
+  }
+
+  private async hook(scope: RequestScope, event: HookEvent, input: HookInput): Promise<HookResult | undefined> {
+    if (!this.runs(scope, event)) return undefined;
+    const loadError = this.hooks.errors[event];
+    if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    const ctx: EventContext = {
+      collection: this.name,
+      event,
+      method: input.method,
+      requestEvent: input.requestEvent,
+      data: input.data as JsonObject,
+      previous: (input.previous ?? null) as JsonObject | null,
+      query: (input.query ?? {}) as JsonObject,
+      caller: scope.caller,
+      internal: scope.internal,
+      requestId: scope.requestId,
+      success: false,
+    };
+    const result = await this.deps.runner!.run(ctx, scope);
+    for (const line of result.logs) {
+      const level = line.level === 'debug' ? 'debug' : line.level === 'warn' ? 'warn' : line.level === 'error' ? 'error' : 'info';
+      this.deps.log[level]({ collection: this.name, event, hookLog: true, ...(line.fields ? { fields: line.fields } : {}) }, line.message);
+    }
+    return result;
+  }
+
+  /** A hook outcome that must not fail: queue its emits, turn cancel/errors into the request's error. */
+  private accept(scope: RequestScope, result: HookResult): HookResult {
+    this.collect(scope, result);
+    if (result.cancel) throw this.cancelled(result);
+    if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
+    return result;
+  }
+
+  private collect(scope: RequestScope, result: HookResult): void {
+    if (result.cancel) return; // a cancelled event publishes nothing
+    for (const emit of result.emits) scope.outbox.push(() => this.publishEmit(emit));
+  }
+
+  private cancelled(result: HookResult): DeploydError {
+    const cancel = result.cancel!;
+    const status = cancel.status >= 400 && cancel.status <= 599 ? cancel.status : 400;
+    const code = status >= 500 ? 'DPD_ERR_HOOK_FAILED' : 'DPD_ERR_HOOK_CANCELLED';
+    return new DeploydError(code, status, cancel.message);
+  }
+
+  private async afterCommit(scope: RequestScope, method: string, doc: Doc, previous: Doc | null, response: Record<string, unknown>): Promise<Answer> {
+    const result = await this.hook(scope, 'aftercommit', { data: doc as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method });
+    if (!result) return this.succeed(scope, response);
+    if (result.cancel) {
+      // The write is committed; a failing AfterCommit is logged, not reported as a failure.
+      this.deps.log.warn({ collection: this.name, event: 'aftercommit', message: result.cancel.message }, 'aftercommit hook failed');
+      return this.succeed(scope, response);
+    }
+    this.collect(scope, result);
+    return this.applyResponse(scope, response, result);
+  }
+
+  /** The seed's response functions: setResponseData, addResponseField, addResponseMessage, setResponseStatus. */
+  private applyResponse(scope: RequestScope, body: unknown, result: HookResult): Answer {
+    const mutation = result.response;
+    if (!mutation) return this.succeed(scope, body);
+    let out: unknown = mutation.replaceData ? mutation.data : body;
+    const extra = Object.keys(mutation.addFields).length > 0 || mutation.messages.length > 0;
+    if (extra && typeof out === 'object' && out !== null && !Array.isArray(out)) {
+      out = { ...(out as object), ...mutation.addFields };
+      if (mutation.messages.length > 0) {
+        const existing = Array.isArray((out as Record<string, unknown>).messages) ? ((out as Record<string, unknown>).messages as unknown[]) : [];
+        (out as Record<string, unknown>).messages = [...existing, ...mutation.messages];
+      }
+    }
+    return this.succeed(scope, out, mutation.status || undefined);
+  }
+
+  private succeed(scope: RequestScope, body: unknown, status?: number): Answer {
+    return status ? { body, status } : { body };
+  }
+
+  private async beforeRequest(scope: RequestScope, requestEvent: string, method: string, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+    const result = await this.hook(scope, 'beforerequest', { data: {}, method, requestEvent, query: raw as JsonObject });
+    if (!result) return raw;
+    this.accept(scope, result);
+    return result.query ?? raw;
+  }
+
+  private parse(raw: Record<string, unknown>, source: QuerySource, scope: RequestScope): ParsedQuery {
+    return parseQuery(raw, this.schema, source, this.deps.limits);
+  }
+
+  private notify(scope: RequestScope, action: 'created' | 'updated' | 'deleted', document: Doc): void {
+    const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : undefined;
+    scope.outbox.push(() => this.deps.bus.publish({
+      type: 'collection_change', collection: this.name, action, document: document as JsonObject, timestamp: new Date().toISOString(), ...(userId ? { userId } : {}),
+    }));
+  }
+
+  private publishEmit(emit: Emit): void {
+    this.deps.bus.publish({
+      type: 'custom_event',
+      event: emit.event,
+      data: emit.data ?? null,
+      timestamp: new Date().toISOString(),
+      ...(emit.room ? { room: emit.room } : {}),
+      ...(emit.usersCollection ? { users: { collection: emit.usersCollection, query: emit.usersQuery ?? {} } } : {}),
+    });
+  }
+}
+
+/** The hook's document as the caller may see it: without fields it hid. */
+function visible(result: HookResult): JsonObject {
+  return hide(result.data as Record<string, unknown>, result.hidden) as JsonObject;
+}
+
+function hide<T extends Record<string, unknown>>(doc: T, hidden: string[]): T {
+  if (hidden.length === 0) return doc;
+  const out = { ...doc };
+  for (const field of hidden) delete out[field];
+  return out;
+}
+
+function withoutId(doc: JsonObject): JsonObject {
+  const { id: _id, ...rest } = doc;
+  return rest;
+}
+
+/** BeforeRequest's `this` for a PUT: the body's plain fields (commands are not data). */
+function bodyFields(body: Record<string, unknown>): JsonObject {
+  const out: JsonObject = {};
+  for (const [key, value] of Object.entries(body)) {
+    if (key.startsWith('$')) continue;
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && Object.keys(value).some((k) => k.startsWith('$'))) continue;
+    out[key] = value as JsonObject[string];
+  }
+  return out;
 }
 
 export function withId(id: string, filter: Filter): Filter {
@@ -80,8 +382,4 @@ export function withId(id: string, filter: Filter): Filter {
 
 function isEmpty(filter: Filter): boolean {
   return Object.keys(filter.fields).length === 0 && !filter.$and && !filter.$or && !filter.$nor;
-}
-
-export function isDeploydError(err: unknown): err is DeploydError {
-  return err instanceof DeploydError;
 }

@@ -4,6 +4,7 @@
  * applies defaults, checks `required`, and reads update commands in both Deployd's per-property form
  * (`{"n":{"$inc":1}}`) and MongoDB's top-level form (`{"$inc":{"n":1}}`).
  */
+import { isDeepStrictEqual } from 'node:util';
 import { Errors, validationError } from '../errors.js';
 import { toIsoDate } from '../query/filter.js';
 import { emptyUpdate, type UpdateSpec } from '../store/store.js';
@@ -123,24 +124,47 @@ function applyCommand(spec: UpdateSpec, prop: PropertyDef, cmd: string, arg: unk
 
 /** A new document from a POST body (without id), or a 400 with every field's error. */
 export function prepareCreate(schema: CollectionSchema, body: Record<string, unknown>, now: Date): Record<string, unknown> {
+  const { doc, errors } = readCreate(schema, body);
+  return completeCreate(schema, doc, now, errors);
+}
+
+/**
+ * First half of a create: the body's declared fields, coerced, with update commands applied
+ * (`{"tags":{"$push":"a"}}` → `["a"]`). Errors are returned, not thrown, so that `required` is
+ * judged later on what the client did send (a bad number must not also report a title missing).
+ */
+export function readCreate(schema: CollectionSchema, body: Record<string, unknown>): { doc: Record<string, unknown>; errors: Errs } {
   const errors: Errs = {};
   const spec = readBody(schema, body, errors);
-  // Built even when some fields failed, so `required` is judged on what the client did send
-  // (a bad number must not also report a valid title as missing). Commands work on POST too:
-  // {"tags":{"$push":"a"}} → ["a"].
   const doc: Record<string, unknown> = applyUpdate({ id: '' }, spec);
   delete doc.id;
+  return { doc, errors };
+}
+
+/**
+ * Second half, after the validate hook: re-coerces declared fields a hook may have set, applies
+ * defaults, stores an absent optional boolean as false (Deployd), checks `required`, stamps times.
+ */
+export function completeCreate(schema: CollectionSchema, doc: Record<string, unknown>, now: Date, errors: Errs = {}): Record<string, unknown> {
   for (const prop of schema.properties.values()) {
     if (SERVER_MANAGED.has(prop.name) || errors[prop.name]) continue;
-    if (doc[prop.name] === undefined && prop.default !== undefined) {
+    if (doc[prop.name] !== undefined) {
+      const result = coerceValue(prop, doc[prop.name]);
+      if ('error' in result) errors[prop.name] = result.error;
+      else doc[prop.name] = result.value;
+      continue;
+    }
+    if (prop.default !== undefined) {
       const fallback = prop.type === 'date' && prop.default === 'now' ? now.toISOString() : structuredClone(prop.default);
       const result = coerceValue(prop, fallback);
       if ('error' in result) errors[prop.name] = `default ${result.error}`;
       else doc[prop.name] = result.value;
     }
-    // Deployd: an absent optional boolean is stored as false.
     if (prop.type === 'boolean' && !prop.required && doc[prop.name] === undefined) doc[prop.name] = false;
     if (prop.required && !exists(doc[prop.name])) errors[prop.name] = 'is required';
+  }
+  for (const prop of schema.properties.values()) {
+    if (prop.required && !errors[prop.name] && !exists(doc[prop.name])) errors[prop.name] = 'is required';
   }
   if (Object.keys(errors).length > 0) throw validationError(errors);
   if (schema.timestamps) {
@@ -148,6 +172,43 @@ export function prepareCreate(schema: CollectionSchema, body: Record<string, unk
     doc.updatedAt = now.toISOString();
   }
   return doc;
+}
+
+/**
+ * Folds what update hooks changed in the document into the update spec: fields they set or
+ * changed become `$set` (replacing any command on that field), fields they deleted `$unset`, and
+ * protected fields keep their stored value whatever the body asked.
+ */
+export function applyHookChanges(schema: CollectionSchema, spec: UpdateSpec, preview: Record<string, unknown>, final: Record<string, unknown>, protectedFields: string[]): UpdateSpec {
+  const errors: Errs = {};
+  const out: UpdateSpec = { set: { ...spec.set }, unset: [...spec.unset], inc: { ...spec.inc }, push: { ...spec.push }, pull: { ...spec.pull }, addUnique: { ...spec.addUnique } };
+  const drop = (field: string) => {
+    delete out.set[field];
+    delete out.inc[field];
+    delete out.push[field];
+    delete out.pull[field];
+    delete out.addUnique[field];
+    out.unset = out.unset.filter((f) => f !== field);
+  };
+  for (const [field, value] of Object.entries(final)) {
+    if (field === 'id' || isDeepStrictEqual(value, preview[field])) continue;
+    drop(field);
+    const prop = schema.properties.get(field);
+    if (prop) {
+      const result = coerceValue(prop, value);
+      if ('error' in result) { errors[field] = result.error; continue; }
+      out.set[field] = result.value;
+    } else out.set[field] = value;
+  }
+  for (const field of Object.keys(preview)) {
+    if (field !== 'id' && !(field in final)) {
+      drop(field);
+      out.unset.push(field);
+    }
+  }
+  for (const field of protectedFields) drop(field);
+  if (Object.keys(errors).length > 0) throw validationError(errors);
+  return out;
 }
 
 export interface PreparedUpdate {

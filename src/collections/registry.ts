@@ -7,9 +7,22 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError, Errors } from '../errors.js';
+import type { EventBus } from '../bus/event-bus.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource } from '../hooks/hook-runner.js';
+import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
+import type { QueryLimits } from '../query/filter.js';
 import type { Store } from '../store/store.js';
 import { Collection } from './collection.js';
-import { parseSchema } from './schema.js';
+import { parseSchema, type CollectionSchema } from './schema.js';
+
+export interface RegistryDeps {
+  store: Store;
+  bus: EventBus;
+  runner?: HookRunner;
+  limits: QueryLimits;
+  /** Defaults for every collection; a config's `"hooks": {"timeoutMs", "memoryMb"}` overrides them. */
+  hookLimits?: HookLimits;
+}
 
 export interface CollectionEntry {
   /** Folder path under resources/, which is also the URL path. */
@@ -36,9 +49,13 @@ export class Registry {
 
   constructor(
     private readonly appDir: string,
-    private readonly store: Store,
+    private readonly deps: RegistryDeps,
     private readonly log: FastifyBaseLogger,
   ) {}
+
+  get(name: string): CollectionEntry | undefined {
+    return this.entries.get(name);
+  }
 
   get resourcesDir(): string {
     return path.join(this.appDir, 'resources');
@@ -68,31 +85,43 @@ export class Registry {
       } catch {
         continue; // removed while scanning
       }
-      nextSources.set(name, text);
+      const hooks = readHooks(path.dirname(file), name);
+      const fingerprint = JSON.stringify([text, hooks]);
+      nextSources.set(name, fingerprint);
       const current = this.entries.get(name);
-      if (current && this.sources.get(name) === text) {
+      if (current && this.sources.get(name) === fingerprint) {
         next.set(name, current);
         continue;
       }
-      next.set(name, await this.build(name, file, text));
+      next.set(name, await this.build(name, file, text, hooks));
     }
     for (const name of this.entries.keys()) {
-      if (!next.has(name)) this.log.info({ collection: name }, 'collection removed');
+      if (!next.has(name)) {
+        this.deps.runner?.unload(name);
+        this.log.info({ collection: name }, 'collection removed');
+      }
     }
     this.entries = next;
     this.sources = nextSources;
+    this.deps.runner?.setCollections([...next.keys()]);
   }
 
-  private async build(name: string, file: string, text: string): Promise<CollectionEntry> {
+  private async build(name: string, file: string, text: string, hooks: HookSource[]): Promise<CollectionEntry> {
     const relative = path.relative(this.appDir, file);
     try {
       const schema = parseSchema(name, JSON.parse(text));
       if (schema.kind === 'UserCollection') {
         throw Errors.notImplemented(`${relative}: UserCollection is not supported yet`);
       }
-      const store = await this.store.collection(schema);
+      const store = await this.deps.store.collection(schema);
+      const collection = new Collection(schema, { store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log });
+      if (hooks.length > 0 && this.deps.runner) {
+        const errors = await this.deps.runner.load(name, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS));
+        for (const [event, message] of Object.entries(errors)) this.log.error({ collection: name, event }, `hook failed to load: ${message}`);
+        collection.hooks = { events: new Set(hooks.map((h) => h.event)), errors };
+      } else this.deps.runner?.unload(name);
       this.log.debug({ collection: name, file: relative }, 'collection loaded');
-      return { name, configFile: file, collection: new Collection(schema, store) };
+      return { name, configFile: file, collection };
     } catch (err) {
       const detail = (err as Error).message;
       const message = detail.startsWith(relative) ? detail : `invalid config ${relative}: ${detail}`;
@@ -125,6 +154,32 @@ export class Registry {
     this.watcher?.close();
     await this.reloading;
   }
+}
+
+/** The collection's hook files (`post.js`, …) that exist, with their text. */
+function readHooks(dir: string, name: string): HookSource[] {
+  const hooks: HookSource[] = [];
+  for (const event of HOOK_EVENTS) {
+    const file = path.join(dir, `${event}.js`);
+    try {
+      hooks.push({ event: event as HookEvent, file: `${name}/${event}.js`, source: fs.readFileSync(file, 'utf8') });
+    } catch {
+      // no such hook
+    }
+  }
+  return hooks;
+}
+
+/** A config's `"hooks": {"timeoutMs": 1000, "memoryMb": 64}` over the server-wide defaults. */
+function hookLimits(schema: CollectionSchema, defaults: HookLimits): HookLimits {
+  const raw = schema.raw.hooks;
+  const limits = { ...defaults };
+  if (typeof raw === 'object' && raw !== null) {
+    const { timeoutMs, memoryMb } = raw as Record<string, unknown>;
+    if (typeof timeoutMs === 'number' && timeoutMs > 0) limits.timeoutMs = Math.min(timeoutMs, 60_000);
+    if (typeof memoryMb === 'number' && memoryMb >= 8) limits.memoryMb = Math.min(memoryMb, 1024);
+  }
+  return limits;
 }
 
 /** Every folder under resources/ with a config.json, keyed by its relative path. */

@@ -1,0 +1,45 @@
+/**
+ * Where committed changes and hook `emit()`s go once a request succeeds. In-process for now; the
+ * WebSocket gateway subscribes to it, and a Redis-backed bus will carry it between instances.
+ */
+import { EventEmitter } from 'node:events';
+import type { Json, JsonObject } from '../hooks/protocol.js';
+
+export interface CollectionChange {
+  type: 'collection_change';
+  collection: string;
+  action: 'created' | 'updated' | 'deleted';
+  document: JsonObject;
+  timestamp: string;
+  userId?: string;
+}
+
+export interface CustomEvent {
+  type: 'custom_event';
+  event: string;
+  data: Json;
+  timestamp: string;
+  /** Only members of this room. */
+  room?: string;
+  /** Only these users (resolved from `emit(dpd.users, query, …)`). */
+  users?: { collection: string; query: JsonObject };
+}
+
+export type BusMessage = CollectionChange | CustomEvent;
+
+export class EventBus {
+  private readonly emitter = new EventEmitter();
+
+  constructor() {
+    this.emitter.setMaxListeners(0);
+  }
+
+  publish(message: BusMessage): void {
+    this.emitter.emit('message', message);
+  }
+
+  subscribe(listener: (message: BusMessage) => void): () => void {
+    this.emitter.on('message', listener);
+    return () => this.emitter.off('message', listener);
+  }
+}

@@ -1,0 +1,40 @@
+/**
+ * The `dpd` client inside hooks: `dpd.todos.get(query, fn)` runs the target collection exactly as
+ * an HTTP request would (its hooks included), as the same caller, flagged `internal`. Deployd's
+ * recursion guard applies: the same `METHOD /collection` may be on the stack at most
+ * `$limitRecursion` times (default 2).
+ */
+import { DeploydError } from '../errors.js';
+import type { InternalCall, InternalHandler, InternalOutcome } from '../hooks/hook-runner.js';
+import type { Json } from '../hooks/protocol.js';
+import type { Collection, RequestScope } from './collection.js';
+import { dispatch } from './dispatch.js';
+import type { Registry } from './registry.js';
+
+export function internalClient(registry: Registry): InternalHandler {
+  return async (scopeValue: unknown, call: InternalCall): Promise<InternalOutcome> => {
+    const scope = scopeValue as RequestScope;
+    const key = `${call.method} /${call.collection}`;
+    if (scope.stack.filter((k) => k === key).length >= scope.limitRecursion) {
+      return { error: { message: `Recursive call to ${key} detected`, status: 400, statusCode: 400 } };
+    }
+    const entry = registry.get(call.collection);
+    if (!entry) return { error: { message: 'resource not found', status: 404, statusCode: 404 } };
+    if (entry.error) return { error: entry.error.toJSON() as Json };
+    const nested: RequestScope = { ...scope, internal: true, stack: [...scope.stack, key], outbox: [] };
+    try {
+      const answer = await dispatch(entry.collection as Collection, nested, {
+        method: call.method,
+        rest: call.id === undefined ? [] : [call.id],
+        query: call.query ?? {},
+        source: 'json',
+        body: call.body ?? {},
+      });
+      for (const publish of nested.outbox) publish();
+      return { result: (answer.body ?? null) as Json };
+    } catch (err) {
+      if (err instanceof DeploydError) return { error: err.toJSON() as Json };
+      return { error: { message: 'internal server error', status: 500, statusCode: 500 } };
+    }
+  };
+}

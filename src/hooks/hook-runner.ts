@@ -1,0 +1,46 @@
+/**
+ * One interface for every hook transport (Centrifugo's proxy pattern): the collection pipeline
+ * hands an EventContext to a HookRunner and gets a HookResult back, whether the hook is JavaScript
+ * in an isolate (./js) or Go in a sidecar (./go).
+ */
+import type { HookSource } from './js/messages.js';
+import type { EventContext, HookEvent, HookResult, Json, JsonObject } from './protocol.js';
+
+export type { HookSource };
+
+export interface HookLimits {
+  /** Wall time for one event, callbacks included. */
+  timeoutMs: number;
+  /** Heap of the collection's sandbox. */
+  memoryMb: number;
+}
+
+export const DEFAULT_HOOK_LIMITS: HookLimits = { timeoutMs: 1000, memoryMb: 64 };
+
+/** A `dpd.<collection>.get/post/put/del` call made from inside a hook. */
+export interface InternalCall {
+  collection: string;
+  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  id?: string;
+  query: JsonObject;
+  body: JsonObject;
+}
+
+export interface InternalOutcome {
+  result?: Json;
+  error?: Json;
+}
+
+/** Performs internal calls; `scope` is whatever the caller passed to `run` (its request). */
+export type InternalHandler = (scope: unknown, call: InternalCall) => Promise<InternalOutcome>;
+
+export interface HookRunner {
+  /** Compiles a collection's hooks (replacing earlier ones); resolves to load errors by event. */
+  load(collection: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>>;
+  unload(collection: string): void;
+  /** All collection names, for the `dpd` object hooks see. */
+  setCollections(names: string[]): void;
+  setInternalHandler(handler: InternalHandler): void;
+  run(ctx: EventContext, scope?: unknown): Promise<HookResult>;
+  close(): Promise<void>;
+}

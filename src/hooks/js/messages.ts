@@ -1,0 +1,26 @@
+/** IPC between the server and a hook worker process (JSON over the fork channel). */
+import type { HookVariant } from '../hook-params.js';
+import type { HookEvent } from '../protocol.js';
+
+export interface HookSource {
+  event: HookEvent;
+  /** Shown in errors and stack traces: `todos/post.js`. */
+  file: string;
+  source: string;
+}
+
+/** Server → worker. */
+export type WorkerRequest =
+  | { t: 'load'; id: number; collection: string; hooks: HookSource[]; timeoutMs: number; memoryMb: number; collections: string[] }
+  | { t: 'unload'; collection: string }
+  | { t: 'names'; collections: string[] }
+  | { t: 'run'; id: number; collection: string; variant: HookVariant; ctxJson: string }
+  | { t: 'reply'; worker: number; call: number; resultJson?: string; errorJson?: string };
+
+/** Worker → server. */
+export type WorkerMessage =
+  | { t: 'ready' }
+  | { t: 'loaded'; id: number; errors: Record<string, string> }
+  | { t: 'result'; id: number; resultJson: string }
+  /** A `dpd.<collection>` call from inside a hook; answered with a `reply`. */
+  | { t: 'call'; inv: number; worker: number; call: number; payload: string };

@@ -1,0 +1,440 @@
+/* eslint-disable */
+/**
+ * Code that runs INSIDE each hook isolate (it is serialized with `toString()` and evaluated there;
+ * it must not reference anything outside its own body). It:
+ *   - freezes every built-in and the global object, so no hook can change what the next request
+ *     sees (`Array.prototype.push = …` and implicit globals have no lasting effect);
+ *   - builds the hook API for each invocation (Deployd's identifiers, go-deployd's `context`, the
+ *     seed's response functions) and collects a HookResult;
+ *   - tracks the invocation's callbacks and promises (`dpd` calls, `$addCallback`) and reports the
+ *     result to the host once they have all settled, as Deployd does.
+ * The host calls `start` and `deliver` with a time limit; microtasks run inside those calls, so a
+ * loop inside a `.then` is stopped by the same limit.
+ */
+export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any): any {
+  'use strict';
+  const PARAMS: Record<string, string[]> = JSON.parse(paramsJson);
+  const CANCEL = Symbol('cancel');
+  const COLLECTION = Symbol('collection');
+  const stringify = JSON.stringify;
+  const parse = JSON.parse;
+
+  // ---- lockdown -------------------------------------------------------------------------------
+  // Assigning to an inherited frozen property would otherwise fail (the "override mistake"):
+  // turn the ones ordinary code assigns into accessors that define an own property instead.
+  const overridable: Array<[any, string[]]> = [
+    [Object.prototype, ['toString', 'valueOf', 'constructor', 'toLocaleString', 'hasOwnProperty']],
+    [Function.prototype, ['toString', 'name']],
+    [Array.prototype, ['toString', 'push', 'join']],
+    [Promise.prototype, ['then', 'catch', 'finally']],
+  ];
+  for (const E of [Error, TypeError, RangeError, SyntaxError, ReferenceError, EvalError, URIError]) {
+    overridable.push([E.prototype, ['message', 'name', 'toString', 'constructor']]);
+  }
+  for (const [proto, names] of overridable) {
+    for (const name of names) {
+      const desc = Object.getOwnPropertyDescriptor(proto, name);
+      if (!desc || !('value' in desc) || !desc.configurable) continue;
+      const value = desc.value;
+      Object.defineProperty(proto, name, {
+        configurable: false,
+        enumerable: desc.enumerable,
+        get() { return value; },
+        set(this: any, v: unknown) {
+          if (this === proto) throw new TypeError(`Cannot assign to read only property '${name}' of a built-in`);
+          Object.defineProperty(this, name, { value: v, writable: true, enumerable: true, configurable: true });
+        },
+      });
+    }
+  }
+  const hidden = [
+    Object.getPrototypeOf(function* () {}),
+    Object.getPrototypeOf(async function () {}),
+    Object.getPrototypeOf(async function* () {}),
+    Object.getPrototypeOf([][Symbol.iterator]()),
+    Object.getPrototypeOf(new Map()[Symbol.iterator]()),
+    Object.getPrototypeOf(new Set()[Symbol.iterator]()),
+    Object.getPrototypeOf(''[Symbol.iterator]()),
+    Object.getPrototypeOf(/a/[Symbol.matchAll]('a')),
+    Object.getPrototypeOf(Int8Array),
+  ];
+  function harden(roots: unknown[]) {
+    const seen = new Set<unknown>();
+    const stack = [...roots];
+    while (stack.length) {
+      const o: any = stack.pop();
+      if ((typeof o !== 'object' && typeof o !== 'function') || o === null || seen.has(o)) continue;
+      seen.add(o);
+      Object.freeze(o);
+      stack.push(Object.getPrototypeOf(o));
+      for (const key of Reflect.ownKeys(o)) {
+        const d: any = Object.getOwnPropertyDescriptor(o, key);
+        if ('value' in d) stack.push(d.value);
+        else stack.push(d.get, d.set);
+      }
+    }
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------------
+  function isObject(v: unknown): v is Record<string, any> {
+    return typeof v === 'object' && v !== null && !Array.isArray(v);
+  }
+  function deepEqual(a: any, b: any): boolean {
+    if (a === b) return true;
+    if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+    if (Array.isArray(a) !== Array.isArray(b)) return false;
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
+    if (ka.length !== kb.length) return false;
+    for (const k of ka) if (!Object.prototype.hasOwnProperty.call(b, k) || !deepEqual(a[k], b[k])) return false;
+    return true;
+  }
+  function toJsonValue(v: unknown): unknown {
+    if (v === undefined) return null;
+    const text = stringify(v);
+    return text === undefined ? null : parse(text);
+  }
+  function errorMessage(e: any): string {
+    if (e && typeof e.message === 'string') return e.message;
+    try {
+      return String(e);
+    } catch {
+      return 'hook failed';
+    }
+  }
+
+  // ---- invocations ------------------------------------------------------------------------------
+  interface Invocation {
+    id: number;
+    result: any;
+    doc: any;
+    previous: any;
+    pending: number;
+    topLevelDone: boolean;
+    finished: boolean;
+    calls: Map<number, (result: any, error: any) => void>;
+    nextCall: number;
+    hiddenProps: Set<string>;
+    protectedProps: Set<string>;
+    /** True while `start` runs: an outcome reached then is returned, not sent through hostDone. */
+    sync: boolean;
+    output?: string;
+  }
+  const hooks = new Map<string, Function>();
+  const invocations = new Map<number, Invocation>();
+
+  class CancelSignal {
+    [CANCEL] = true;
+    constructor(readonly message: string, readonly status: number, readonly isError: boolean) {}
+  }
+
+  function toCancel(e: any): { message: string; status: number; isError: boolean } {
+    if (e instanceof CancelSignal) return { message: e.message, status: e.status, isError: e.isError };
+    if (e instanceof Error) {
+      const status = Number((e as any).statusCode ?? (e as any).status) || 400;
+      return { message: `${e.name === 'Error' ? '' : e.name + ': '}${e.message}`, status, isError: true };
+    }
+    if (isObject(e)) {
+      return { message: typeof e.message === 'string' ? e.message : '', status: Number(e.statusCode ?? e.status) || 400, isError: false };
+    }
+    return { message: e === undefined ? '' : String(e), status: 400, isError: false };
+  }
+
+  /** Ends the invocation (first outcome wins) and reports it. */
+  function finish(inv: Invocation, failure?: unknown) {
+    if (inv.finished) return;
+    if (failure !== undefined) inv.result.cancel = toCancel(failure);
+    inv.finished = true;
+    invocations.delete(inv.id);
+    const data: Record<string, unknown> = {};
+    if (isObject(inv.doc)) {
+      for (const key of Object.keys(inv.doc)) data[key] = inv.doc[key];
+      for (const key of inv.hiddenProps) if (Object.prototype.hasOwnProperty.call(inv.doc, key)) data[key] = inv.doc[key];
+      for (const key of inv.protectedProps) {
+        if (inv.previous && Object.prototype.hasOwnProperty.call(inv.previous, key)) data[key] = inv.previous[key];
+        else delete data[key];
+      }
+    }
+    inv.result.data = data;
+    inv.result.hidden = [...inv.hiddenProps];
+    inv.result.protected = [...inv.protectedProps];
+    let text: string;
+    try {
+      text = stringify(inv.result);
+    } catch (e) {
+      text = stringify({ data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message: `hook result is not JSON: ${errorMessage(e)}`, status: 500, isError: true } });
+    }
+    if (inv.sync) inv.output = text;
+    else hostDone(inv.id, text);
+  }
+
+  function settle(inv: Invocation) {
+    if (!inv.finished && inv.topLevelDone && inv.pending <= 0) finish(inv);
+  }
+
+  /** Runs user code belonging to `inv`; a throw becomes the event's outcome. */
+  function guard(inv: Invocation, fn: () => unknown): unknown {
+    if (inv.finished) return undefined;
+    try {
+      return fn();
+    } catch (e) {
+      finish(inv, e);
+      return undefined;
+    }
+  }
+
+  /** A promise whose handlers run with `this` = the document and are counted until they finish. */
+  function tracked(inv: Invocation, promise: Promise<any>): any {
+    const wrap = (handler: any, rethrow: boolean) => (value: any) => {
+      try {
+        if (typeof handler !== 'function') {
+          if (rethrow) throw value;
+          return value;
+        }
+        if (inv.finished) return undefined;
+        return handler.call(inv.doc, value);
+      } catch (e) {
+        if (!(typeof handler !== 'function' && rethrow)) finish(inv, e);
+        throw e;
+      } finally {
+        inv.pending--;
+        Promise.resolve().then(() => settle(inv));
+      }
+    };
+    const thenable: any = {
+      then(onFulfilled: any, onRejected: any) {
+        inv.pending++;
+        const next = promise.then(wrap(onFulfilled, false), wrap(onRejected, true));
+        next.catch(() => {});
+        return tracked(inv, next);
+      },
+      catch(onRejected: any) {
+        return thenable.then(undefined, onRejected);
+      },
+      fail(onRejected: any) {
+        return thenable.then(undefined, onRejected);
+      },
+      finally(onFinally: any) {
+        return thenable.then(
+          (v: any) => { if (typeof onFinally === 'function') onFinally.call(inv.doc); return v; },
+          (e: any) => { if (typeof onFinally === 'function') onFinally.call(inv.doc); throw e; },
+        );
+      },
+    };
+    promise.catch(() => {});
+    return thenable;
+  }
+
+  function makeDpd(inv: Invocation, names: string[]): any {
+    const dpd: Record<string, any> = {};
+    for (const name of names) {
+      const key = name.replace(/[^A-Za-z0-9]/g, '');
+      const call = (method: string, args: any[]) => {
+        // Deployd's signature: [id|path], [query], [body], [fn] — objects in order query then body.
+        let fn: any;
+        if (typeof args[args.length - 1] === 'function') fn = args.pop();
+        let id: string | undefined;
+        if (typeof args[0] === 'string' || typeof args[0] === 'number') id = String(args.shift());
+        let query: any;
+        let body: any;
+        const objects = args.filter((a) => a !== undefined && a !== null);
+        if (method === 'POST' || method === 'PUT') {
+          if (objects.length >= 2) [query, body] = objects;
+          else body = objects[0];
+        } else query = objects[0];
+        inv.pending++;
+        const callId = inv.nextCall++;
+        const promise = new Promise((resolve, reject) => {
+          inv.calls.set(callId, (result: any, error: any) => {
+            try {
+              if (typeof fn === 'function') guard(inv, () => fn.call(inv.doc, error ? null : result, error ?? undefined));
+            } finally {
+              if (error) reject(error);
+              else resolve(result);
+            }
+          });
+        });
+        hostCall(inv.id, callId, stringify({ collection: name, method, id, query: toJsonValue(query ?? {}), body: toJsonValue(body ?? {}) }));
+        return tracked(inv, promise);
+      };
+      dpd[key] = Object.freeze({
+        [COLLECTION]: name,
+        get: (...args: any[]) => call('GET', args),
+        post: (...args: any[]) => call('POST', args),
+        put: (...args: any[]) => call('PUT', args),
+        del: (...args: any[]) => call('DELETE', args),
+        exec: (...args: any[]) => call('POST', args),
+      });
+    }
+    return Object.freeze(dpd);
+  }
+
+  /** Runs a hook; returns the result when it settled synchronously, else reports it via hostDone. */
+  function start(invId: number, variant: string, ctxJson: string, collectionsJson: string): string | undefined {
+    const ctx = parse(ctxJson);
+    const fn = hooks.get(variant);
+    const result: any = { errors: {}, emits: [], logs: [] };
+    const inv: Invocation = {
+      id: invId, result, doc: isObject(ctx.data) ? ctx.data : {}, previous: ctx.previous, pending: 0,
+      topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true,
+    };
+    invocations.set(invId, inv);
+    if (!fn) {
+      finish(inv, new CancelSignal(`no ${variant} hook is loaded`, 500, true));
+      return inv.output;
+    }
+    const doc = inv.doc;
+    const me = ctx.caller.me ?? undefined;
+    const query = isObject(ctx.query) ? ctx.query : {};
+    result.query = query;
+    const cancel = (msg?: any, status?: any) => {
+      if (msg instanceof Error) throw new CancelSignal(msg.message, Number(status) || 400, true);
+      if (isObject(msg) && status === undefined) throw new CancelSignal(typeof msg.message === 'string' ? msg.message : '', Number(msg.statusCode ?? msg.status) || 400, false);
+      throw new CancelSignal(msg === undefined ? '' : String(msg), Number(status) || 400, false);
+    };
+    const log = (level: string) => (...args: any[]) => {
+      if (result.logs.length >= 100) return;
+      result.logs.push({ level, message: args.map((a) => (typeof a === 'string' ? a : stringify(a) ?? String(a))).join(' ').slice(0, 4000) });
+    };
+    const emit = (...args: any[]) => {
+      if (result.emits.length >= 1000) throw new CancelSignal('too many emits in one event', 500, true);
+      if (args.length >= 1 && isObject(args[0]) && (args[0] as any)[COLLECTION]) {
+        // emit(dpd.users, query, event, data)
+        result.emits.push({ event: String(args[2]), data: toJsonValue(args[3]), usersCollection: (args[0] as any)[COLLECTION], usersQuery: toJsonValue(args[1] ?? {}) });
+      } else if (args.length === 3) {
+        result.emits.push({ room: String(args[0]), event: String(args[1]), data: toJsonValue(args[2]) });
+      } else if (args.length === 1 || args.length === 2) {
+        result.emits.push({ event: String(args[0]), data: toJsonValue(args[1]) });
+      }
+    };
+    const error = (field: any, message?: any) => {
+      if (variant === 'get') return; // Deployd: error() has no effect in On Get
+      result.errors[String(field)] = message === undefined || message === true ? 'is invalid' : String(message);
+    };
+    const hide = (prop: any, toggle?: any) => {
+      const p = String(prop);
+      if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
+      const visible = toggle === false;
+      const value = doc[p];
+      Object.defineProperty(doc, p, { value, enumerable: visible, writable: true, configurable: true });
+      if (visible) inv.hiddenProps.delete(p);
+      else inv.hiddenProps.add(p);
+    };
+    const previous = isObject(ctx.previous) ? ctx.previous : {};
+    const protect = (prop: any, toggle?: any) => {
+      const p = String(prop);
+      if (toggle === false) {
+        if (inv.protectedProps.delete(p)) Object.defineProperty(doc, p, { value: previous[p], writable: true, enumerable: true, configurable: true });
+        return;
+      }
+      if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
+      inv.protectedProps.add(p);
+      Object.defineProperty(doc, p, {
+        enumerable: true,
+        configurable: true,
+        get: () => previous[p],
+        set: () => { throw new TypeError(`Cannot modify protected property '${p}'`); },
+      });
+    };
+    const response = () => (result.response ??= { replaceData: false, addFields: {}, messages: [], status: 0 });
+    const api: Record<string, any> = {
+      me,
+      isMe: (id: any) => !!me && me.id === id,
+      query,
+      cancel,
+      cancelIf: (cond: any, msg?: any, status?: any) => { if (cond) cancel(msg, status); },
+      cancelUnless: (cond: any, msg?: any, status?: any) => { if (!cond) cancel(msg, status); },
+      emit,
+      internal: ctx.internal ? true : undefined,
+      isRoot: !!ctx.caller.isRoot,
+      session: Object.freeze({ isRoot: !!ctx.caller.isRoot, user: me, joinRoom() {}, leaveRoom() {}, leaveAllRooms() {} }),
+      console: Object.freeze({ log: log('info'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') }),
+      dpd: makeDpd(inv, parse(collectionsJson)),
+      $addCallback: () => { inv.pending++; },
+      $finishCallback: () => { inv.pending--; Promise.resolve().then(() => settle(inv)); },
+      data: doc,
+      event: ctx.requestEvent,
+      error,
+      errorIf: (cond: any, field: any, msg?: any) => { if (cond) error(field, msg); },
+      errorUnless: (cond: any, field: any, msg?: any) => { if (!cond) error(field, msg); },
+      hasErrors: () => Object.keys(result.errors).length > 0,
+      hide,
+      unhide: (prop: any) => hide(prop, false),
+      previous: ctx.previous ?? (variant === 'aftercommit' ? undefined : {}),
+      protect,
+      unprotect: (prop: any) => protect(prop, false),
+      changed: (prop: any) => Object.prototype.hasOwnProperty.call(doc, prop) && !deepEqual(previous[prop], doc[prop]),
+      method: ctx.method,
+      success: !!ctx.success,
+      setResponseData: (obj: any) => { const r = response(); r.replaceData = true; r.data = toJsonValue(obj); },
+      addResponseField: (key: any, value: any) => { response().addFields[String(key)] = toJsonValue(value); },
+      addResponseMessage: (msg: any) => { response().messages.push(String(msg)); },
+      setResponseStatus: (code: any) => {
+        const n = Number(code);
+        if (!Number.isInteger(n) || n < 100 || n > 599) throw new CancelSignal(`setResponseStatus needs an HTTP status, got ${String(code)}`, 500, true);
+        response().status = n;
+      },
+    };
+    const args = PARAMS[variant].map((name) => api[name]);
+    guard(inv, () => {
+      const Run = fn.apply(doc, args);
+      if (typeof Run === 'function') {
+        // go-deployd style: Run(context); changes to context.data are kept.
+        const context = {
+          data: doc, previous: api.previous, query, me: me ?? null, isRoot: api.isRoot, internal: !!ctx.internal,
+          method: ctx.method, event: variant.startsWith('beforerequest') ? ctx.requestEvent : variant, collection: ctx.collection,
+          cancel, error, hasErrors: api.hasErrors, hide, protect, emit,
+          log: (msg: any, fields?: any) => { if (result.logs.length < 100) result.logs.push({ level: 'info', message: String(msg), fields: isObject(fields) ? toJsonValue(fields) : undefined }); },
+          setResponseData: api.setResponseData, addResponseField: api.addResponseField, addResponseMessage: api.addResponseMessage, setResponseStatus: api.setResponseStatus,
+        };
+        const returned = Run.call(doc, context);
+        if (returned && typeof returned.then === 'function') {
+          inv.pending++;
+          returned.then(
+            () => { inv.pending--; settle(inv); },
+            (e: any) => { inv.pending--; finish(inv, e); },
+          );
+        }
+      }
+    });
+    inv.topLevelDone = true;
+    if (!inv.finished && inv.pending <= 0) finish(inv);
+    inv.sync = false;
+    if (inv.finished) return inv.output;
+    Promise.resolve().then(() => settle(inv));
+    return undefined;
+  }
+
+  function deliver(invId: number, callId: number, resultJson: string | undefined, errorJson: string | undefined): void {
+    const inv = invocations.get(invId);
+    if (!inv) return;
+    const callback = inv.calls.get(callId);
+    if (!callback) return;
+    inv.calls.delete(callId);
+    const result = resultJson === undefined ? null : parse(resultJson);
+    const error = errorJson === undefined ? undefined : parse(errorJson);
+    try {
+      callback(result, error);
+    } finally {
+      inv.pending--;
+      Promise.resolve().then(() => settle(inv));
+    }
+  }
+
+  /** Forgets an invocation the host gave up on (time limit). */
+  function abort(invId: number): void {
+    const inv = invocations.get(invId);
+    if (inv) {
+      inv.finished = true;
+      invocations.delete(invId);
+    }
+  }
+
+  function register(variant: string, fn: Function): void {
+    hooks.set(variant, fn);
+  }
+
+  const runtime = Object.freeze({ start, deliver, abort, register });
+  harden([globalThis, ...hidden]);
+  return runtime;
+}
