@@ -135,7 +135,7 @@ export class Collection {
     if (before) data = this.accept(scope, before).data;
     const validated = await this.hook(scope, 'validate', { data, previous: {}, method: 'POST', requestEvent: 'POST' });
     if (validated) data = this.accept(scope, validated).data;
-    const doc = { ...completeCreate(this.schema, data, this.clock()), id: newId() } as JsonObject;
+    const doc = { id: newId(), ...completeCreate(this.schema, data, this.clock()) } as JsonObject;
     let hidden: string[] = [];
     let stored: Doc = doc as Doc;
     const posted = await this.hook(scope, 'post', { data: doc, previous: {}, method: 'POST', requestEvent: 'POST' });
@@ -144,7 +144,7 @@ export class Collection {
       hidden = accepted.hidden;
       const changed = { ...accepted.data };
       for (const field of accepted.protected) delete changed[field];
-      stored = { ...completeCreate(this.schema, withoutId(changed), this.clock()), id: doc.id } as Doc;
+      stored = { id: doc.id, ...completeCreate(this.schema, withoutId(changed), this.clock()) } as Doc;
       if (this.schema.timestamps) Object.assign(stored, { createdAt: doc.createdAt, updatedAt: doc.updatedAt });
     }
     const inserted = await this.deps.store.insert(stored);

@@ -155,3 +155,24 @@ export const TODOS = {
     n: { type: 'number' },
   },
 };
+
+/**
+ * A server in this process, for tests that observe internals such as the event bus (what hooks
+ * `emit()` and which changes are published). Listens on a free loopback port.
+ */
+export async function startInProcess(appDir: string, options: { masterKey?: string; args?: Record<string, unknown> } = {}) {
+  const { createServer } = await import('../../src/server.js');
+  const masterKey = options.masterKey ?? randomBytes(24).toString('hex');
+  const server = await createServer({ appDir, port: 0, host: '127.0.0.1', masterKey, logLevel: 'silent', ...options.args });
+  const address = await server.listen();
+  const messages: unknown[] = [];
+  server.bus.subscribe((m) => messages.push(m));
+  // HTTP helpers of TestServer; `stop()` closes this in-process server (there is no child process).
+  const api = new (class extends TestServer {
+    override async stop(): Promise<number | null> {
+      await server.close();
+      return 0;
+    }
+  })(undefined as unknown as ChildProcess, address.replace('localhost', '127.0.0.1'), appDir, masterKey);
+  return { server, api, messages, close: () => server.close() };
+}
