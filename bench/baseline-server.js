@@ -1,0 +1,63 @@
+/**
+ * The raw baseline: bare fastify + better-sqlite3 doing the same storage work as deployd-ts for
+ * POST /todos and GET /todos?priority[$gte]=N&$limit=M, and nothing else (no schema, hooks, auth,
+ * CORS or query language). It stores documents the way deployd-ts's SQLite store does: one table
+ * (id, data JSON), WAL, synchronous NORMAL, expression indexes on the indexed properties.
+ *
+ *   node bench/baseline-server.js --db FILE [--port 0] [--host 127.0.0.1]
+ * Prints "baseline listening on http://HOST:PORT" once ready; SIGTERM closes it.
+ */
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+import Database from 'better-sqlite3';
+import Fastify from 'fastify';
+
+const { values } = parseArgs({
+  options: {
+    db: { type: 'string' },
+    port: { type: 'string', default: '0' },
+    host: { type: 'string', default: '127.0.0.1' },
+  },
+});
+if (!values.db) {
+  process.stderr.write('baseline-server: --db FILE is required\n');
+  process.exit(2);
+}
+
+const db = new Database(values.db);
+db.pragma('journal_mode = WAL');
+db.pragma('synchronous = NORMAL');
+db.exec('CREATE TABLE IF NOT EXISTS todos (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)');
+// The bench's todos config marks priority and status `index: true`; deployd-ts keeps an expression
+// index for each, so every insert here maintains the same two indexes.
+db.exec(`CREATE INDEX IF NOT EXISTS ix_todos_priority ON todos (json_extract(data, '$.priority'))`);
+db.exec(`CREATE INDEX IF NOT EXISTS ix_todos_status ON todos (json_extract(data, '$.status'))`);
+
+const insert = db.prepare('INSERT INTO todos (id, data) VALUES (?, ?)');
+// ORDER BY rowid: deployd-ts returns documents in insertion order, so both answer the same 50 rows.
+const select = db.prepare(`SELECT id, data FROM todos WHERE json_extract(data, '$.priority') >= ? ORDER BY rowid LIMIT ?`);
+
+const app = Fastify({ logger: false });
+
+app.post('/todos', async (request) => {
+  const id = randomBytes(8).toString('hex');
+  insert.run(id, JSON.stringify(request.body));
+  return { id, ...request.body };
+});
+
+// fastify's default query-string parser keeps "priority[$gte]" as a literal key.
+app.get('/todos', async (request, reply) => {
+  const min = Number(request.query['priority[$gte]']);
+  const limit = Number(request.query.$limit ?? 50);
+  if (!Number.isFinite(min) || !Number.isInteger(limit)) return reply.code(400).send({ message: 'need priority[$gte] and $limit' });
+  return select.all(min, limit).map((row) => ({ id: row.id, ...JSON.parse(row.data) }));
+});
+
+const address = await app.listen({ port: Number(values.port), host: values.host });
+process.stdout.write(`baseline listening on ${address}\n`);
+
+process.once('SIGTERM', async () => {
+  await app.close();
+  db.close();
+  process.exit(0);
+});

@@ -1,0 +1,118 @@
+/**
+ * Servers under test. A target is `{ label, start() }`; `start()` launches a child process on a
+ * fresh temp folder and a free loopback port and resolves `{ url, check(), stop() }`.
+ * Child processes keep the load generator (this process) and the server on separate cores.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const START_TIMEOUT_MS = 15_000;
+const STOP_TIMEOUT_MS = 10_000;
+
+/** Children still running, killed if the harness itself exits early (Ctrl-C, crash). */
+const running = new Set();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM']) {
+  process.once(signal, () => process.exit(130));
+}
+
+/** deployd-ts (`bin/deployd`) on an app folder holding `resources/<name>/config.json` per entry. */
+export function deployd(resources, { label = 'deployd-ts', env = {} } = {}) {
+  return {
+    label,
+    async start() {
+      const dir = tempDir();
+      for (const [name, config] of Object.entries(resources)) {
+        fs.mkdirSync(path.join(dir, 'resources', name), { recursive: true });
+        fs.writeFileSync(path.join(dir, 'resources', name, 'config.json'), JSON.stringify(config, null, 2));
+      }
+      const childEnv = { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
+      delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
+      delete childEnv.PORT;
+      const bin = path.join(ROOT, 'bin', 'deployd');
+      return launch(label, bin, ['--app', dir, '--port', '0', '--host', '127.0.0.1'], childEnv, dir);
+    },
+  };
+}
+
+/** The bare fastify + better-sqlite3 baseline (bench/baseline-server.js) on a fresh db file. */
+export function baseline({ label = 'baseline' } = {}) {
+  return {
+    label,
+    async start() {
+      const dir = tempDir();
+      const args = [path.join(HERE, 'baseline-server.js'), '--db', path.join(dir, 'bench.sqlite'), '--port', '0', '--host', '127.0.0.1'];
+      return launch(label, process.execPath, args, process.env, dir);
+    },
+  };
+}
+
+function tempDir() {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'deployd-bench-'));
+}
+
+/** Spawns the server, waits for its "listening on http://…" line, and returns its handle. */
+async function launch(label, command, args, env, dir) {
+  const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  running.add(child);
+  let output = ''; // kept (bounded) for error messages; reading also keeps the pipes drained
+  const collect = (chunk) => {
+    output = (output + chunk.toString()).slice(-4000);
+  };
+  child.stdout.on('data', collect);
+  child.stderr.on('data', collect);
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => {
+    running.delete(child);
+    resolve(signal ?? code);
+  }));
+
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  let url;
+  try {
+    url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`${label} did not start within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+      const onData = () => {
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      };
+      child.stdout.on('data', onData);
+      child.once('error', (err) => { clearTimeout(timer); reject(err); });
+      exited.then((code) => { clearTimeout(timer); reject(new Error(`${label} exited (${code}) before listening`)); });
+    });
+  } catch (err) {
+    child.kill('SIGKILL');
+    await exited;
+    cleanup();
+    throw new Error(`${err.message}\n--- ${label} output ---\n${output}`);
+  }
+
+  return {
+    url,
+    /** Throws if the server died during the run (a crash must not pass for a slow result). */
+    check() {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        throw new Error(`${label} exited during the run\n--- ${label} output ---\n${output}`);
+      }
+    },
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+        await exited;
+        clearTimeout(timer);
+      }
+      cleanup();
+    },
+  };
+}
