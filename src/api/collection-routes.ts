@@ -8,7 +8,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
-import type { Collection, RequestScope } from '../collections/collection.js';
+import { RawJson, type Collection, type RequestScope } from '../collections/collection.js';
 import { dispatch, recursionLimit } from '../collections/dispatch.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
@@ -62,6 +62,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body });
       for (const publish of scope.outbox) publish();
       if (answer.status) reply.code(answer.status);
+      if (answer.body instanceof RawJson) return reply.type('application/json; charset=utf-8').send(answer.body.text);
       return answer.body ?? null;
     },
   });

@@ -55,6 +55,14 @@ export interface CollectionDeps {
   clock?: () => Date;
 }
 
+/** A response body that is already JSON text (lists read straight from the store). */
+export class RawJson {
+  constructor(readonly text: string) {}
+  toJSON(): unknown {
+    return JSON.parse(this.text);
+  }
+}
+
 /** What a handler answers: the body and, when a hook changed it, the status. */
 export interface Answer {
   body: unknown;
@@ -88,7 +96,11 @@ export class Collection {
   async list(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource, requestEvent = 'GET'): Promise<Answer> {
     const query = await this.beforeRequest(scope, requestEvent, 'GET', raw);
     const parsed = this.parse(query, source, scope);
-    const docs = (await this.deps.store.find(parsed.filter, parsed.options)).map((d) => project(d, parsed.projection));
+    const { store } = this.deps;
+    if (!this.runs(scope, 'get') && !parsed.projection && store.findJson) {
+      return this.succeed(scope, new RawJson(await store.findJson(parsed.filter, parsed.options)));
+    }
+    const docs = (await store.find(parsed.filter, parsed.options)).map((d) => project(d, parsed.projection));
     if (!this.runs(scope, 'get')) return this.succeed(scope, docs);
     const results = await Promise.all(docs.map((doc) => this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent })));
     const out: JsonObject[] = [];

@@ -7,7 +7,7 @@
 import { DeploydError } from '../errors.js';
 import type { InternalCall, InternalHandler, InternalOutcome } from '../hooks/hook-runner.js';
 import type { Json } from '../hooks/protocol.js';
-import type { Collection, RequestScope } from './collection.js';
+import { RawJson, type Collection, type RequestScope } from './collection.js';
 import { dispatch } from './dispatch.js';
 import type { Registry } from './registry.js';
 
@@ -31,7 +31,8 @@ export function internalClient(registry: Registry): InternalHandler {
         body: call.body ?? {},
       });
       for (const publish of nested.outbox) publish();
-      return { result: (answer.body ?? null) as Json };
+      const body = answer.body instanceof RawJson ? (JSON.parse(answer.body.text) as Json) : answer.body;
+      return { result: (body ?? null) as Json };
     } catch (err) {
       if (err instanceof DeploydError) return { error: err.toJSON() as Json };
       return { error: { message: 'internal server error', status: 500, statusCode: 500 } };

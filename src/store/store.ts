@@ -38,6 +38,8 @@ export function emptyUpdate(): UpdateSpec {
 
 export interface CollectionStore {
   find(filter: Filter, options?: FindOptions): Promise<Doc[]>;
+  /** Optional fast path: the result of `find` as JSON text (`id` first in each document). */
+  findJson?(filter: Filter, options?: FindOptions): Promise<string>;
   count(filter: Filter): Promise<number>;
   insert(doc: Doc): Promise<Doc>;
   /** Updates the one document with `id` that also matches `filter`; null when none matches. */

@@ -113,6 +113,22 @@ class SqliteCollection implements CollectionStore {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    return this.select(filter, options).map(toDoc);
+  }
+
+  /** The same rows as `find`, as one JSON array text: no parse/serialize round trip per document. */
+  async findJson(filter: Filter, options: FindOptions = {}): Promise<string> {
+    const rows = this.select(filter, options);
+    let out = '[';
+    for (let i = 0; i < rows.length; i++) {
+      const { id, data } = rows[i];
+      if (i > 0) out += ',';
+      out += data.length > 2 ? `{"id":${JSON.stringify(id)},${data.slice(1)}` : `{"id":${JSON.stringify(id)}}`;
+    }
+    return out + ']';
+  }
+
+  private select(filter: Filter, options: FindOptions): Row[] {
     const translator = new FilterTranslator(this.schema);
     const where = translator.translate(filter);
     let sql = `SELECT id, data FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
@@ -122,8 +138,7 @@ class SqliteCollection implements CollectionStore {
       params.limit = options.limit ?? -1;
       params.skip = options.skip ?? 0;
     }
-    const rows = this.store.run(() => this.store.prepare(sql).all(params)) as Row[];
-    return rows.map(toDoc);
+    return this.store.run(() => this.store.prepare(sql).all(params)) as Row[];
   }
 
   async count(filter: Filter): Promise<number> {
