@@ -46,6 +46,14 @@ export const scenarios = [
     request: { method: 'GET', path: '/todos?priority[$gte]=3&$limit=50' },
     verify: (docs) => Array.isArray(docs) && docs.length === 50 && docs.every((d) => d.priority >= 3),
   },
+  {
+    // The cost of one JavaScript hook: the same POST, with and without a trivial validate.js.
+    name: 'POST /todos with validate.js (vs no hooks)',
+    ours: deployd({ todos: TODOS }, { label: 'with hook', files: { 'resources/todos/validate.js': "if (!this.title) error('title', 'is required');\n" } }),
+    baseline: deployd({ todos: TODOS }, { label: 'no hooks' }),
+    request: { method: 'POST', path: '/todos', headers: json, body: JSON.stringify({ title: 'bench', priority: 3, status: 'open' }) },
+    verify: (doc) => typeof doc?.id === 'string' && doc.title === 'bench',
+  },
 ];
 
 /** Inserts `count` todos with priorities 1..5 through the server's own POST, a few at a time. */

@@ -24,8 +24,11 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
   process.once(signal, () => process.exit(130));
 }
 
-/** deployd-ts (`bin/deployd`) on an app folder holding `resources/<name>/config.json` per entry. */
-export function deployd(resources, { label = 'deployd-ts', env = {} } = {}) {
+/**
+ * deployd-ts (`bin/deployd`) on an app folder holding `resources/<name>/config.json` per entry,
+ * plus `files` (relative path → text), e.g. hook files.
+ */
+export function deployd(resources, { label = 'deployd-ts', env = {}, files = {} } = {}) {
   return {
     label,
     async start() {
@@ -33,6 +36,10 @@ export function deployd(resources, { label = 'deployd-ts', env = {} } = {}) {
       for (const [name, config] of Object.entries(resources)) {
         fs.mkdirSync(path.join(dir, 'resources', name), { recursive: true });
         fs.writeFileSync(path.join(dir, 'resources', name, 'config.json'), JSON.stringify(config, null, 2));
+      }
+      for (const [relative, text] of Object.entries(files)) {
+        fs.mkdirSync(path.dirname(path.join(dir, relative)), { recursive: true });
+        fs.writeFileSync(path.join(dir, relative), text);
       }
       const childEnv = { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder

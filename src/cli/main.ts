@@ -91,6 +91,11 @@ async function start(options: CliOptions): Promise<number> {
     corsOrigins: options.corsOrigins,
     maxLimit: options.maxLimit,
     logLevel: options.logLevel,
+    hookWorkers: options.hookWorkers,
+    hookLimits: {
+      ...(options.hookTimeoutMs ? { timeoutMs: options.hookTimeoutMs } : {}),
+      ...(options.hookMemoryMb ? { memoryMb: options.hookMemoryMb } : {}),
+    },
   });
   const address = await server.listen();
   const url = address.replace('://0.0.0.0:', '://localhost:').replace('://[::]:', '://localhost:');

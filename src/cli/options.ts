@@ -16,6 +16,9 @@ export interface CliOptions {
   maxLimit?: number;
   corsOrigins: string[];
   logLevel: string;
+  hookTimeoutMs?: number;
+  hookMemoryMb?: number;
+  hookWorkers?: number;
 }
 
 export const USAGE = `Usage:
@@ -33,6 +36,9 @@ Options:
       --max-limit <n>     largest $limit and default page size (default 1000)
       --cors-origins <l>  comma-separated CORS allow-list (env CORS_ORIGINS; default: echo any origin)
       --log-level <lvl>   fatal, error, warn, info, debug (env LOG_LEVEL; default info)
+      --hook-timeout <ms> wall time of one hook event, callbacks included (default 1000)
+      --hook-memory <mb>  heap of each collection's hook sandbox (default 64)
+      --hook-workers <n>  processes that run JavaScript hooks (default 2)
   -h, --help              this text
   -v, --version           the version
 Environment: MASTER_KEY sets the master key instead of the key file.`;
@@ -55,6 +61,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
         'max-limit': { type: 'string' },
         'cors-origins': { type: 'string' },
         'log-level': { type: 'string' },
+        'hook-timeout': { type: 'string' },
+        'hook-memory': { type: 'string' },
+        'hook-workers': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         version: { type: 'boolean', short: 'v' },
       },
@@ -83,7 +92,17 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
     maxLimit,
     corsOrigins: (values['cors-origins'] ?? env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
+    hookTimeoutMs: positiveInt('--hook-timeout', values['hook-timeout'], 60_000),
+    hookMemoryMb: positiveInt('--hook-memory', values['hook-memory'], 4096),
+    hookWorkers: positiveInt('--hook-workers', values['hook-workers'], 32),
   };
+}
+
+function positiveInt(flag: string, value: string | undefined, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > max) throw new UsageError(`${flag} must be a whole number from 1 to ${max}`);
+  return n;
 }
 
 export function parseSize(text: string): number {
