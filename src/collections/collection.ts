@@ -111,6 +111,7 @@ export class Collection {
         if (result.cancel.isError) throw this.cancelled(result);
         continue; // Deployd: cancel() in a list's Get drops that item
       }
+      if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
       out.push(visible(result));
     }
     return this.succeed(scope, out);
@@ -127,6 +128,7 @@ export class Collection {
     if (!result) return this.succeed(scope, doc);
     this.collect(scope, result);
     if (result.cancel) throw this.cancelled(result);
+    if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
     return this.succeed(scope, visible(result));
   }
 
@@ -139,21 +141,25 @@ export class Collection {
 
   // ---- writes -----------------------------------------------------------------------------------
 
-  async create(scope: RequestScope, body: Record<string, unknown>): Promise<Answer> {
+  async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
     const { doc: fields, errors } = readCreate(this.schema, body);
     if (Object.keys(errors).length > 0) throw validationError(errors);
     let data: JsonObject = fields as JsonObject;
-    const before = await this.hook(scope, 'beforerequest', { data, method: 'POST', requestEvent: 'POST', query: {} });
+    const before = await this.hook(scope, 'beforerequest', { data, method: 'POST', requestEvent: 'POST', query });
     if (before) data = this.accept(scope, before).data;
-    const validated = await this.hook(scope, 'validate', { data, previous: {}, method: 'POST', requestEvent: 'POST' });
-    if (validated) data = this.accept(scope, validated).data;
-    const doc = { id: newId(), ...completeCreate(this.schema, data, this.clock()) } as JsonObject;
+    const validated = await this.hook(scope, 'validate', { data, previous: {}, method: 'POST', requestEvent: 'POST', query });
     let hidden: string[] = [];
+    if (validated) {
+      const accepted = this.accept(scope, validated);
+      data = accepted.data;
+      hidden = accepted.hidden;
+    }
+    const doc = { id: newId(), ...completeCreate(this.schema, data, this.clock()) } as JsonObject;
     let stored: Doc = doc as Doc;
-    const posted = await this.hook(scope, 'post', { data: doc, previous: {}, method: 'POST', requestEvent: 'POST' });
+    const posted = await this.hook(scope, 'post', { data: doc, previous: {}, method: 'POST', requestEvent: 'POST', query });
     if (posted) {
       const accepted = this.accept(scope, posted);
-      hidden = accepted.hidden;
+      hidden = [...new Set([...hidden, ...accepted.hidden])];
       const changed = { ...accepted.data };
       for (const field of accepted.protected) delete changed[field];
       stored = { id: doc.id, ...completeCreate(this.schema, withoutId(changed), this.clock()) } as Doc;
@@ -161,7 +167,7 @@ export class Collection {
     }
     const inserted = await this.deps.store.insert(stored);
     this.notify(scope, 'created', inserted);
-    return this.afterCommit(scope, 'POST', inserted, null, hide(inserted, hidden));
+    return this.afterCommit(scope, 'POST', inserted, null, hide(inserted, hidden), query);
   }
 
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
@@ -172,7 +178,12 @@ export class Collection {
       this.accept(scope, before);
       const { id: _id, ...rest } = before.query ?? raw;
       query = rest;
+      // Deployd: BeforeRequest's this is the body; what it changed is what gets merged.
+      const plain = bodyFields(body);
+      body = Object.fromEntries(Object.entries(body).filter(([key]) => !(key in plain)));
+      Object.assign(body, before.data);
     }
+    const hookQuery = { ...query, id };
     const parsed = this.parse(query, source, scope);
     const filter = withId(id, parsed.filter);
     const [previous] = await this.deps.store.find(filter, { limit: 1 });
@@ -182,19 +193,19 @@ export class Collection {
     let hidden: string[] = [];
     let protectedFields: string[] = [];
     for (const event of ['validate', 'put'] as const) {
-      const result = await this.hook(scope, event, { data: final, previous: previous as JsonObject, method: 'PUT', requestEvent: 'PUT' });
+      const result = await this.hook(scope, event, { data: final, previous: previous as JsonObject, method: 'PUT', requestEvent: 'PUT', query: hookQuery });
       if (!result) continue;
       const accepted = this.accept(scope, result);
       final = accepted.data;
-      hidden = accepted.hidden;
+      hidden = [...new Set([...hidden, ...accepted.hidden])];
       protectedFields = [...protectedFields, ...accepted.protected];
     }
     const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...protectedFields]);
-    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, previous, hide(previous, hidden));
+    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, previous, hide(previous, hidden), hookQuery);
     const updated = await this.deps.store.update(id, parsed.filter, changes);
     if (!updated) throw Errors.notFound(); // deleted between the read and the write
     this.notify(scope, 'updated', updated);
-    return this.afterCommit(scope, 'PUT', updated, previous, hide(updated, hidden));
+    return this.afterCommit(scope, 'PUT', updated, previous, hide(updated, hidden), hookQuery);
   }
 
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
@@ -228,11 +239,13 @@ export class Collection {
       });
     }
     const removed = keep.length === 0 ? [] : await this.deps.store.remove({ fields: { id: { $in: keep.map((d) => d.id) } } });
+    let answer: Answer = { body: { count: removed.length } };
     for (const doc of removed) {
       this.notify(scope, 'deleted', doc);
-      await this.afterCommit(scope, 'DELETE', doc, null, doc);
+      const next = await this.afterCommit(scope, 'DELETE', doc, null, answer.body as Record<string, unknown>, raw, doc);
+      answer = { body: next.body, status: next.status ?? answer.status };
     }
-    return this.succeed(scope, { count: removed.length });
+    return answer;
   }
 
   /** go-deployd's event-only endpoint (`noStore`): the hook's document is the answer. */
@@ -298,8 +311,9 @@ export class Collection {
     return new DeploydError(code, status, cancel.message);
   }
 
-  private async afterCommit(scope: RequestScope, method: string, doc: Doc, previous: Doc | null, response: Record<string, unknown>): Promise<Answer> {
-    const result = await this.hook(scope, 'aftercommit', { data: doc as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method });
+  /** `data` defaults to the response (the document without hidden fields). */
+  private async afterCommit(scope: RequestScope, method: string, doc: Doc, previous: Doc | null, response: Record<string, unknown>, query: Record<string, unknown> = {}, data: Record<string, unknown> = response): Promise<Answer> {
+    const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query });
     if (!result) return this.succeed(scope, response);
     if (result.cancel) {
       // The write is committed; a failing AfterCommit is logged, not reported as a failure.

@@ -46,7 +46,7 @@ export async function dispatch(collection: Collection, scope: RequestScope, requ
     case 'POST': {
       const body = requireObjectBody(request.body);
       // Deployd: POST /c/:id is an update of that document.
-      return id === undefined ? collection.create(scope, body) : collection.update(scope, id, body, query, source);
+      return id === undefined ? collection.create(scope, body, query) : collection.update(scope, id, body, query, source);
     }
     case 'PUT': {
       const body = requireObjectBody(request.body);

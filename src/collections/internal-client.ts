@@ -21,7 +21,12 @@ export function internalClient(registry: Registry): InternalHandler {
     const entry = registry.get(call.collection);
     if (!entry) return { error: { message: 'resource not found', status: 404, statusCode: 404 } };
     if (entry.error) return { error: entry.error.toJSON() as Json };
-    const nested: RequestScope = { ...scope, internal: true, stack: [...scope.stack, key], outbox: [] };
+    // Deployd: $skipEvents in the call's query or body skips the target's hooks, for root only.
+    const skip = call.query?.$skipEvents ?? call.body?.$skipEvents;
+    const nested: RequestScope = {
+      ...scope, internal: true, stack: [...scope.stack, key], outbox: [],
+      skipEvents: scope.caller.isRoot && (skip === true || skip === 'true'),
+    };
     try {
       const answer = await dispatch(entry.collection as Collection, nested, {
         method: call.method,

@@ -94,6 +94,30 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     const text = stringify(v);
     return text === undefined ? null : parse(text);
   }
+  /** Text for a log line: strings as they are, Errors as `Name: message`, anything else as JSON when it can be. */
+  function logText(v: unknown): string {
+    if (typeof v === 'string') return v;
+    try {
+      if (v instanceof Error) return `${v.name}: ${v.message}`;
+      const text = stringify(v);
+      if (text !== undefined) return text;
+    } catch {
+      // circular, BigInt, a throwing toJSON: fall back to String()
+    }
+    try {
+      return String(v);
+    } catch {
+      return '[unprintable]';
+    }
+  }
+  /** `fields` of a log line as JSON, or undefined when they are not representable. */
+  function logFields(v: unknown): unknown {
+    try {
+      return isObject(v) ? toJsonValue(v) : undefined;
+    } catch {
+      return { value: logText(v) };
+    }
+  }
   function errorMessage(e: any): string {
     if (e && typeof e.message === 'string') return e.message;
     try {
@@ -288,18 +312,20 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     const query = isObject(ctx.query) ? ctx.query : {};
     result.query = query;
     const cancel = (msg?: any, status?: any) => {
-      if (msg instanceof Error) throw new CancelSignal(msg.message, Number(status) || 400, true);
+      if (msg instanceof Error) throw new CancelSignal(msg.message, Number(status ?? (msg as any).statusCode ?? (msg as any).status) || 400, true);
       if (isObject(msg) && status === undefined) throw new CancelSignal(typeof msg.message === 'string' ? msg.message : '', Number(msg.statusCode ?? msg.status) || 400, false);
       throw new CancelSignal(msg === undefined ? '' : String(msg), Number(status) || 400, false);
     };
     const log = (level: string) => (...args: any[]) => {
       if (result.logs.length >= 100) return;
-      result.logs.push({ level, message: args.map((a) => (typeof a === 'string' ? a : stringify(a) ?? String(a))).join(' ').slice(0, 4000) });
+      result.logs.push({ level, message: args.map(logText).join(' ').slice(0, 4000) });
     };
     const emit = (...args: any[]) => {
       if (result.emits.length >= 1000) throw new CancelSignal('too many emits in one event', 500, true);
-      if (args.length >= 1 && isObject(args[0]) && (args[0] as any)[COLLECTION]) {
+      // Deployd dispatches on the number of arguments; any other count sends nothing.
+      if (args.length === 4) {
         // emit(dpd.users, query, event, data)
+        if (!isObject(args[0]) || !(args[0] as any)[COLLECTION]) throw new TypeError('emit(collection, query, event, data) needs a dpd collection first');
         result.emits.push({ event: String(args[2]), data: toJsonValue(args[3]), usersCollection: (args[0] as any)[COLLECTION], usersQuery: toJsonValue(args[1] ?? {}) });
       } else if (args.length === 3) {
         result.emits.push({ room: String(args[0]), event: String(args[1]), data: toJsonValue(args[2]) });
@@ -307,8 +333,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
         result.emits.push({ event: String(args[0]), data: toJsonValue(args[1]) });
       }
     };
+    // Deployd ignores error() in On Get (defect 7.2 #11, not copied): here it counts everywhere.
     const error = (field: any, message?: any) => {
-      if (variant === 'get') return; // Deployd: error() has no effect in On Get
       result.errors[String(field)] = message === undefined || message === true ? 'is invalid' : String(message);
     };
     const hide = (prop: any, toggle?: any) => {
@@ -321,13 +347,20 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       else inv.hiddenProps.add(p);
     };
     const previous = isObject(ctx.previous) ? ctx.previous : {};
+    /** The values protected properties had, for unprotect(). */
+    const unprotected = new Map<string, unknown>();
     const protect = (prop: any, toggle?: any) => {
       const p = String(prop);
       if (toggle === false) {
-        if (inv.protectedProps.delete(p)) Object.defineProperty(doc, p, { value: previous[p], writable: true, enumerable: true, configurable: true });
+        // unprotect: the property holds again the value it had before protect()
+        if (inv.protectedProps.delete(p)) {
+          Object.defineProperty(doc, p, { value: unprotected.get(p), writable: true, enumerable: !inv.hiddenProps.has(p), configurable: true });
+          unprotected.delete(p);
+        }
         return;
       }
       if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
+      if (!inv.protectedProps.has(p)) unprotected.set(p, doc[p]);
       inv.protectedProps.add(p);
       Object.defineProperty(doc, p, {
         enumerable: true,
@@ -381,10 +414,20 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       if (typeof Run === 'function') {
         // go-deployd style: Run(context); changes to context.data are kept.
         const context = {
-          data: doc, previous: api.previous, query, me: me ?? null, isRoot: api.isRoot, internal: !!ctx.internal,
+          // go-deployd reads context.data back after Run: assigning a new object merges its fields
+          // into the document (merge-only, as there; protected fields keep their value).
+          get data() { return doc; },
+          set data(next: any) {
+            if (!isObject(next) || next === doc) return;
+            for (const key of Object.keys(next)) {
+              if (inv.protectedProps.has(key)) continue;
+              Object.defineProperty(doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
+            }
+          },
+          previous: api.previous, query, me: me ?? null, isRoot: api.isRoot, internal: !!ctx.internal,
           method: ctx.method, event: variant.startsWith('beforerequest') ? ctx.requestEvent : variant, collection: ctx.collection,
           cancel, error, hasErrors: api.hasErrors, hide, protect, emit,
-          log: (msg: any, fields?: any) => { if (result.logs.length < 100) result.logs.push({ level: 'info', message: String(msg), fields: isObject(fields) ? toJsonValue(fields) : undefined }); },
+          log: (msg: any, fields?: any) => { if (result.logs.length < 100) result.logs.push({ level: 'info', message: logText(msg).slice(0, 4000), fields: logFields(fields) }); },
           setResponseData: api.setResponseData, addResponseField: api.addResponseField, addResponseMessage: api.addResponseMessage, setResponseStatus: api.setResponseStatus,
         };
         const returned = Run.call(doc, context);
