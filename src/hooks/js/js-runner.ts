@@ -2,24 +2,52 @@
  * Runs JavaScript hooks in a small pool of worker processes (./worker.ts), each holding one
  * isolated-vm isolate per collection. Isolates and contexts are built when hooks load, never on the
  * request path. A worker that dies (a V8 out-of-memory can abort the process) fails only the
- * invocations it was running, and is restarted with every collection's hooks reloaded.
+ * invocations it was running, and is restarted with every collection's hooks reloaded; one that
+ * stops answering (past an event's time limit plus a grace period) is killed and restarted too.
+ *
+ * An event goes to the worker with the fewest events of the same collection in flight (then the
+ * fewest in all): calls into one isolate run one after another, so a collection whose hook is
+ * spinning in one worker keeps being served by the other.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { variantFor } from '../hook-params.js';
-import type { HookLimits, HookRunner, HookSource, InternalCall, InternalHandler } from '../hook-runner.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
 import type { WorkerMessage, WorkerRequest } from './messages.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js');
 
+/**
+ * A worker that has not answered an event this long after its time limit is wedged (its own
+ * timer answers at the limit): it is killed and replaced.
+ */
+const UNRESPONSIVE_GRACE_MS = 3000;
+
+/** Before restarting a worker that exited without ever becoming ready. */
+const RESPAWN_DELAY_MS = 1000;
+
+/**
+ * `--noexpose-wasm`: isolates get no `WebAssembly`, whose memories are not counted against an
+ * isolate's memory limit (a 16 MB isolate can commit gigabytes with `WebAssembly.Memory`).
+ */
+const WORKER_EXEC_ARGV = ['--no-node-snapshot', '--noexpose-wasm'];
+
 interface PendingRun {
   worker: Worker;
+  collection: string;
   scope: unknown;
   file: string;
   resolve: (result: HookResult) => void;
+  watchdog: NodeJS.Timeout;
+}
+
+interface PendingLoad {
+  worker: Worker;
+  collection: string;
+  resolve: (errors: Record<string, string>) => void;
 }
 
 interface LoadedHooks {
@@ -30,11 +58,16 @@ interface LoadedHooks {
 class Worker {
   readonly proc: ChildProcess;
   inflight = 0;
+  /** Events in flight by collection. */
+  readonly byCollection = new Map<string, number>();
+  /** Resolves once the worker is ready, or once it has exited (then `alive` is false). */
   readonly ready: Promise<void>;
+  alive = true;
+  wasReady = false;
 
   constructor(onMessage: (worker: Worker, message: WorkerMessage) => void, onExit: (worker: Worker, code: number | null, signal: string | null) => void) {
     this.proc = fork(WORKER, [], {
-      execArgv: ['--no-node-snapshot'],
+      execArgv: WORKER_EXEC_ARGV,
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'json',
     });
@@ -42,24 +75,52 @@ class Worker {
       const first = (message: WorkerMessage) => {
         if (message.t === 'ready') {
           this.proc.off('message', first);
+          this.wasReady = true;
           resolve();
         }
       };
       this.proc.on('message', first);
+      this.proc.once('exit', () => resolve());
     });
     this.proc.on('message', (message: WorkerMessage) => onMessage(this, message));
-    this.proc.on('exit', (code, signal) => onExit(this, code, signal));
+    this.proc.on('exit', (code, signal) => {
+      this.alive = false;
+      onExit(this, code, signal);
+    });
+    // A failed spawn or a send to a dying worker: 'exit' follows (or the send is moot).
+    this.proc.on('error', () => {});
   }
 
   send(request: WorkerRequest): void {
-    if (this.proc.connected) this.proc.send(request);
+    if (!this.proc.connected) return;
+    try {
+      this.proc.send(request);
+    } catch {
+      // the channel closed under us; 'exit' handles the worker's runs
+    }
+  }
+
+  busy(collection: string): number {
+    return this.byCollection.get(collection) ?? 0;
+  }
+
+  began(collection: string): void {
+    this.inflight++;
+    this.byCollection.set(collection, this.busy(collection) + 1);
+  }
+
+  ended(collection: string): void {
+    this.inflight--;
+    const n = this.busy(collection) - 1;
+    if (n > 0) this.byCollection.set(collection, n);
+    else this.byCollection.delete(collection);
   }
 }
 
 export class JsHookRunner implements HookRunner {
   private workers: Worker[] = [];
   private readonly runs = new Map<number, PendingRun>();
-  private readonly loads = new Map<number, (errors: Record<string, string>) => void>();
+  private readonly loads = new Map<number, PendingLoad>();
   private readonly loaded = new Map<string, LoadedHooks>();
   private names: string[] = [];
   private internal?: InternalHandler;
@@ -96,13 +157,15 @@ export class JsHookRunner implements HookRunner {
     this.loaded.set(collection, { hooks, limits });
     await this.start();
     const results = await Promise.all(this.workers.map((worker) => this.loadInto(worker, collection, { hooks, limits })));
-    return results[0] ?? {};
+    return results.find((r) => r !== undefined) ?? {};
   }
 
-  private async loadInto(worker: Worker, collection: string, { hooks, limits }: LoadedHooks): Promise<Record<string, string>> {
+  /** Loads into one worker; `undefined` when the worker died first (its replacement loads everything). */
+  private async loadInto(worker: Worker, collection: string, { hooks, limits }: LoadedHooks): Promise<Record<string, string> | undefined> {
     await worker.ready;
+    if (!worker.alive) return undefined;
     const id = this.nextId++;
-    const done = new Promise<Record<string, string>>((resolve) => this.loads.set(id, resolve));
+    const done = new Promise<Record<string, string>>((resolve) => this.loads.set(id, { worker, collection, resolve }));
     worker.send({ t: 'load', id, collection, hooks, timeoutMs: limits.timeoutMs, memoryMb: limits.memoryMb, collections: this.names });
     return done;
   }
@@ -114,30 +177,60 @@ export class JsHookRunner implements HookRunner {
 
   run(ctx: EventContext, scope?: unknown): Promise<HookResult> {
     if (this.workers.length === 0) return Promise.resolve(failed(`hooks are not running for ${ctx.collection}`));
-    const worker = this.workers.reduce((best, w) => (w.inflight < best.inflight ? w : best));
+    const collection = ctx.collection;
+    const worker = this.workers.reduce((best, w) => {
+      const a = w.busy(collection);
+      const b = best.busy(collection);
+      return a < b || (a === b && w.inflight < best.inflight) ? w : best;
+    });
     const id = this.nextId++;
-    const file = `${ctx.collection}/${ctx.event}.js`;
-    worker.inflight++;
+    const file = `${collection}/${ctx.event}.js`;
+    const timeoutMs = this.loaded.get(collection)?.limits.timeoutMs ?? DEFAULT_HOOK_LIMITS.timeoutMs;
+    worker.began(collection);
     return new Promise<HookResult>((resolve) => {
-      this.runs.set(id, { worker, scope, file, resolve });
-      const request: WorkerRequest = { t: 'run', id, collection: ctx.collection, variant: variantFor(ctx.event, ctx.requestEvent), ctxJson: JSON.stringify(ctx) };
+      const watchdog = setTimeout(() => this.unresponsive(worker, id), timeoutMs + UNRESPONSIVE_GRACE_MS);
+      this.runs.set(id, { worker, collection, scope, file, resolve, watchdog });
+      const request: WorkerRequest = { t: 'run', id, collection, variant: variantFor(ctx.event, ctx.requestEvent), ctxJson: JSON.stringify(ctx) };
       // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
       void worker.ready.then(() => worker.send(request));
     });
   }
 
+  /** Ends a run: answers it once and releases its slot on the worker. */
+  private settle(id: number, result: HookResult): void {
+    const run = this.runs.get(id);
+    if (!run) return;
+    this.runs.delete(id);
+    clearTimeout(run.watchdog);
+    run.worker.ended(run.collection);
+    run.resolve(result);
+  }
+
+  /** The worker let an event run past its limit and grace without answering: it is wedged. */
+  private unresponsive(worker: Worker, id: number): void {
+    const run = this.runs.get(id);
+    if (!run) return;
+    this.settle(id, failed(`hook timed out: ${run.file}`));
+    if (!this.workers.includes(worker)) return;
+    this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
+    worker.proc.kill('SIGKILL');
+  }
+
   private onMessage(worker: Worker, message: WorkerMessage): void {
     switch (message.t) {
       case 'loaded':
-        this.loads.get(message.id)?.(message.errors);
+        this.loads.get(message.id)?.resolve(message.errors);
         this.loads.delete(message.id);
         break;
       case 'result': {
-        const run = this.runs.get(message.id);
-        if (!run) return;
-        this.runs.delete(message.id);
-        worker.inflight--;
-        run.resolve(JSON.parse(message.resultJson) as HookResult);
+        if (this.runs.get(message.id)?.worker !== worker) return;
+        let result: HookResult;
+        try {
+          result = JSON.parse(message.resultJson) as HookResult;
+        } catch {
+          result = failed(`hook result could not be read: ${this.runs.get(message.id)!.file}`);
+        }
+        this.settle(message.id, result);
         break;
       }
       case 'call':
@@ -167,17 +260,34 @@ export class JsHookRunner implements HookRunner {
   }
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    if (!this.workers.includes(worker)) return;
     this.workers = this.workers.filter((w) => w !== worker);
     for (const [id, run] of this.runs) {
-      if (run.worker !== worker) continue;
-      this.runs.delete(id);
-      run.resolve(failed(`hook process crashed while running ${run.file}`));
+      if (run.worker === worker) this.settle(id, failed(`hook process crashed while running ${run.file}`));
     }
-    if (this.closed) return;
-    this.log.error({ code, signal }, 'hook worker exited; starting a new one');
-    const replacement = this.spawn();
-    this.workers.push(replacement);
-    for (const [collection, hooks] of this.loaded) void this.loadInto(replacement, collection, hooks);
+    const orphans = [...this.loads].filter(([, load]) => load.worker === worker);
+    for (const [id] of orphans) this.loads.delete(id);
+    if (this.closed) {
+      for (const [, load] of orphans) load.resolve({});
+      return;
+    }
+    // A worker that dies before it is even ready would die again at once: do not spin on it.
+    const delay = worker.wasReady ? 0 : RESPAWN_DELAY_MS;
+    this.log.error({ code, signal, restartInMs: delay }, 'hook worker exited; starting a new one');
+    const respawn = () => {
+      if (this.closed) {
+        for (const [, load] of orphans) load.resolve({});
+        return;
+      }
+      const replacement = this.spawn();
+      this.workers.push(replacement);
+      const reloads = new Map<string, Promise<Record<string, string> | undefined>>();
+      for (const [collection, hooks] of this.loaded) reloads.set(collection, this.loadInto(replacement, collection, hooks));
+      // A load the dead worker never answered is answered by its replacement.
+      for (const [, load] of orphans) void (reloads.get(load.collection) ?? Promise.resolve({})).then((errors) => load.resolve(errors ?? {}));
+    };
+    if (delay === 0) respawn();
+    else setTimeout(respawn, delay).unref();
   }
 
   async close(): Promise<void> {

@@ -4,6 +4,15 @@
  * abort the whole process (isolated-vm#527: a growing Map or a huge Array does, measured); the
  * server then only loses this worker, restarts it, and answers the affected requests with a 500.
  *
+ * Hook code never runs on this process's event loop: every call into an isolate is an asynchronous
+ * `apply` with a time limit, which isolated-vm runs on its own threads. So a hook spinning in one
+ * collection's isolate does not hold up the other collections' hooks in this worker, nor the
+ * messages (results, `dpd` replies, reloads) for them.
+ *
+ * Each invocation belongs to the sandbox it started in. A reload builds a new sandbox for the
+ * collection and retires the old one, which is disposed once its last invocation has finished,
+ * so an edit never breaks a request in flight: it finishes with the code it started with.
+ *
  * Protocol (IPC, JSON): see `WorkerRequest` / `WorkerMessage` in ./messages.ts.
  */
 import ivm from 'isolated-vm';
@@ -11,16 +20,58 @@ import { HOOK_PARAMS, wrapHookSource, type HookVariant } from '../hook-params.js
 import type { HookSource, WorkerMessage, WorkerRequest } from './messages.js';
 import { sandboxRuntime } from './sandbox-runtime.js';
 
+/** How long past its limit a call may keep an isolate busy before the isolate is thrown away. */
+const STUCK_GRACE_MS = 1000;
+
+/**
+ * Runs in a new context before the runtime locks it down, and removes:
+ *   - the legacy RegExp statics (`RegExp.$1`, `RegExp.input`, `lastMatch`, …): they hold the last
+ *     match made in the context, whichever invocation made it, so a request could read data of
+ *     an earlier one;
+ *   - `Atomics.waitAsync`: with a timeout, V8 posts a delayed task, which isolated-vm 5.0.4
+ *     answers by aborting the whole process ("terminate called without an active exception");
+ *   - `WebAssembly`, whose memories are not counted against the isolate's memory limit (it is not
+ *     even exposed: `--noexpose-wasm` in ./js-runner.ts; this is in case that flag is missing).
+ */
+const PREPARE_CONTEXT = `(function () {
+  for (var names = Object.getOwnPropertyNames(RegExp), i = 0; i < names.length; i++) {
+    var d = Object.getOwnPropertyDescriptor(RegExp, names[i]);
+    if (d && (d.get || d.set)) delete RegExp[names[i]];
+  }
+  if (typeof Atomics !== 'undefined') delete Atomics.waitAsync;
+  if (typeof WebAssembly !== 'undefined') delete globalThis.WebAssembly;
+})()`;
+
+/** Freezes a compiled hook function, so nothing a request stores on it survives to the next. */
+const FREEZE_HOOK = `(function (fn) {
+  if (fn.prototype) Object.freeze(fn.prototype);
+  return Object.freeze(fn);
+})`;
+
 interface Sandbox {
+  collection: string;
   isolate: ivm.Isolate;
   start: ivm.Reference<Function>;
   deliver: ivm.Reference<Function>;
   abort: ivm.Reference<Function>;
   /** Which file each compiled variant came from (for messages). */
   files: Map<string, string>;
+  /** Invocations started here and not yet answered. */
+  invocations: Set<number>;
+  /** Calls into the isolate not yet returned. */
+  calls: number;
+  /** When a call last returned (or the isolate last became busy): see `watch`. */
+  progress: number;
+  watchdog?: NodeJS.Timeout;
+  timeoutMs: number;
+  /** Replaced by a reload (or unloaded): disposed once idle. */
+  retired: boolean;
+  /** Disposed (memory limit, stuck, or retired and drained). */
+  dead: boolean;
 }
 
 interface LoadedCollection {
+  name: string;
   hooks: HookSource[];
   timeoutMs: number;
   memoryMb: number;
@@ -30,7 +81,7 @@ interface LoadedCollection {
 
 interface Invocation {
   runId: number;
-  collection: string;
+  sandbox: Sandbox;
   file: string;
   deadline: number;
   timer: NodeJS.Timeout;
@@ -42,108 +93,227 @@ let namesJson = '[]';
 let nextInvocation = 1;
 
 function send(message: WorkerMessage): void {
-  process.send?.(message);
+  if (process.connected) process.send?.(message);
 }
 
-function build(name: string, loaded: LoadedCollection): Sandbox {
+function build(loaded: LoadedCollection): Sandbox {
   const isolate = new ivm.Isolate({ memoryLimit: loaded.memoryMb });
-  const context = isolate.createContextSync();
-  const hostCall = new ivm.Callback((inv: number, call: number, payload: string) => {
-    send({ t: 'call', inv: invocations.get(inv)?.runId ?? -1, worker: inv, call, payload });
-  }, { ignored: true });
-  const hostDone = new ivm.Callback((inv: number, text: string) => complete(inv, { resultJson: text }), { ignored: true });
-  const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`, { filename: 'deployd:runtime' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
-  const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
-  const start = runtime.getSync('start', { reference: true }) as ivm.Reference<Function>;
-  const deliver = runtime.getSync('deliver', { reference: true }) as ivm.Reference<Function>;
-  const abort = runtime.getSync('abort', { reference: true }) as ivm.Reference<Function>;
-  const register = runtime.getSync('register', { reference: true }) as ivm.Reference<Function>;
-  const files = new Map<string, string>();
-  loaded.errors = {};
-  for (const hook of loaded.hooks) {
-    const variants: HookVariant[] = hook.event === 'beforerequest' ? ['beforerequest', 'beforerequest-nodata'] : [hook.event];
-    for (const variant of variants) {
-      files.set(variant, hook.file);
-      try {
-        const script = isolate.compileScriptSync(wrapHookSource(variant, hook.source), { filename: hook.file, lineOffset: -1 });
-        const fn = script.runSync(context, { reference: true }) as ivm.Reference<Function>;
-        register.applySync(undefined, [variant, fn.derefInto()], { timeout: 1000 });
-      } catch (err) {
-        loaded.errors[hook.event] = `${hook.file}: ${(err as Error).message}`;
+  try {
+    const context = isolate.createContextSync();
+    isolate.compileScriptSync(PREPARE_CONTEXT, { filename: 'deployd:prepare' }).runSync(context, { timeout: 1000 });
+    const hostCall = new ivm.Callback((inv: number, call: number, payload: string) => {
+      send({ t: 'call', inv: invocations.get(inv)?.runId ?? -1, worker: inv, call, payload });
+    }, { ignored: true });
+    const hostDone = new ivm.Callback((inv: number, text: string) => complete(inv, text), { ignored: true });
+    const freeze = isolate.compileScriptSync(FREEZE_HOOK, { filename: 'deployd:freeze' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
+    const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`, { filename: 'deployd:runtime' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
+    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
+    const start = runtime.getSync('start', { reference: true }) as ivm.Reference<Function>;
+    const deliver = runtime.getSync('deliver', { reference: true }) as ivm.Reference<Function>;
+    const abort = runtime.getSync('abort', { reference: true }) as ivm.Reference<Function>;
+    const register = runtime.getSync('register', { reference: true }) as ivm.Reference<Function>;
+    const files = new Map<string, string>();
+    const errors: Record<string, string> = {};
+    for (const hook of loaded.hooks) {
+      const variants: HookVariant[] = hook.event === 'beforerequest' ? ['beforerequest', 'beforerequest-nodata'] : [hook.event];
+      for (const variant of variants) {
+        files.set(variant, hook.file);
+        try {
+          const script = isolate.compileScriptSync(wrapHookSource(variant, hook.source), { filename: hook.file, lineOffset: -1 });
+          const fn = script.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference<Function>;
+          const frozen = freeze.applySync(undefined, [fn.derefInto()], { result: { reference: true }, timeout: 1000 }) as unknown as ivm.Reference<Function>;
+          register.applySync(undefined, [variant, frozen.derefInto()], { timeout: 1000 });
+        } catch (err) {
+          errors[hook.event] ??= `${hook.file}: ${(err as Error).message}`;
+        }
       }
     }
+    loaded.errors = errors;
+    return { collection: loaded.name, isolate, start, deliver, abort, files, invocations: new Set(), calls: 0, progress: 0, timeoutMs: loaded.timeoutMs, retired: false, dead: false };
+  } catch (err) {
+    if (!isolate.isDisposed) isolate.dispose();
+    throw err;
   }
-  return { isolate, start, deliver, abort, files };
 }
 
-function sandboxFor(name: string): { loaded: LoadedCollection; sandbox: Sandbox } | undefined {
-  const loaded = collections.get(name);
-  if (!loaded) return undefined;
-  if (!loaded.sandbox || loaded.sandbox.isolate.isDisposed) loaded.sandbox = build(name, loaded);
-  return { loaded, sandbox: loaded.sandbox };
+/** The collection's current sandbox, rebuilt if the last one died (memory limit). */
+function sandboxFor(loaded: LoadedCollection): Sandbox {
+  if (!loaded.sandbox || loaded.sandbox.dead) loaded.sandbox = build(loaded);
+  return loaded.sandbox;
 }
 
 function failure(message: string, status = 500): string {
   return JSON.stringify({ data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status, isError: true } });
 }
 
-/** Turns an isolated-vm exception into the event's outcome. */
-function describe(err: unknown, file: string, loaded: LoadedCollection): string {
-  const message = (err as Error)?.message ?? String(err);
-  if (/timed out/i.test(message)) return failure(`hook timed out: ${file}`);
-  if (/disposed|memory limit/i.test(message)) {
-    loaded.sandbox = undefined; // rebuilt on the next request
-    return failure(`hook exceeded its memory limit: ${file}`);
-  }
-  return failure(`hook failed: ${file}: ${message}`);
+/** Disposes a sandbox nobody needs any more: retired by a reload and without work in flight. */
+function release(sandbox: Sandbox): void {
+  if (sandbox.retired && !sandbox.dead && sandbox.invocations.size === 0 && sandbox.calls === 0) kill(sandbox);
 }
 
-function complete(inv: number, outcome: { resultJson: string }): void {
+function kill(sandbox: Sandbox): void {
+  sandbox.dead = true;
+  clearTimeout(sandbox.watchdog);
+  if (!sandbox.isolate.isDisposed) {
+    try {
+      sandbox.isolate.dispose();
+    } catch {
+      // already going away
+    }
+  }
+}
+
+/**
+ * The isolate is gone (memory limit) or must go (stuck past its limit): answer everything that was
+ * running in it and build the collection a fresh one, off the request path.
+ */
+function lost(sandbox: Sandbox, culprit: number | undefined, reason: 'memory' | 'stuck'): void {
+  if (sandbox.dead) return;
+  kill(sandbox);
+  for (const inv of [...sandbox.invocations]) {
+    const file = invocations.get(inv)?.file ?? `${sandbox.collection}/?.js`;
+    const message = reason === 'stuck'
+      ? `hook timed out: ${file}`
+      : inv === culprit
+        ? `hook exceeded its memory limit: ${file}`
+        : `hook aborted: ${file}: its sandbox was reset after a hook of ${sandbox.collection} exceeded the memory limit`;
+    complete(inv, failure(message));
+  }
+  const loaded = collections.get(sandbox.collection);
+  if (loaded && loaded.sandbox === sandbox) {
+    loaded.sandbox = undefined;
+    setImmediate(() => {
+      if (collections.get(loaded.name) !== loaded || loaded.sandbox) return;
+      try {
+        loaded.sandbox = build(loaded);
+      } catch {
+        // retried by the next request, which then reports the error
+      }
+    });
+  }
+}
+
+function complete(inv: number, resultJson: string): void {
   const invocation = invocations.get(inv);
   if (!invocation) return;
   invocations.delete(inv);
   clearTimeout(invocation.timer);
-  send({ t: 'result', id: invocation.runId, resultJson: outcome.resultJson });
+  invocation.sandbox.invocations.delete(inv);
+  send({ t: 'result', id: invocation.runId, resultJson });
+  release(invocation.sandbox);
+}
+
+/** Calls into the isolate for invocation `inv`, off this thread, with at most `timeoutMs`. */
+function enter(inv: number, sandbox: Sandbox, fn: ivm.Reference<Function>, args: unknown[], timeoutMs: number): void {
+  if (sandbox.dead) {
+    lostAlready(inv);
+    return;
+  }
+  if (sandbox.calls++ === 0) {
+    sandbox.progress = Date.now();
+    watch(sandbox);
+  }
+  let promise: Promise<unknown>;
+  try {
+    promise = fn.apply(undefined, args, { timeout: Math.max(1, Math.ceil(timeoutMs)) }) as Promise<unknown>;
+  } catch (err) {
+    promise = Promise.reject(err);
+  }
+  promise.then(
+    (settled) => {
+      if (typeof settled === 'string') complete(inv, settled);
+    },
+    (err: unknown) => {
+      const message = (err as Error)?.message ?? String(err);
+      const file = invocations.get(inv)?.file ?? `${sandbox.collection}/?.js`;
+      if (sandbox.isolate.isDisposed || /disposed/i.test(message)) {
+        if (!sandbox.dead) lost(sandbox, /memory limit/i.test(message) ? inv : undefined, 'memory');
+        else lostAlready(inv);
+      } else if (/timed out/i.test(message)) timedOut(inv);
+      else complete(inv, failure(`hook failed: ${file}: ${message}`));
+    },
+  ).finally(() => {
+    sandbox.progress = Date.now();
+    if (--sandbox.calls === 0) {
+      clearTimeout(sandbox.watchdog);
+      sandbox.watchdog = undefined;
+    }
+    release(sandbox);
+  });
+}
+
+/**
+ * Every call has a time limit, and calls into one isolate run one after another, so a working
+ * isolate that has calls waiting returns one at least every `timeoutMs`. One that does not is
+ * stuck (a termination that did not take): it is disposed and replaced.
+ */
+function watch(sandbox: Sandbox): void {
+  if (sandbox.watchdog || sandbox.dead) return;
+  const limit = sandbox.timeoutMs + STUCK_GRACE_MS;
+  sandbox.watchdog = setTimeout(() => {
+    sandbox.watchdog = undefined;
+    if (sandbox.calls === 0 || sandbox.dead) return;
+    if (Date.now() - sandbox.progress >= limit) lost(sandbox, undefined, 'stuck');
+    else watch(sandbox);
+  }, Math.max(10, limit - (Date.now() - sandbox.progress)));
+}
+
+/** An invocation whose sandbox died before (or while) it could be called. */
+function lostAlready(inv: number): void {
+  const invocation = invocations.get(inv);
+  if (invocation) complete(inv, failure(`hook aborted: ${invocation.file}: its sandbox was reset`));
+}
+
+/** The invocation is out of time: answer it and have the runtime forget it. */
+function timedOut(inv: number): void {
+  const invocation = invocations.get(inv);
+  if (!invocation) return;
+  const { sandbox, file } = invocation;
+  complete(inv, failure(`hook timed out: ${file}`));
+  if (!sandbox.dead) {
+    // Queued behind whatever the isolate is running (which its own limit stops).
+    sandbox.abort.apply(undefined, [inv], { timeout: 100 }).catch(() => {});
+  }
 }
 
 function run(runId: number, name: string, variant: HookVariant, ctxJson: string): void {
-  const found = sandboxFor(name);
-  if (!found) {
+  const loaded = collections.get(name);
+  if (!loaded || loaded.hooks.length === 0) {
     send({ t: 'result', id: runId, resultJson: failure(`no hooks loaded for ${name}`) });
     return;
   }
-  const { loaded, sandbox } = found;
+  let sandbox: Sandbox;
+  try {
+    sandbox = sandboxFor(loaded);
+  } catch (err) {
+    send({ t: 'result', id: runId, resultJson: failure(`hooks of ${name} failed to load: ${(err as Error).message}`) });
+    return;
+  }
   const file = sandbox.files.get(variant) ?? `${name}/${variant}.js`;
   const inv = nextInvocation++;
-  const timer = setTimeout(() => {
-    try {
-      sandbox.abort.applySync(undefined, [inv], { timeout: 100 });
-    } catch {
-      // the isolate may be gone; nothing to clean inside it
-    }
-    complete(inv, { resultJson: failure(`hook timed out: ${file}`) });
-  }, loaded.timeoutMs);
-  invocations.set(inv, { runId, collection: name, file, deadline: Date.now() + loaded.timeoutMs, timer });
-  try {
-    const settled = sandbox.start.applySync(undefined, [inv, variant, ctxJson, namesJson], { timeout: loaded.timeoutMs }) as unknown;
-    if (typeof settled === 'string') complete(inv, { resultJson: settled });
-  } catch (err) {
-    complete(inv, { resultJson: describe(err, file, loaded) });
-  }
+  const timer = setTimeout(() => timedOut(inv), loaded.timeoutMs);
+  invocations.set(inv, { runId, sandbox, file, deadline: Date.now() + loaded.timeoutMs, timer });
+  sandbox.invocations.add(inv);
+  enter(inv, sandbox, sandbox.start, [inv, variant, ctxJson, namesJson], loaded.timeoutMs);
 }
 
 function reply(inv: number, call: number, resultJson: string | undefined, errorJson: string | undefined): void {
   const invocation = invocations.get(inv);
-  if (!invocation) return;
-  const loaded = collections.get(invocation.collection);
-  const sandbox = loaded?.sandbox;
-  if (!loaded || !sandbox) return;
-  const remaining = Math.max(1, invocation.deadline - Date.now());
-  try {
-    sandbox.deliver.applySync(undefined, [inv, call, resultJson, errorJson], { timeout: remaining });
-  } catch (err) {
-    complete(inv, { resultJson: describe(err, invocation.file, loaded) });
+  if (!invocation) return; // answered already (time limit, crash of its sandbox)
+  const remaining = invocation.deadline - Date.now();
+  if (remaining <= 0) {
+    timedOut(inv);
+    return;
   }
+  // The sandbox the invocation started in, even if a reload has replaced it since.
+  enter(inv, invocation.sandbox, invocation.sandbox.deliver, [inv, call, resultJson, errorJson], remaining);
+}
+
+function retire(loaded: LoadedCollection | undefined): void {
+  const sandbox = loaded?.sandbox;
+  if (!sandbox) return;
+  sandbox.retired = true;
+  release(sandbox);
 }
 
 process.on('message', (message: WorkerRequest) => {
@@ -151,21 +321,21 @@ process.on('message', (message: WorkerRequest) => {
     case 'load': {
       namesJson = JSON.stringify(message.collections);
       const previous = collections.get(message.collection);
-      if (previous?.sandbox) previous.sandbox.isolate.dispose();
-      const loaded: LoadedCollection = { hooks: message.hooks, timeoutMs: message.timeoutMs, memoryMb: message.memoryMb, errors: {} };
-      collections.set(message.collection, loaded);
+      const loaded: LoadedCollection = { name: message.collection, hooks: message.hooks, timeoutMs: message.timeoutMs, memoryMb: message.memoryMb, errors: {} };
       if (message.hooks.length > 0) {
         try {
-          loaded.sandbox = build(message.collection, loaded);
+          loaded.sandbox = build(loaded);
         } catch (err) {
           for (const hook of message.hooks) loaded.errors[hook.event] = `${hook.file}: ${(err as Error).message}`;
         }
       }
+      collections.set(message.collection, loaded);
+      retire(previous);
       send({ t: 'loaded', id: message.id, errors: loaded.errors });
       break;
     }
     case 'unload': {
-      collections.get(message.collection)?.sandbox?.isolate.dispose();
+      retire(collections.get(message.collection));
       collections.delete(message.collection);
       break;
     }
