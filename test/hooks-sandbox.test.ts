@@ -535,4 +535,26 @@ describe('hot reload of hook files', () => {
     assert.ok(seen.size >= 3, `several versions were served: ${[...seen].join(', ')}`);
     await healthy(server);
   });
+  it('adding and removing hook files under load applies without restart and fails none', async () => {
+    const validate = path.join(app, 'resources', 'hot', 'validate.js');
+    let stop = false;
+    const answers: ApiResponse[] = [];
+    const client = async () => {
+      for (let i = 0; i < 150 && !stop; i++) answers.push(await call(server, 'POST', '/hot', { title: 'x' }));
+    };
+    const clients = Promise.all([client(), client()]);
+    for (let round = 0; round < 4; round++) {
+      await sleep(100);
+      fs.writeFileSync(validate, "this.checked = 'yes';\n");
+      await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.checked === 'yes', 5000, 'validate.js to apply');
+      fs.rmSync(validate);
+      await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.checked === undefined, 5000, 'validate.js to go away');
+    }
+    stop = true;
+    await clients;
+    const failed = answers.filter((r) => r.status !== 200);
+    assert.deepEqual(failed.map((r) => r.text), [], 'no request failed while hook files came and went');
+    assert.ok(answers.some((r) => r.body.checked === 'yes') && answers.some((r) => r.body.checked === undefined));
+    await healthy(server);
+  });
 });

@@ -41,6 +41,8 @@ export interface RequestScope {
 }
 
 export interface CollectionHooks {
+  /** The runner's name for this version of the collection's hooks. */
+  key?: string;
   events: Set<HookEvent>;
   /** Load errors by event: requests needing that hook fail closed with this message. */
   errors: Partial<Record<HookEvent, string>>;
@@ -89,6 +91,29 @@ export class Collection {
 
   get name(): string {
     return this.schema.name;
+  }
+
+  private active = 0;
+  private onIdle?: () => void;
+
+  /** Counts a request in flight, so a replaced version can release its hooks once idle. */
+  async track<T>(fn: () => Promise<T>): Promise<T> {
+    this.active++;
+    try {
+      return await fn();
+    } finally {
+      if (--this.active === 0 && this.onIdle) {
+        const idle = this.onIdle;
+        this.onIdle = undefined;
+        idle();
+      }
+    }
+  }
+
+  /** Called when a newer version replaced this one: `release` runs once no request uses it. */
+  retire(release: () => void): void {
+    if (this.active === 0) release();
+    else this.onIdle = release;
   }
 
   // ---- reads ------------------------------------------------------------------------------------
@@ -283,7 +308,7 @@ export class Collection {
       requestId: scope.requestId,
       success: false,
     };
-    const result = await this.deps.runner!.run(ctx, scope);
+    const result = await this.deps.runner!.run(ctx, scope, this.hooks.key);
     for (const line of result.logs) {
       const level = line.level === 'debug' ? 'debug' : line.level === 'warn' ? 'warn' : line.level === 'error' ? 'error' : 'info';
       this.deps.log[level]({ collection: this.name, event, hookLog: true, ...(line.fields ? { fields: line.fields } : {}) }, line.message);

@@ -18,7 +18,11 @@ export interface CollectionRequest {
   body: unknown;
 }
 
-export async function dispatch(collection: Collection, scope: RequestScope, request: CollectionRequest): Promise<Answer> {
+export function dispatch(collection: Collection, scope: RequestScope, request: CollectionRequest): Promise<Answer> {
+  return collection.track(() => route(collection, scope, request));
+}
+
+async function route(collection: Collection, scope: RequestScope, request: CollectionRequest): Promise<Answer> {
   const { method, rest, query: rawQuery, source } = request;
   const [first] = rest;
   if (method === 'GET' && first === 'count' && rest.length === 1) return collection.count(scope, rawQuery, source);

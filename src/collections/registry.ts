@@ -46,6 +46,7 @@ export class Registry {
   private reloadTimer?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
+  private hookVersion = 0;
 
   constructor(
     private readonly appDir: string,
@@ -96,14 +97,18 @@ export class Registry {
       next.set(name, await this.build(name, file, text, hooks));
     }
     for (const name of this.entries.keys()) {
-      if (!next.has(name)) {
-        this.deps.runner?.unload(name);
-        this.log.info({ collection: name }, 'collection removed');
-      }
+      if (!next.has(name)) this.log.info({ collection: name }, 'collection removed');
     }
+    const previous = this.entries;
     this.entries = next;
     this.sources = nextSources;
     this.deps.runner?.setCollections([...next.keys()]);
+    // Hook versions no entry uses any more; requests already running keep theirs until they end.
+    const live = new Set([...next.values()].map((e) => e.collection?.hooks.key));
+    for (const entry of previous.values()) {
+      const key = entry.collection?.hooks.key;
+      if (key && !live.has(key)) entry.collection!.retire(() => this.deps.runner?.unload(key));
+    }
   }
 
   private async build(name: string, file: string, text: string, hooks: HookSource[]): Promise<CollectionEntry> {
@@ -116,10 +121,11 @@ export class Registry {
       const store = await this.deps.store.collection(schema);
       const collection = new Collection(schema, { store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log });
       if (hooks.length > 0 && this.deps.runner) {
-        const errors = await this.deps.runner.load(name, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS));
+        const key = `${name}#${++this.hookVersion}`;
+        const errors = await this.deps.runner.load(key, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS));
         for (const [event, message] of Object.entries(errors)) this.log.error({ collection: name, event }, `hook failed to load: ${message}`);
-        collection.hooks = { events: new Set(hooks.map((h) => h.event)), errors };
-      } else this.deps.runner?.unload(name);
+        collection.hooks = { key, events: new Set(hooks.map((h) => h.event)), errors };
+      }
       this.log.debug({ collection: name, file: relative }, 'collection loaded');
       return { name, configFile: file, collection };
     } catch (err) {

@@ -35,12 +35,17 @@ export interface InternalOutcome {
 export type InternalHandler = (scope: unknown, call: InternalCall) => Promise<InternalOutcome>;
 
 export interface HookRunner {
-  /** Compiles a collection's hooks (replacing earlier ones); resolves to load errors by event. */
-  load(collection: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>>;
-  unload(collection: string): void;
+  /**
+   * Compiles a set of hooks under `hookSet` (replacing a set of that name); resolves to load errors
+   * by event. The registry names each version of a collection's hooks differently, so the old
+   * version keeps serving requests that started with it until it is unloaded.
+   */
+  load(hookSet: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>>;
+  unload(hookSet: string): void;
   /** All collection names, for the `dpd` object hooks see. */
   setCollections(names: string[]): void;
   setInternalHandler(handler: InternalHandler): void;
-  run(ctx: EventContext, scope?: unknown): Promise<HookResult>;
+  /** Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). */
+  run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult>;
   close(): Promise<void>;
 }

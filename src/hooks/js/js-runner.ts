@@ -175,16 +175,16 @@ export class JsHookRunner implements HookRunner {
     for (const worker of this.workers) worker.send({ t: 'unload', collection });
   }
 
-  run(ctx: EventContext, scope?: unknown): Promise<HookResult> {
+  run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
     if (this.workers.length === 0) return Promise.resolve(failed(`hooks are not running for ${ctx.collection}`));
-    const collection = ctx.collection;
+    const collection = hookSet ?? ctx.collection;
     const worker = this.workers.reduce((best, w) => {
       const a = w.busy(collection);
       const b = best.busy(collection);
       return a < b || (a === b && w.inflight < best.inflight) ? w : best;
     });
     const id = this.nextId++;
-    const file = `${collection}/${ctx.event}.js`;
+    const file = `${ctx.collection}/${ctx.event}.js`;
     const timeoutMs = this.loaded.get(collection)?.limits.timeoutMs ?? DEFAULT_HOOK_LIMITS.timeoutMs;
     worker.began(collection);
     return new Promise<HookResult>((resolve) => {

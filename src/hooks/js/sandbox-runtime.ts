@@ -47,6 +47,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       });
     }
   }
+  // Built-ins that carry state between calls or crash the engine: the legacy RegExp statics
+  // (`RegExp.$1`, `RegExp.input` hold the last match, e.g. another request's password) and
+  // `Atomics.waitAsync` (with a timeout it aborts isolated-vm 5.0.4).
+  for (const name of Object.getOwnPropertyNames(RegExp)) {
+    const d = Object.getOwnPropertyDescriptor(RegExp, name);
+    if (d && (d.get || d.set) && d.configurable) delete (RegExp as any)[name];
+  }
+  if (typeof Atomics !== 'undefined') delete (Atomics as any).waitAsync;
   const hidden = [
     Object.getPrototypeOf(function* () {}),
     Object.getPrototypeOf(async function () {}),
@@ -474,7 +482,9 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
   }
 
   function register(variant: string, fn: Function): void {
-    hooks.set(variant, fn);
+    // Frozen with its prototype, so nothing (`arguments.callee.stash = …`) outlives a request.
+    if ((fn as any).prototype) Object.freeze((fn as any).prototype);
+    hooks.set(variant, Object.freeze(fn));
   }
 
   const runtime = Object.freeze({ start, deliver, abort, register });
