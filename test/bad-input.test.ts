@@ -35,17 +35,11 @@ function record(what: string, status: number, text: string): void {
   if (status >= 400) errorAnswers.push({ what, text });
 }
 
-/** fetch with a deadline; a string body is sent as is, anything else as JSON. */
+/** Real HTTP (with the harness's deadline); every answer is recorded for the no-stack-trace check. */
 async function api(method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<Answer> {
-  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(server.url + urlPath, init);
-  const text = await res.text();
-  record(`${method} ${urlPath.slice(0, 80)}`, res.status, text);
-  return { status: res.status, headers: res.headers, body: parse(text), text };
+  const res = await server.request(method, urlPath, body, headers);
+  record(`${method} ${urlPath.slice(0, 80)}`, res.status, res.text);
+  return { status: res.status, headers: res.headers, body: parse(res.text), text: res.text };
 }
 
 /**

@@ -10,8 +10,9 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { eventually, makeApp, startInProcess, startServer, TODOS, type ApiResponse, type TestServer } from './helpers/server.js';
+import { eventually, makeApp, ROOT, startInProcess, startServer, TODOS, type ApiResponse, type TestServer } from './helpers/server.js';
 
 const ID = /^[0-9a-f]{13}[89ab][0-9a-f]{2}$/;
 
@@ -313,37 +314,12 @@ emit('shaped', { id: this.id, method: method });`,
   'resources/skippy/aftercommit.js': `addResponseField('after', true);`,
 };
 
-/** The seed page's aftercommit.js, verbatim, plus the two helpers it calls. */
-const SEED_AFTERCOMMIT = `// aftercommit.js - Runs AFTER database commit but BEFORE HTTP response
-if (this.status === 'completed') {
-    // Emit real-time event
-    emit('task_completed', {
-        taskId: this.id,
-        title: this.title,
-        completedBy: me.username
-    });
-    
-    // Modify the HTTP response to include additional data
-    setResponseData({
-        ...this,
-        message: 'Congratulations! Task completed successfully!',
-        points: calculateCompletionPoints(this.priority),
-        nextSuggestion: getNextTaskSuggestion(me.id)
-    });
-}
-
-// Add real-time notification for high-priority tasks
-if (this.priority >= 8) {
-    emit('high_priority_task', {
-        taskId: this.id,
-        title: this.title,
-        assignedTo: this.assignedTo
-    });
-    
-    // Add alert to response
-    addResponseMessage('High priority task created - notifications sent!');
-}
-
+/**
+ * The seed page's aftercommit.js, read from the page itself (the contract, in shared/ beside the
+ * repository) so the test runs exactly what users copy, plus the two helpers it calls.
+ */
+const SEED_PAGE = fs.readFileSync(path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realtime.md'), 'utf8');
+const SEED_AFTERCOMMIT = `${/### Response Modification Example\s+```javascript\n([\s\S]*?)```/.exec(SEED_PAGE)![1]}
 function calculateCompletionPoints(priority) {
     return priority * 10;
 }

@@ -14,27 +14,12 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { eventually, makeApp, startServer, type ApiResponse, type TestServer } from './helpers/server.js';
 
-const REQUEST_TIMEOUT_MS = 15_000;
 
-/** Real HTTP with a deadline, so a hanging server fails the test instead of stalling it. */
-async function call(server: TestServer, method: string, urlPath: string, body?: unknown): Promise<ApiResponse> {
-  const init: RequestInit = { method, headers: {}, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
-  if (body !== undefined) {
-    init.body = JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] = 'application/json';
-  }
-  const res = await fetch(server.url + urlPath, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: json as any, text };
+/** Real HTTP (with the harness's deadline). */
+function call(server: TestServer, method: string, urlPath: string, body?: unknown): Promise<ApiResponse> {
+  return server.request(method, urlPath, body);
 }
 
-/** Runs `fn` and returns its result with the wall time it took. */
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; ms: number }> {
   const t0 = performance.now();
   const value = await fn();

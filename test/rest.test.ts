@@ -7,7 +7,6 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { makeApp, startServer, TODOS, type ApiResponse, type TestServer } from './helpers/server.js';
 
-const REQUEST_TIMEOUT_MS = 5000;
 const ID = /^[0-9a-f]{13}[89ab][0-9a-f]{2}$/;
 const NO_CACHE = 'no-cache, no-store, must-revalidate';
 
@@ -48,22 +47,9 @@ const CONFIGS = {
   'shop/orders': { type: 'Collection', properties: { item: { type: 'string', required: true }, qty: { type: 'number' } } },
 };
 
-/** Real HTTP with a deadline, so a hanging server fails the test instead of stalling it. */
-async function call(server: TestServer, method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
-  const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
-  if (body !== undefined) {
-    init.body = typeof body === 'string' ? body : JSON.stringify(body);
-    (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
-  }
-  const res = await fetch(server.url + urlPath, init);
-  const text = await res.text();
-  let json: unknown;
-  try {
-    json = text === '' ? undefined : JSON.parse(text);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, headers: res.headers, body: json as any, text };
+/** Real HTTP (with the harness's deadline). */
+function call(server: TestServer, method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
+  return server.request(method, urlPath, body, headers);
 }
 
 /** Asserts Deployd's error body: message, statusCode, status (+ an additive DPD_ERR_* code). */

@@ -14,6 +14,8 @@ export const BIN = path.join(ROOT, 'bin', 'deployd');
 
 export type Configs = Record<string, Record<string, unknown>>;
 
+const REQUEST_TIMEOUT_MS = 15_000;
+
 /** Creates an app folder with `resources/<name>/config.json` for each entry (and extra files). */
 export function makeApp(configs: Configs, files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deployd-test-'));
@@ -47,9 +49,12 @@ export class TestServer {
     readonly masterKey: string | undefined,
   ) {}
 
-  /** Fetches `path` and decodes the JSON answer (body is `undefined` when empty). */
+  /**
+   * Fetches `path` and decodes the JSON answer (body is `undefined` when empty). Every request has
+   * a deadline, so a hanging server fails the test instead of stalling it.
+   */
   async request(method: string, urlPath: string, body?: unknown, headers: Record<string, string> = {}): Promise<ApiResponse> {
-    const init: RequestInit = { method, headers: { ...headers } };
+    const init: RequestInit = { method, headers: { ...headers }, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) };
     if (body !== undefined) {
       init.body = typeof body === 'string' ? body : JSON.stringify(body);
       (init.headers as Record<string, string>)['content-type'] ??= 'application/json';
