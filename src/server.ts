@@ -18,6 +18,9 @@ import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
 import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
+import { readRealtimeConfig } from './realtime/config.js';
+import { RealtimeGateway, type IdentityResolver } from './realtime/gateway.js';
+import { MemoryHistory } from './realtime/history.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -129,7 +132,18 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (shuttingDown) reply.header('Connection', 'close');
   });
 
-  app.get('/health', async () => ({ status: 'ok', collections: registry.list().length }));
+  const realtime = readRealtimeConfig(appDir);
+  let gateway: RealtimeGateway | undefined;
+  if (realtime.enabled) {
+    gateway = new RealtimeGateway(realtime, bus, new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs), registry, realtimeIdentities(masterKey), app.log);
+    gateway.attach(app.server);
+  }
+  app.get('/ws', async (_request, reply) => {
+    reply.code(426).header('Upgrade', 'websocket');
+    return { message: 'connect with a WebSocket client (Upgrade: websocket)', statusCode: 426, status: 426, code: 'DPD_ERR_UPGRADE_REQUIRED' };
+  });
+
+  app.get('/health', async () => ({ status: 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 }));
   await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
 
   let closing: Promise<void> | undefined;
@@ -152,6 +166,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        await gateway?.close();
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
         try {
           await app.close();
@@ -163,6 +178,24 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
         await store.close();
       })();
       return closing;
+    },
+  };
+}
+
+/** Real-time identities: root with the master key (header or auth message), anonymous otherwise. */
+function realtimeIdentities(masterKey: MasterKey): IdentityResolver {
+  const root = { key: 'root', caller: { isRoot: true, me: { id: 'root', username: 'root', isRoot: true } } };
+  const anonymous = { key: 'anonymous', caller: { isRoot: false, me: null } };
+  return {
+    fromRequest(request) {
+      const header = request.headers['x-master-key'] ?? request.headers['dpd-ssh-key'];
+      const key = Array.isArray(header) ? header[0] : header;
+      if (key === undefined) return anonymous;
+      if (masterKey.matches(key)) return root;
+      throw new Error('invalid master key');
+    },
+    fromToken(token) {
+      return masterKey.matches(token) ? root : undefined;
     },
   };
 }

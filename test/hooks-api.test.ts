@@ -316,10 +316,18 @@ emit('shaped', { id: this.id, method: method });`,
 
 /**
  * The seed page's aftercommit.js, read from the page itself (the contract, in shared/ beside the
- * repository) so the test runs exactly what users copy, plus the two helpers it calls.
+ * repository, as CI lays it out) so the test runs exactly what users copy, plus the two helpers it
+ * calls. Without shared/ (a clone elsewhere), the verbatim copy in hooks-js/examples is used; when
+ * both exist, they must agree.
  */
-const SEED_PAGE = fs.readFileSync(path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realtime.md'), 'utf8');
-const SEED_AFTERCOMMIT = `${/### Response Modification Example\s+```javascript\n([\s\S]*?)```/.exec(SEED_PAGE)![1]}
+const SEED_BLOCK = /### Response Modification Example\s+```javascript\n([\s\S]*?)```/;
+const SEED_PAGE_FILE = path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realtime.md');
+const EXAMPLE_FILE = path.join(ROOT, 'hooks-js', 'examples', 'response-functions', 'resources', 'todos', 'aftercommit.js');
+const exampleCopy = fs.readFileSync(EXAMPLE_FILE, 'utf8');
+const fromExample = exampleCopy.slice(exampleCopy.indexOf('// aftercommit.js'), exampleCopy.indexOf('function calculateCompletionPoints'));
+const SEED_PAGE = fs.existsSync(SEED_PAGE_FILE) ? fs.readFileSync(SEED_PAGE_FILE, 'utf8') : undefined;
+const seedCode = SEED_PAGE ? SEED_BLOCK.exec(SEED_PAGE)![1] : fromExample;
+const SEED_AFTERCOMMIT = `${seedCode}
 function calculateCompletionPoints(priority) {
     return priority * 10;
 }
@@ -1100,6 +1108,14 @@ describe('$skipEvents', () => {
       { id: posted.id, title: 'n', hooked: true, seen: true },
       { id: listed[1].id, title: 's', hooked: false, seen: true },
     ]);
+  });
+});
+
+describe('the seed example', () => {
+  it('hooks-js/examples carries it verbatim (checked against the seed page when shared/ is beside the repo)', (t) => {
+    if (!SEED_PAGE) return t.diagnostic(`no ${SEED_PAGE_FILE}: compared nothing`);
+    const block = SEED_BLOCK.exec(SEED_PAGE)![1];
+    assert.equal(fromExample.slice(0, block.length), block);
   });
 });
 

@@ -11,7 +11,8 @@ export interface CollectionChange {
   action: 'created' | 'updated' | 'deleted';
   document: JsonObject;
   timestamp: string;
-  userId?: string;
+  /** The caller's user id (`"root"` for the master key), null when anonymous. */
+  userId: string | null;
 }
 
 export interface CustomEvent {

@@ -164,6 +164,19 @@ export class Collection {
     return this.succeed(scope, { count: await this.deps.store.count(parsed.filter) });
   }
 
+  /**
+   * The document as `caller` could GET it — the Get hook run for that caller, hidden fields
+   * removed — or null when the hook cancels (real-time delivery uses this per recipient).
+   */
+  async readableBy(caller: Caller, doc: Record<string, unknown>): Promise<JsonObject | null> {
+    const scope: RequestScope = { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
+    if (!this.runs(scope, 'get')) return doc as JsonObject;
+    const result = await this.track(() => this.hook(scope, 'get', { data: doc, query: {}, method: 'GET', requestEvent: 'GET' }));
+    if (!result) return doc as JsonObject;
+    if (result.cancel || Object.keys(result.errors).length > 0) return null;
+    return visible(result); // its emits are not published: a read for delivery is not a request
+  }
+
   // ---- writes -----------------------------------------------------------------------------------
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
@@ -381,9 +394,9 @@ export class Collection {
   }
 
   private notify(scope: RequestScope, action: 'created' | 'updated' | 'deleted', document: Doc): void {
-    const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : undefined;
+    const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : null;
     scope.outbox.push(() => this.deps.bus.publish({
-      type: 'collection_change', collection: this.name, action, document: document as JsonObject, timestamp: new Date().toISOString(), ...(userId ? { userId } : {}),
+      type: 'collection_change', collection: this.name, action, document: document as JsonObject, timestamp: new Date().toISOString(), userId,
     }));
   }
 

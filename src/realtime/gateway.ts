@@ -1,0 +1,324 @@
+/**
+ * The WebSocket at `/ws`: every committed change and every hook `emit()` reaches the connected
+ * clients allowed to see it, in the seed page's message formats:
+ *
+ *   {"type":"collection_change","collection","action","document","timestamp","userId","id"}
+ *   {"type":"custom_event","event","data","timestamp","room"?,"id"}
+ *
+ * A collection change goes to a client only if it could GET that document: the collection's Get
+ * hook runs once per distinct identity among the recipients (not once per socket), its hidden
+ * fields are removed and a cancel means "not delivered"; each audience's frame is serialized once.
+ * Events are delivered in the order they were committed. `id` is the event's stream position:
+ * reconnecting with `/ws?since=<id>` replays what was missed, or answers `resync_required`.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { BusMessage, EventBus } from '../bus/event-bus.js';
+import type { Registry } from '../collections/registry.js';
+import type { Caller, JsonObject } from '../hooks/protocol.js';
+import { isJoinable, type RealtimeConfig } from './config.js';
+import type { EventHistory, StreamEvent } from './history.js';
+
+/** Who a connection is; `key` groups connections that see the same things. */
+export interface Identity {
+  key: string;
+  caller: Caller;
+}
+
+export interface IdentityResolver {
+  /** From the upgrade request (headers, `?token=`); throws to refuse with 401. */
+  fromRequest(request: IncomingMessage, url: URL): Identity;
+  /** From an `{"type":"auth","token"}` message; undefined when the token is not valid. */
+  fromToken(token: string): Identity | undefined;
+}
+
+interface Client {
+  ws: WebSocket;
+  identity: Identity;
+  /** null: every collection (the default, "no additional configuration required"). */
+  collections: Set<string> | null;
+  excluded: Set<string>;
+  rooms: Set<string>;
+  lastSeen: number;
+  tokens: number;
+  tokensAt: number;
+  /** Live events held back while a resume replays history. */
+  pending: StreamEvent[] | null;
+}
+
+export class RealtimeGateway {
+  private readonly wss: WebSocketServer;
+  private readonly clients = new Set<Client>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private delivery: Promise<void> = Promise.resolve();
+  private readonly unsubscribe: () => void;
+
+  constructor(
+    private readonly config: RealtimeConfig,
+    private readonly bus: EventBus,
+    private readonly history: EventHistory,
+    private readonly registry: Registry,
+    private readonly identities: IdentityResolver,
+    private readonly log: FastifyBaseLogger,
+  ) {
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
+    this.unsubscribe = bus.subscribe((message) => this.publish(message));
+    this.heartbeat = setInterval(() => this.beat(), Math.min(config.pingIntervalMs, config.idleTimeoutMs / 2));
+    this.heartbeat.unref();
+  }
+
+  get connections(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over `upgrade` requests for `/ws` on the HTTP server. */
+  attach(server: Server): void {
+    server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const url = new URL(request.url ?? '/', 'http://localhost');
+      if (url.pathname !== '/ws') return refuse(socket, 404, 'DPD_ERR_RESOURCE_NOT_FOUND', 'resource not found');
+      if (this.clients.size >= this.config.maxConnections) {
+        return refuse(socket, 503, 'DPD_ERR_TOO_MANY_CONNECTIONS', `the server has reached its limit of ${this.config.maxConnections} real-time connections`);
+      }
+      let identity: Identity;
+      try {
+        identity = this.identities.fromRequest(request, url);
+      } catch (err) {
+        return refuse(socket, 401, 'DPD_ERR_UNAUTHORIZED', (err as Error).message);
+      }
+      this.wss.handleUpgrade(request, socket, head, (ws) => this.connect(ws, identity, url.searchParams.get('since')));
+    });
+  }
+
+  private connect(ws: WebSocket, identity: Identity, since: string | null): void {
+    const client: Client = {
+      ws, identity, collections: null, excluded: new Set(), rooms: new Set(), lastSeen: Date.now(),
+      tokens: this.config.messageRateLimit, tokensAt: Date.now(), pending: null,
+    };
+    this.clients.add(client);
+    ws.on('message', (data, isBinary) => this.onMessage(client, data.toString(), isBinary));
+    ws.on('pong', () => { client.lastSeen = Date.now(); });
+    ws.on('close', () => this.clients.delete(client));
+    ws.on('error', () => this.clients.delete(client));
+    if (since !== null) void this.resume(client, since);
+  }
+
+  /** Replays what a reconnecting client missed, then lets live events through, in order. */
+  private async resume(client: Client, since: string): Promise<void> {
+    const missed = this.history.since(since);
+    if (!missed) {
+      this.sendControl(client, { type: 'resync_required' });
+      return;
+    }
+    client.pending = [];
+    for (const event of missed) {
+      const frame = await this.frameFor(event, client.identity);
+      if (frame && this.wants(client, event.message)) this.send(client, frame);
+    }
+    // Live events that arrived during the replay (and while these are sent), skipping any the
+    // replay already covered; only then does the client take live events directly.
+    const replayed = new Set(missed.map((e) => e.id));
+    while (client.pending.length > 0) {
+      const event = client.pending.shift()!;
+      if (replayed.has(event.id)) continue;
+      const frame = await this.frameFor(event, client.identity);
+      if (frame && this.wants(client, event.message)) this.send(client, frame);
+    }
+    client.pending = null;
+  }
+
+  // ---- fan-out ----------------------------------------------------------------------------------
+
+  private publish(message: BusMessage): void {
+    const event = this.history.append(message);
+    const recipients = [...this.clients].filter((c) => c.pending !== null || this.wants(c, message));
+    // Evaluate permissions now (concurrently with earlier events), deliver in commit order.
+    const frames = this.audienceFrames(event, recipients);
+    this.delivery = this.delivery.then(async () => {
+      const byIdentity = await frames;
+      for (const client of recipients) {
+        if (client.pending) {
+          client.pending.push(event);
+          continue;
+        }
+        if (!this.clients.has(client) || !this.wants(client, message)) continue;
+        const frame = byIdentity.get(client.identity.key);
+        if (frame) this.send(client, frame);
+      }
+    }).catch((err: Error) => this.log.error({ err: err.message }, 'real-time delivery failed'));
+  }
+
+  /** One serialized frame per distinct identity among the recipients (null: not allowed). */
+  private async audienceFrames(event: StreamEvent, recipients: Client[]): Promise<Map<string, string | null>> {
+    const identities = new Map<string, Identity>();
+    for (const client of recipients) identities.set(client.identity.key, client.identity);
+    const frames = new Map<string, string | null>();
+    if (event.message.type === 'custom_event') {
+      const frame = JSON.stringify({ ...event.message, users: undefined, id: event.id });
+      for (const key of identities.keys()) frames.set(key, frame);
+      return frames;
+    }
+    const collection = this.registry.get(event.message.collection)?.collection;
+    const byDocument = new Map<string, string>(); // serialize once per distinct visible document
+    await Promise.all([...identities.values()].map(async (identity) => {
+      let document: JsonObject | null;
+      try {
+        document = collection ? await collection.readableBy(identity.caller, event.message.type === 'collection_change' ? event.message.document : {}) : null;
+      } catch {
+        document = null; // a failing Get hook fails closed
+      }
+      if (!document) return frames.set(identity.key, null);
+      const key = JSON.stringify(document);
+      let frame = byDocument.get(key);
+      if (!frame) {
+        frame = JSON.stringify({ ...event.message, document, id: event.id });
+        byDocument.set(key, frame);
+      }
+      frames.set(identity.key, frame);
+    }));
+    return frames;
+  }
+
+  private async frameFor(event: StreamEvent, identity: Identity): Promise<string | null> {
+    const frames = await this.audienceFrames(event, [{ identity } as Client]);
+    return frames.get(identity.key) ?? null;
+  }
+
+  /** Whether the client's subscriptions and rooms include this message (permissions aside). */
+  private wants(client: Client, message: BusMessage): boolean {
+    if (message.type === 'collection_change') {
+      if (client.excluded.has(message.collection)) return false;
+      return client.collections === null || client.collections.has(message.collection);
+    }
+    if (message.room !== undefined) return client.rooms.has(message.room);
+    if (message.users) return false; // user-targeted events need sessions (users and access rules)
+    return true;
+  }
+
+  /** Sends unless the client stopped reading: past the buffer cap it is closed with 1013 (it may resume). */
+  private send(client: Client, frame: string): void {
+    const { ws } = client;
+    if (ws.readyState !== ws.OPEN) return;
+    if (ws.bufferedAmount + frame.length > this.config.maxBufferedBytes) {
+      this.clients.delete(client);
+      ws.close(1013, 'too slow: reconnect with ?since= to resume');
+      setTimeout(() => ws.terminate(), 1000).unref();
+      return;
+    }
+    ws.send(frame);
+  }
+
+  private sendControl(client: Client, message: Record<string, unknown>): void {
+    this.send(client, JSON.stringify(message));
+  }
+
+  // ---- client messages --------------------------------------------------------------------------
+
+  private onMessage(client: Client, text: string, isBinary: boolean): void {
+    client.lastSeen = Date.now();
+    if (!this.allow(client)) {
+      this.clients.delete(client);
+      client.ws.close(1008, 'message rate limit exceeded');
+      return;
+    }
+    let message: Record<string, unknown>;
+    try {
+      if (isBinary) throw new Error('binary');
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('not an object');
+      message = parsed as Record<string, unknown>;
+    } catch {
+      return this.error(client, 'messages must be JSON objects like {"type":"ping"}');
+    }
+    switch (message.type) {
+      case 'ping':
+        return this.sendControl(client, { type: 'pong' });
+      case 'subscribe':
+      case 'unsubscribe': {
+        const names = message.collections;
+        if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 200)) {
+          return this.error(client, `${message.type} needs "collections": a non-empty list of collection names`);
+        }
+        if (message.type === 'subscribe') {
+          if (client.collections === null) client.collections = new Set();
+          for (const name of names) {
+            client.collections.add(name);
+            client.excluded.delete(name);
+          }
+        } else {
+          for (const name of names) {
+            if (client.collections === null) client.excluded.add(name);
+            else client.collections.delete(name);
+          }
+        }
+        return this.sendControl(client, { type: `${message.type}d`, collections: names });
+      }
+      case 'join':
+      case 'leave': {
+        const room = message.room;
+        if (typeof room !== 'string' || room.length === 0 || room.length > 200) return this.error(client, `${message.type} needs "room": a room name`);
+        if (message.type === 'join') {
+          if (!isJoinable(this.config, room)) return this.error(client, `room "${room}" cannot be joined (see "rooms" in .deployd/realtime.json)`);
+          if (client.rooms.size >= 100) return this.error(client, 'a connection can be in at most 100 rooms');
+          client.rooms.add(room);
+          return this.sendControl(client, { type: 'joined', room });
+        }
+        client.rooms.delete(room);
+        return this.sendControl(client, { type: 'left', room });
+      }
+      case 'auth': {
+        const identity = typeof message.token === 'string' ? this.identities.fromToken(message.token) : undefined;
+        if (!identity) return this.error(client, 'invalid token');
+        client.identity = identity;
+        return this.sendControl(client, { type: 'authenticated', isRoot: identity.caller.isRoot });
+      }
+      default:
+        return this.error(client, typeof message.type === 'string' ? `unknown message type "${message.type.slice(0, 50)}"` : 'messages need a "type"');
+    }
+  }
+
+  private error(client: Client, message: string): void {
+    this.sendControl(client, { type: 'error', message });
+  }
+
+  /** Token bucket: `messageRateLimit` messages per second, with as much burst. */
+  private allow(client: Client): boolean {
+    const now = Date.now();
+    const rate = this.config.messageRateLimit;
+    client.tokens = Math.min(rate, client.tokens + ((now - client.tokensAt) / 1000) * rate);
+    client.tokensAt = now;
+    if (client.tokens < 1) return false;
+    client.tokens -= 1;
+    return true;
+  }
+
+  /** Pings everyone; closes peers silent for longer than the idle timeout. */
+  private beat(): void {
+    const now = Date.now();
+    for (const client of this.clients) {
+      if (now - client.lastSeen > this.config.idleTimeoutMs) {
+        this.clients.delete(client);
+        client.ws.terminate();
+        continue;
+      }
+      if (now - client.lastSeen >= this.config.pingIntervalMs) client.ws.ping();
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.heartbeat);
+    this.unsubscribe();
+    for (const client of this.clients) client.ws.close(1001, 'server shutting down');
+    this.clients.clear();
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+  }
+}
+
+/** Answers an upgrade we will not accept with a JSON error, then closes the socket. */
+function refuse(socket: Duplex, status: number, code: string, message: string): void {
+  const body = JSON.stringify({ message, statusCode: status, status, code });
+  const reason = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+}
+

@@ -1,0 +1,52 @@
+/**
+ * The stream of real-time events a client can resume from (`/ws?since=<id>`). Ids are
+ * `<epoch>:<seq>`: the epoch changes with every server start, so an id from another run (or one
+ * older than what is kept) asks the client to refetch instead of silently missing events.
+ * Behind an interface so a Redis-backed history can share one stream across instances.
+ */
+import type { BusMessage } from '../bus/event-bus.js';
+
+export interface StreamEvent {
+  id: string;
+  message: BusMessage;
+}
+
+export interface EventHistory {
+  append(message: BusMessage): StreamEvent;
+  /** Events after `id`, oldest first; `undefined` when `id` is unknown or older than what is kept. */
+  since(id: string): StreamEvent[] | undefined;
+}
+
+export class MemoryHistory implements EventHistory {
+  private readonly epoch = Date.now().toString(36);
+  private seq = 0;
+  private readonly events: Array<StreamEvent & { at: number; seq: number }> = [];
+
+  constructor(private readonly size: number, private readonly maxAgeMs: number) {}
+
+  append(message: BusMessage): StreamEvent {
+    const seq = ++this.seq;
+    const event = { id: `${this.epoch}:${seq}`, message, at: Date.now(), seq };
+    if (this.size > 0) {
+      this.events.push(event);
+      this.prune(event.at);
+    }
+    return event;
+  }
+
+  since(id: string): StreamEvent[] | undefined {
+    const [epoch, raw] = id.split(':');
+    const seq = Number(raw);
+    if (epoch !== this.epoch || !Number.isInteger(seq) || seq < 0 || seq > this.seq) return undefined;
+    this.prune(Date.now());
+    const oldest = this.events.length > 0 ? this.events[0].seq : this.seq + 1;
+    if (seq < oldest - 1) return undefined; // some events after `id` are gone
+    return this.events.filter((e) => e.seq > seq).map(({ id: eventId, message }) => ({ id: eventId, message }));
+  }
+
+  private prune(now: number): void {
+    let drop = Math.max(0, this.events.length - this.size);
+    while (drop < this.events.length && now - this.events[drop].at > this.maxAgeMs) drop++;
+    if (drop > 0) this.events.splice(0, drop);
+  }
+}
