@@ -1,16 +1,16 @@
 /**
  * The raw baseline: bare fastify + better-sqlite3 doing the same storage work as deployd-ts for
  * POST /todos and GET /todos?priority[$gte]=N&$limit=M, and nothing else (no schema, hooks, auth,
- * CORS or query language). It stores documents the way deployd-ts's SQLite store does: one table
- * (id, data JSON), WAL, synchronous NORMAL, expression indexes on the indexed properties.
+ * CORS or query language). Storage: bench/baseline-store.js (the way deployd-ts's SQLite store keeps
+ * documents: one table (id, data JSON), WAL, synchronous NORMAL, expression indexes).
  *
  *   node bench/baseline-server.js --db FILE [--port 0] [--host 127.0.0.1]
  * Prints "baseline listening on http://HOST:PORT" once ready; SIGTERM closes it.
  */
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import Database from 'better-sqlite3';
 import Fastify from 'fastify';
+import { openTodos } from './baseline-store.js';
 
 const { values } = parseArgs({
   options: {
@@ -24,18 +24,7 @@ if (!values.db) {
   process.exit(2);
 }
 
-const db = new Database(values.db);
-db.pragma('journal_mode = WAL');
-db.pragma('synchronous = NORMAL');
-db.exec('CREATE TABLE IF NOT EXISTS todos (id TEXT PRIMARY KEY NOT NULL, data TEXT NOT NULL)');
-// The bench's todos config marks priority and status `index: true`; deployd-ts keeps an expression
-// index for each, so every insert here maintains the same two indexes.
-db.exec(`CREATE INDEX IF NOT EXISTS ix_todos_priority ON todos (json_extract(data, '$.priority'))`);
-db.exec(`CREATE INDEX IF NOT EXISTS ix_todos_status ON todos (json_extract(data, '$.status'))`);
-
-const insert = db.prepare('INSERT INTO todos (id, data) VALUES (?, ?)');
-// ORDER BY rowid: deployd-ts returns documents in insertion order, so both answer the same 50 rows.
-const select = db.prepare(`SELECT id, data FROM todos WHERE json_extract(data, '$.priority') >= ? ORDER BY rowid LIMIT ?`);
+const { db, insert, select } = openTodos(values.db);
 
 const app = Fastify({ logger: false });
 

@@ -1,16 +1,20 @@
 /**
  * Benchmark harness: each scenario runs against deployd-ts and against a raw baseline in the same
  * run, one server at a time (child processes; autocannon runs here), and prints a Markdown table
- * with throughput ratios and p50/p99 latency. The table also goes to bench/results/latest.md.
+ * with throughput ratios and p50/p99 latency. Scenarios that declare `metrics` (the real-time ones)
+ * get a second table, one row per metric. The tables also go to bench/results/latest.md.
  *
  *   npm run bench            (build first: npx tsc -p .)
  * Env: BENCH_DURATION seconds measured per side (default 5), BENCH_WARMUP seconds (default 2),
  *      BENCH_CONNECTIONS (default 10), BENCH_SEED documents seeded for read scenarios (default 2000),
  *      BENCH_ROUNDS (default 1; each round measures ours then the baseline again, and the table
  *      shows medians: on a shared 2-core machine one round can be off by ±20%),
- *      BENCH_ONLY substring to pick scenarios by name.
+ *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them),
+ *      BENCH_CPU_PROF=DIR: servers write V8 CPU profiles there (see targets.js);
+ *      real-time sizes (scenarios.js): BENCH_WS_EVENTS, BENCH_WS_SUBSCRIBERS, BENCH_WS_FANOUT,
+ *      BENCH_WS_IDLE.
  * Exits non-zero when a server fails to start or dies, or when any request errors, times out or
- * answers non-2xx. Timing is reported, never asserted.
+ * answers non-2xx, or an event is not delivered. Timing is reported, never asserted.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -32,17 +36,31 @@ function positive(name, fallback, integer = false) {
   return value;
 }
 
-/** Starts a target, prepares it, warms it up, measures; always stops it. */
+/**
+ * Starts a target, prepares it, warms it up (unless `warmup: false`: e.g. memory, where a warm-up
+ * would leave freed memory to reuse), measures; always stops it.
+ */
 async function measure(target, scenario) {
   const server = await target.start();
   try {
     await scenario.setup?.(server.url);
     if (scenario.request) await probe(server.url, scenario);
     const drive = scenario.load ?? ((url, seconds) => load(url, scenario.request, seconds));
-    await drive(server.url, WARMUP); // JIT, page cache, statement caches
-    const result = await drive(server.url, DURATION);
+    if (scenario.warmup !== false) await drive(server.url, WARMUP, server); // JIT, page cache, statement caches
+    server.check();
+    const result = await drive(server.url, DURATION, server);
     server.check();
     return result;
+  } catch (err) {
+    // A driver error caused by the server dying (reset connections) should say so; the child's
+    // exit can be reported a moment after the connections drop.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    try {
+      server.check();
+    } catch (died) {
+      throw new Error(`${err.message}\n${died.message}`);
+    }
+    throw err;
   } finally {
     await server.stop();
   }
@@ -83,27 +101,61 @@ async function load(url, request, seconds) {
   return { rps: result.requests.average, p50: at(0.5), p99: at(0.99) };
 }
 
-/** Per-metric median over rounds. */
+/** Per-metric median over rounds (every numeric key); `info` notes come from the last round. */
 function medians(runs) {
   const median = (key) => {
     const sorted = runs.map((r) => r[key]).sort((a, b) => a - b);
     const mid = sorted.length >> 1;
     return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
   };
-  return { rps: median('rps'), p50: median('p50'), p99: median('p99') };
+  const result = {};
+  for (const [key, value] of Object.entries(runs[0])) result[key] = typeof value === 'number' ? median(key) : runs.at(-1)[key];
+  return result;
 }
 
 const latency = (r) => `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} ms`;
 const rps = (r) => Math.round(r.rps).toLocaleString('en-US');
 
+/**
+ * Rows of the metrics table for one scenario. A metric is
+ *   { label, unit, keys: [key, ...], goals?: [{ max } | { min } | null, ...] }
+ * (several keys share a row, e.g. p50 / p99); goals apply to deployd-ts's value, printed as met or
+ * missed and never asserted.
+ */
+function metricRows(scenario, ours, base) {
+  return scenario.metrics.map((metric, i) => {
+    const show = (r) => `${metric.keys.map((k) => formatValue(r[k], metric.unit)).join(' / ')} ${metric.unit}`;
+    const ratio = metric.keys.map((k) => `${(ours[k] / base[k]).toFixed(2)}×`).join(' / ');
+    const goals = metric.goals ?? [];
+    const goal = goals.some(Boolean)
+      ? `${goals.map((g) => (g ? (g.max !== undefined ? `≤ ${formatValue(g.max, metric.unit)}` : `≥ ${formatValue(g.min, metric.unit)}`) : '–')).join(' / ')} ${metric.unit}`
+      : '';
+    const met = goals.some(Boolean)
+      ? goals.map((g, j) => (!g ? '–' : (g.max !== undefined ? ours[metric.keys[j]] <= g.max : ours[metric.keys[j]] >= g.min) ? 'met' : 'missed')).join(' / ')
+      : '';
+    return [i === 0 ? scenario.name : '', metric.label, show(ours), show(base), ratio, goal, met];
+  });
+}
+
+function formatValue(value, unit) {
+  if (unit === 'ms' || unit === 'µs') return value.toFixed(2);
+  if (unit === 'KiB' || unit === 'MiB') return value.toFixed(1);
+  if (unit === '%') return value.toFixed(0);
+  return Math.round(value).toLocaleString('en-US');
+}
+
+const markdown = (cells) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`;
+
 async function main() {
   // Other work on the machine skews both sides unevenly; the load average makes that visible.
   const loadBefore = os.loadavg()[0].toFixed(2);
-  const only = process.env.BENCH_ONLY;
-  const selected = scenarios.filter((s) => !only || s.name.includes(only));
-  if (selected.length === 0) throw new Error(`no scenario matches BENCH_ONLY="${only}"`);
+  const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
+  const selected = scenarios.filter((s) => !only?.length || only.some((o) => s.name.includes(o)));
+  if (selected.length === 0) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);
 
-  const rows = [];
+  const rows = []; // throughput table
+  const metricTable = []; // scenarios with `metrics`
+  const notes = [];
   const ratios = new Map(); // scenario name -> ours/baseline throughput
   let failed = 0;
   for (const scenario of selected) {
@@ -117,13 +169,19 @@ async function main() {
       }
       const ours = medians(oursRuns);
       const base = medians(baseRuns);
+      if (scenario.metrics) {
+        metricTable.push(...metricRows(scenario, ours, base));
+        if (ours.info || base.info) notes.push(`- ${scenario.name}: ${scenario.ours.label}: ${ours.info ?? '–'}; ${scenario.baseline.label}: ${base.info ?? '–'}`);
+        continue;
+      }
       const ratio = ours.rps / base.rps;
       ratios.set(scenario.name, ratio);
       rows.push([scenario.name, rps(ours), rps(base), `${ratio.toFixed(2)}×`, latency(ours), latency(base)]);
     } catch (err) {
       failed++;
       process.stderr.write(`bench: ${scenario.name} FAILED: ${err.message}\n`);
-      rows.push([scenario.name, 'FAILED', '', '', '', '']);
+      if (scenario.metrics) metricTable.push([scenario.name, 'FAILED', '', '', '', '', '']);
+      else rows.push([scenario.name, 'FAILED', '', '', '', '']);
     }
   }
 
@@ -134,14 +192,34 @@ async function main() {
     `# deployd-ts benchmark`,
     '',
     `${new Date().toISOString()} · ${os.availableParallelism()} cores · ${cpu} · Node ${process.version} · ${os.platform()} ${os.release()} · load average before the run ${loadBefore}`,
-    `autocannon: ${CONNECTIONS} connections, ${WARMUP} s warm-up + ${DURATION} s measured per side${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ''}; servers run one at a time as child processes`,
-    '',
-    '| scenario | deployd-ts req/s | baseline req/s | ratio | p50/p99 (ours) | p50/p99 (baseline) |',
-    '|---|---:|---:|---:|---:|---:|',
-    ...rows.map((cells) => `| ${cells.map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
-    '',
-    `Goal: ≥ ${GOAL}× the baseline's throughput. Met: ${met.join(', ') || 'none'}. Missed: ${missed.join(', ') || 'none'}.`,
+    `${WARMUP} s warm-up + ${DURATION} s measured per side${ROUNDS > 1 ? `, median of ${ROUNDS} rounds` : ''}; servers run one at a time as child processes`,
   ];
+  if (rows.length > 0) {
+    lines.push(
+      '',
+      `autocannon: ${CONNECTIONS} connections`,
+      '',
+      '| scenario | deployd-ts req/s | baseline req/s | ratio | p50/p99 (ours) | p50/p99 (baseline) |',
+      '|---|---:|---:|---:|---:|---:|',
+      ...rows.map(markdown),
+      '',
+      `Goal: ≥ ${GOAL}× the baseline's throughput. Met: ${met.join(', ') || 'none'}. Missed: ${missed.join(', ') || 'none'}.`,
+    );
+  }
+  if (metricTable.length > 0) {
+    lines.push(
+      '',
+      '## Real-time (WebSocket)',
+      '',
+      'Clients: the `ws` package in the harness process, 127.0.0.1. Latency: the sender runs in the same process (one keep-alive connection, sequential POSTs). Fan-out: the sender is a helper child process (bench/ws-sender.js), so it does not wait behind the subscribers\' frames.',
+      'Latency is from just before the POST is issued to the frame reaching the first / the last subscriber; goals apply to deployd-ts.',
+      '',
+      '| scenario | metric | deployd-ts | baseline | ours ÷ baseline | goal | goal met |',
+      '|---|---|---:|---:|---:|---:|---|',
+      ...metricTable.map(markdown),
+    );
+    if (notes.length > 0) lines.push('', ...notes);
+  }
   if (failed > 0) lines.push('', `${failed} scenario(s) FAILED; see stderr.`);
   const table = lines.join('\n') + '\n';
 

@@ -1,20 +1,36 @@
 /**
  * The benchmark scenarios. Each is
- *   { name, ours, baseline, request, setup?, verify?, load? }
+ *   { name, ours, baseline, request, setup?, verify?, load?, metrics?, warmup? }
  * - ours, baseline: targets (see targets.js); each is started fresh for the scenario, one at a time.
  * - request: what autocannon sends ({ method, path, headers?, body? }).
- * - load(url, seconds): optional replacement for autocannon (e.g. WebSocket delivery); resolves
- *   { rps, p50, p99 } and throws on any failed delivery.
+ * - load(url, seconds, server): optional replacement for autocannon (e.g. WebSocket delivery;
+ *   `server.pid` is the server process); resolves { rps, p50, p99 } and throws on any failed
+ *   delivery — or, with `metrics`, the keys those name (plus an optional `info` note).
+ * - metrics: optional; the scenario goes to the second table, one row per metric
+ *   ({ label, unit, keys, goals? }, see run.js).
+ * - warmup: false skips the warm-up run (e.g. memory: a warm-up leaves freed memory to reuse).
  * - setup(url): optional, runs against each fresh server before warm-up (e.g. seeding).
  * - verify(json): optional, checks one answer before measuring, so both sides provably do the same
  *   work (a baseline that answers [] would look fast for the wrong reason).
  * To compare two deployd-ts configurations (e.g. a POST with a JS hook vs without), make `baseline`
  * another `deployd(...)` target.
  */
-import { baseline, deployd } from './targets.js';
+import { deliveryLatency, fanOut, idleMemory } from './realtime.js';
+import { baseline, baselineWs, deployd } from './targets.js';
 
 const SEED = Number(process.env.BENCH_SEED ?? 2000);
 if (!Number.isInteger(SEED) || SEED < 100) throw new Error('BENCH_SEED must be an integer ≥ 100 (the read scenario needs 50 matches)');
+const WS_EVENTS = count('BENCH_WS_EVENTS', 2000, 1_000_000); // at most this many POSTs per latency run (and BENCH_DURATION)
+// Connections: at most 4000 (the real-time targets allow 5000; one fd each, here and in the server).
+const WS_SUBSCRIBERS = count('BENCH_WS_SUBSCRIBERS', 100, 4000); // the latency scenario with many subscribers
+const WS_FANOUT = count('BENCH_WS_FANOUT', 1000, 4000); // subscribers in the fan-out scenario
+const WS_IDLE = count('BENCH_WS_IDLE', 1000, 4000); // idle connections in the memory scenario
+
+function count(name, fallback, max) {
+  const value = Number(process.env[name] ?? fallback);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw new Error(`${name} must be an integer from 1 to ${max}`);
+  return value;
+}
 
 export const TODOS = {
   type: 'Collection',
@@ -29,6 +45,19 @@ export const TODOS = {
 };
 
 const json = { 'content-type': 'application/json' };
+
+// Real-time targets: the default limit (10,000) already fits; set explicitly so a changed default
+// cannot turn the bench's connections into 503s.
+const realtimeFiles = { '.deployd/realtime.json': JSON.stringify({ limits: { maxConnections: 5000 } }) };
+const latencyMetrics = (subscribers) => [
+  ...(subscribers === 1
+    ? [{ label: 'delivery p50 / p99', unit: 'ms', keys: ['firstP50', 'firstP99'], goals: [{ max: 1 }, { max: 5 }] }]
+    : [
+      { label: 'first subscriber p50 / p99', unit: 'ms', keys: ['firstP50', 'firstP99'], goals: [{ max: 1 }, { max: 5 }] },
+      { label: 'last subscriber p50 / p99', unit: 'ms', keys: ['lastP50', 'lastP99'], goals: [{ max: 1 }, { max: 5 }] },
+    ]),
+  { label: 'HTTP answer p50 / p99', unit: 'ms', keys: ['httpP50', 'httpP99'] },
+];
 
 export const scenarios = [
   {
@@ -53,6 +82,34 @@ export const scenarios = [
     baseline: deployd({ todos: TODOS }, { label: 'no hooks' }),
     request: { method: 'POST', path: '/todos', headers: json, body: JSON.stringify({ title: 'bench', priority: 3, status: 'open' }) },
     verify: (doc) => typeof doc?.id === 'string' && doc.title === 'bench',
+  },
+  // ---- real-time: BENCH_ONLY=ws selects these (names without commas: BENCH_ONLY splits on them) ----
+  ...[1, WS_SUBSCRIBERS].map((subscribers) => ({
+    name: `ws create→delivery latency (${subscribers} subscriber${subscribers === 1 ? '' : 's'})`,
+    ours: deployd({ todos: TODOS }, { files: realtimeFiles }),
+    baseline: baselineWs(),
+    load: deliveryLatency({ subscribers, maxEvents: WS_EVENTS }),
+    metrics: latencyMetrics(subscribers),
+  })),
+  {
+    name: `ws fan-out to ${WS_FANOUT} subscribers`,
+    ours: deployd({ todos: TODOS }, { files: realtimeFiles }),
+    baseline: baselineWs(),
+    load: fanOut({ clients: WS_FANOUT, maxEvents: 100_000 }),
+    metrics: [
+      { label: 'deliveries/s', unit: '/s', keys: ['deliveries'], goals: [{ min: 100_000 }] },
+      { label: 'POSTs answered/s', unit: '/s', keys: ['events'] },
+      { label: 'CPU: server / subscribers / sender', unit: '%', keys: ['serverCpu', 'harnessCpu', 'senderCpu'] },
+      { label: 'server CPU per delivery', unit: 'µs', keys: ['serverCpuPerDelivery'] },
+    ],
+  },
+  {
+    name: `ws idle memory (${WS_IDLE} connections)`,
+    ours: deployd({ todos: TODOS }, { files: realtimeFiles }),
+    baseline: baselineWs(),
+    load: idleMemory({ connections: WS_IDLE }),
+    warmup: false,
+    metrics: [{ label: 'server RSS per connection', unit: 'KiB', keys: ['perConnection'], goals: [{ max: 30 }] }],
   },
 ];
 

@@ -1,7 +1,9 @@
 /**
  * Servers under test. A target is `{ label, start() }`; `start()` launches a child process on a
- * fresh temp folder and a free loopback port and resolves `{ url, check(), stop() }`.
+ * fresh temp folder and a free loopback port and resolves `{ url, pid, check(), stop() }` (`pid`:
+ * the server's own node process, e.g. for /proc/<pid>/status).
  * Child processes keep the load generator (this process) and the server on separate cores.
+ * BENCH_CPU_PROF=DIR: every server writes a V8 CPU profile (--cpu-prof) into DIR when it stops.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,6 +16,8 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const START_TIMEOUT_MS = 15_000;
 const STOP_TIMEOUT_MS = 10_000;
+// Node 20 refuses --cpu-prof in NODE_OPTIONS, so servers run `node <flags> <script>` directly.
+const PROFILE_FLAGS = process.env.BENCH_CPU_PROF ? ['--cpu-prof', '--cpu-prof-dir', path.resolve(process.env.BENCH_CPU_PROF)] : [];
 
 /** Children still running, killed if the harness itself exits early (Ctrl-C, crash). */
 const running = new Set();
@@ -32,6 +36,9 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {} 
   return {
     label,
     async start() {
+      // What bin/deployd execs (--no-node-snapshot: isolated-vm needs it), run directly for PROFILE_FLAGS.
+      const entry = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+      if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npx tsc -p .)`);
       const dir = tempDir();
       for (const [name, config] of Object.entries(resources)) {
         fs.mkdirSync(path.join(dir, 'resources', name), { recursive: true });
@@ -44,22 +51,26 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {} 
       const childEnv = { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
       delete childEnv.PORT;
-      const bin = path.join(ROOT, 'bin', 'deployd');
-      return launch(label, bin, ['--app', dir, '--port', '0', '--host', '127.0.0.1'], childEnv, dir);
+      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1'], childEnv, dir);
     },
   };
 }
 
 /** The bare fastify + better-sqlite3 baseline (bench/baseline-server.js) on a fresh db file. */
-export function baseline({ label = 'baseline' } = {}) {
+export function baseline({ label = 'baseline', script = 'baseline-server.js' } = {}) {
   return {
     label,
     async start() {
       const dir = tempDir();
-      const args = [path.join(HERE, 'baseline-server.js'), '--db', path.join(dir, 'bench.sqlite'), '--port', '0', '--host', '127.0.0.1'];
+      const args = [...PROFILE_FLAGS, path.join(HERE, script), '--db', path.join(dir, 'bench.sqlite'), '--port', '0', '--host', '127.0.0.1'];
       return launch(label, process.execPath, args, process.env, dir);
     },
   };
+}
+
+/** The bare fastify + ws baseline (bench/baseline-ws-server.js): the same insert, then a broadcast. */
+export function baselineWs({ label = 'baseline (fastify + ws)' } = {}) {
+  return baseline({ label, script: 'baseline-ws-server.js' });
 }
 
 function tempDir() {
@@ -106,6 +117,7 @@ async function launch(label, command, args, env, dir) {
 
   return {
     url,
+    pid: child.pid,
     /** Throws if the server died during the run (a crash must not pass for a slow result). */
     check() {
       if (child.exitCode !== null || child.signalCode !== null) {
