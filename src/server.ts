@@ -8,6 +8,7 @@ import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installBodyParsers } from './api/body-parsers.js';
+import { clientRoutes } from './api/client-routes.js';
 import { collectionRoutes } from './api/collection-routes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
 import { masterKeyAuthenticator } from './auth/authenticator.js';
@@ -138,12 +139,15 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     gateway = new RealtimeGateway(realtime, bus, new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs), registry, realtimeIdentities(masterKey), app.log);
     gateway.attach(app.server);
   }
-  app.get('/ws', async (_request, reply) => {
-    reply.code(426).header('Upgrade', 'websocket');
-    return { message: 'connect with a WebSocket client (Upgrade: websocket)', statusCode: 426, status: 426, code: 'DPD_ERR_UPGRADE_REQUIRED' };
-  });
+  if (gateway) {
+    app.get('/ws', async (_request, reply) => {
+      reply.code(426).header('Upgrade', 'websocket');
+      return { message: 'connect with a WebSocket client (Upgrade: websocket)', statusCode: 426, status: 426, code: 'DPD_ERR_UPGRADE_REQUIRED' };
+    });
+  }
 
   app.get('/health', async () => ({ status: 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 }));
+  await app.register(clientRoutes, { registry });
   await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
 
   let closing: Promise<void> | undefined;

@@ -112,7 +112,8 @@ main().then(
     if (code >= 0) process.exitCode = code;
   },
   (err: Error) => {
+    // A failed start may leave hook workers or the config watcher behind: exit regardless.
     process.stderr.write(`deployd: ${err.message}\n`);
-    process.exitCode = 1;
+    process.exit(1);
   },
 );

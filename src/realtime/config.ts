@@ -54,20 +54,47 @@ export function readRealtimeConfig(appDir: string): RealtimeConfig {
   } catch (err) {
     throw new Error(`${file} is not valid JSON: ${(err as Error).message}`);
   }
-  const limits = raw.limits ?? {};
-  const history = raw.history ?? {};
-  const num = (value: unknown, fallback: number, min: number) => (typeof value === 'number' && Number.isFinite(value) && value >= min ? value : fallback);
+  const isObject = (value: unknown): value is Record<string, any> => typeof value === 'object' && value !== null && !Array.isArray(value);
+  // A limit that is present but unusable is an error, not a silent fall-back to the default (a
+  // "64kb" cap that quietly becomes 1 MiB is worse than a server that does not start).
+  const fail = (what: string) => new Error(`${file}: ${what}`);
+  if (!isObject(raw)) throw fail('must hold a JSON object');
+  const section = (name: string): Record<string, any> => {
+    const value = raw[name];
+    if (value === undefined || value === null) return {};
+    if (!isObject(value)) throw fail(`"${name}" must be an object`);
+    return value;
+  };
+  const limits = section('limits');
+  const history = section('history');
+  const num = (key: string, value: unknown, fallback: number, min: number, max: number): number => {
+    if (value === undefined || value === null) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+      throw fail(`"${key}" must be a number from ${min} to ${max}`);
+    }
+    return value;
+  };
+  if (raw.enabled !== undefined && typeof raw.enabled !== 'boolean') throw fail('"enabled" must be true or false');
+  let rooms: string[] = [];
+  if (raw.rooms !== undefined && raw.rooms !== null) {
+    if (!Array.isArray(raw.rooms) || !raw.rooms.every((r: unknown) => typeof r === 'string' && r.length > 0 && r.length <= 200)) {
+      throw fail('"rooms" must be a list of room names (a trailing "*" matches any suffix)');
+    }
+    rooms = raw.rooms;
+  }
+  const DAY = 24 * 60 * 60;
   return {
     enabled: raw.enabled !== false,
-    rooms: Array.isArray(raw.rooms) ? raw.rooms.filter((r: unknown): r is string => typeof r === 'string') : [],
-    maxConnections: num(limits.maxConnections, DEFAULT_REALTIME.maxConnections, 1),
-    messageRateLimit: num(limits.messageRateLimit, DEFAULT_REALTIME.messageRateLimit, 1),
-    pingIntervalMs: num(limits.pingInterval, DEFAULT_REALTIME.pingIntervalMs / 1000, 0.05) * 1000,
-    idleTimeoutMs: num(limits.idleTimeout, DEFAULT_REALTIME.idleTimeoutMs / 1000, 0.1) * 1000,
-    maxBufferedBytes: num(limits.maxBufferedBytes, DEFAULT_REALTIME.maxBufferedBytes, 1024),
-    maxFrameBytes: num(limits.maxFrameBytes, DEFAULT_REALTIME.maxFrameBytes, 256),
-    historySize: num(history.size, DEFAULT_REALTIME.historySize, 0),
-    historyMaxAgeMs: num(history.maxAgeSeconds, DEFAULT_REALTIME.historyMaxAgeMs / 1000, 0) * 1000,
+    rooms,
+    maxConnections: Math.floor(num('limits.maxConnections', limits.maxConnections, DEFAULT_REALTIME.maxConnections, 1, 1e7)),
+    messageRateLimit: num('limits.messageRateLimit', limits.messageRateLimit, DEFAULT_REALTIME.messageRateLimit, 1, 1e6),
+    // Timers: at most a day (a longer setInterval overflows into a 1 ms one).
+    pingIntervalMs: num('limits.pingInterval', limits.pingInterval, DEFAULT_REALTIME.pingIntervalMs / 1000, 0.05, DAY) * 1000,
+    idleTimeoutMs: num('limits.idleTimeout', limits.idleTimeout, DEFAULT_REALTIME.idleTimeoutMs / 1000, 0.1, DAY) * 1000,
+    maxBufferedBytes: num('limits.maxBufferedBytes', limits.maxBufferedBytes, DEFAULT_REALTIME.maxBufferedBytes, 1024, 2 ** 40),
+    maxFrameBytes: Math.floor(num('limits.maxFrameBytes', limits.maxFrameBytes, DEFAULT_REALTIME.maxFrameBytes, 256, 100 * 1024 * 1024)),
+    historySize: Math.floor(num('history.size', history.size, DEFAULT_REALTIME.historySize, 0, 1e7)),
+    historyMaxAgeMs: num('history.maxAgeSeconds', history.maxAgeSeconds, DEFAULT_REALTIME.historyMaxAgeMs / 1000, 0, 365 * DAY) * 1000,
   };
 }
 

@@ -48,6 +48,10 @@ interface Client {
   pending: StreamEvent[] | null;
 }
 
+/** Per connection: subscribed plus excluded collection names, and joined rooms. */
+const MAX_LISTED_COLLECTIONS = 1000;
+const MAX_ROOMS = 100;
+
 export class RealtimeGateway {
   private readonly wss: WebSocketServer;
   private readonly clients = new Set<Client>();
@@ -65,7 +69,7 @@ export class RealtimeGateway {
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
     this.unsubscribe = bus.subscribe((message) => this.publish(message));
-    this.heartbeat = setInterval(() => this.beat(), Math.min(config.pingIntervalMs, config.idleTimeoutMs / 2));
+    this.heartbeat = setInterval(() => this.beat(), this.pingEveryMs);
     this.heartbeat.unref();
   }
 
@@ -101,7 +105,14 @@ export class RealtimeGateway {
     ws.on('pong', () => { client.lastSeen = Date.now(); });
     ws.on('close', () => this.clients.delete(client));
     ws.on('error', () => this.clients.delete(client));
-    if (since !== null) void this.resume(client, since);
+    if (since !== null) {
+      this.resume(client, since).catch((err: Error) => {
+        this.log.error({ err: err.message }, 'real-time resume failed');
+        client.pending = null;
+        this.clients.delete(client);
+        ws.close(1011, 'resume failed');
+      });
+    }
   }
 
   /** Replays what a reconnecting client missed, then lets live events through, in order. */
@@ -111,41 +122,59 @@ export class RealtimeGateway {
       this.sendControl(client, { type: 'resync_required' });
       return;
     }
-    client.pending = [];
-    for (const event of missed) {
-      const frame = await this.frameFor(event, client.identity);
-      if (frame && this.wants(client, event.message)) this.send(client, frame);
+    const pending: StreamEvent[] = [];
+    client.pending = pending;
+    try {
+      for (const event of missed) {
+        if (!this.clients.has(client)) return; // gone (or dropped as too slow) mid-replay
+        const frame = await this.frameFor(event, client.identity);
+        if (frame && this.wants(client, event.message)) this.send(client, frame);
+      }
+      // Live events that arrived during the replay (and while these are sent), skipping any the
+      // replay already covered; only then does the client take live events directly.
+      const replayed = new Set(missed.map((e) => e.id));
+      while (pending.length > 0) {
+        const event = pending.shift()!;
+        if (!this.clients.has(client)) return;
+        if (replayed.has(event.id)) continue;
+        const frame = await this.frameFor(event, client.identity);
+        if (frame && this.wants(client, event.message)) this.send(client, frame);
+      }
+    } finally {
+      client.pending = null;
     }
-    // Live events that arrived during the replay (and while these are sent), skipping any the
-    // replay already covered; only then does the client take live events directly.
-    const replayed = new Set(missed.map((e) => e.id));
-    while (client.pending.length > 0) {
-      const event = client.pending.shift()!;
-      if (replayed.has(event.id)) continue;
-      const frame = await this.frameFor(event, client.identity);
-      if (frame && this.wants(client, event.message)) this.send(client, frame);
-    }
-    client.pending = null;
   }
 
   // ---- fan-out ----------------------------------------------------------------------------------
 
   private publish(message: BusMessage): void {
+    // Runs inside the request that committed: a failure here must not fail that request.
+    try {
+      this.fanOut(message);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'real-time publish failed');
+    }
+  }
+
+  private fanOut(message: BusMessage): void {
     const event = this.history.append(message);
     const recipients = [...this.clients].filter((c) => c.pending !== null || this.wants(c, message));
+    // Who each recipient was when the event was committed: an `auth` that lands while the
+    // permissions are evaluated must not make the client miss the event.
+    const keys = recipients.map((c) => c.identity.key);
     // Evaluate permissions now (concurrently with earlier events), deliver in commit order.
     const frames = this.audienceFrames(event, recipients);
     this.delivery = this.delivery.then(async () => {
       const byIdentity = await frames;
-      for (const client of recipients) {
+      recipients.forEach((client, i) => {
         if (client.pending) {
           client.pending.push(event);
-          continue;
+          return;
         }
-        if (!this.clients.has(client) || !this.wants(client, message)) continue;
-        const frame = byIdentity.get(client.identity.key);
+        if (!this.clients.has(client) || !this.wants(client, message)) return;
+        const frame = byIdentity.get(keys[i]);
         if (frame) this.send(client, frame);
-      }
+      });
     }).catch((err: Error) => this.log.error({ err: err.message }, 'real-time delivery failed'));
   }
 
@@ -200,10 +229,14 @@ export class RealtimeGateway {
   private send(client: Client, frame: string): void {
     const { ws } = client;
     if (ws.readyState !== ws.OPEN) return;
-    if (ws.bufferedAmount + frame.length > this.config.maxBufferedBytes) {
+    // What is still waiting for this client, plus this frame, over the cap. A frame larger than the
+    // cap still goes to a client that has read everything (the cap is about readers falling behind).
+    const waiting = ws.bufferedAmount;
+    if (waiting > 0 && waiting + Buffer.byteLength(frame) > this.config.maxBufferedBytes) {
       this.clients.delete(client);
       ws.close(1013, 'too slow: reconnect with ?since= to resume');
-      setTimeout(() => ws.terminate(), 1000).unref();
+      // Enough time for a reader that is only slow to get the 1013; the bytes it holds stay capped.
+      setTimeout(() => ws.terminate(), 5000).unref();
       return;
     }
     ws.send(frame);
@@ -216,6 +249,7 @@ export class RealtimeGateway {
   // ---- client messages --------------------------------------------------------------------------
 
   private onMessage(client: Client, text: string, isBinary: boolean): void {
+    if (!this.clients.has(client)) return; // being closed (rate limit, too slow): ignore what is still arriving
     client.lastSeen = Date.now();
     if (!this.allow(client)) {
       this.clients.delete(client);
@@ -240,6 +274,11 @@ export class RealtimeGateway {
         if (!Array.isArray(names) || names.length === 0 || !names.every((n) => typeof n === 'string' && n.length > 0 && n.length <= 200)) {
           return this.error(client, `${message.type} needs "collections": a non-empty list of collection names`);
         }
+        const grows = message.type === 'subscribe' || client.collections === null;
+        const listed = (client.collections?.size ?? 0) + client.excluded.size;
+        if (grows && listed + names.length > MAX_LISTED_COLLECTIONS) {
+          return this.error(client, `a connection can list at most ${MAX_LISTED_COLLECTIONS} collections`);
+        }
         if (message.type === 'subscribe') {
           if (client.collections === null) client.collections = new Set();
           for (const name of names) {
@@ -260,7 +299,7 @@ export class RealtimeGateway {
         if (typeof room !== 'string' || room.length === 0 || room.length > 200) return this.error(client, `${message.type} needs "room": a room name`);
         if (message.type === 'join') {
           if (!isJoinable(this.config, room)) return this.error(client, `room "${room}" cannot be joined (see "rooms" in .deployd/realtime.json)`);
-          if (client.rooms.size >= 100) return this.error(client, 'a connection can be in at most 100 rooms');
+          if (client.rooms.size >= MAX_ROOMS && !client.rooms.has(room)) return this.error(client, `a connection can be in at most ${MAX_ROOMS} rooms`);
           client.rooms.add(room);
           return this.sendControl(client, { type: 'joined', room });
         }
@@ -293,6 +332,11 @@ export class RealtimeGateway {
     return true;
   }
 
+  /** How often a silent peer is pinged: at least twice per idle timeout, so a live peer always has time to answer. */
+  private get pingEveryMs(): number {
+    return Math.min(this.config.pingIntervalMs, this.config.idleTimeoutMs / 2);
+  }
+
   /** Pings everyone; closes peers silent for longer than the idle timeout. */
   private beat(): void {
     const now = Date.now();
@@ -302,7 +346,7 @@ export class RealtimeGateway {
         client.ws.terminate();
         continue;
       }
-      if (now - client.lastSeen >= this.config.pingIntervalMs) client.ws.ping();
+      if (now - client.lastSeen >= this.pingEveryMs) client.ws.ping();
     }
   }
 
@@ -311,7 +355,12 @@ export class RealtimeGateway {
     this.unsubscribe();
     for (const client of this.clients) client.ws.close(1001, 'server shutting down');
     this.clients.clear();
+    // Peers that do not answer the close (or stopped reading) must not hold the shutdown for ws's 30 s.
+    const stragglers = setTimeout(() => {
+      for (const ws of this.wss.clients) ws.terminate();
+    }, 1000);
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
+    clearTimeout(stragglers);
   }
 }
 
@@ -319,6 +368,11 @@ export class RealtimeGateway {
 function refuse(socket: Duplex, status: number, code: string, message: string): void {
   const body = JSON.stringify({ message, statusCode: status, status, code });
   const reason = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
+  // Node removed its own error listener before 'upgrade': a peer that resets now must not crash the process.
+  socket.on('error', () => socket.destroy());
+  const timer = setTimeout(() => socket.destroy(), 5000); // a peer that never reads the answer
+  timer.unref();
+  socket.once('close', () => clearTimeout(timer));
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
 }
 

@@ -4,6 +4,7 @@
  * older than what is kept) asks the client to refetch instead of silently missing events.
  * Behind an interface so a Redis-backed history can share one stream across instances.
  */
+import { randomBytes } from 'node:crypto';
 import type { BusMessage } from '../bus/event-bus.js';
 
 export interface StreamEvent {
@@ -18,7 +19,8 @@ export interface EventHistory {
 }
 
 export class MemoryHistory implements EventHistory {
-  private readonly epoch = Date.now().toString(36);
+  /** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */
+  private readonly epoch = Date.now().toString(36) + randomBytes(3).toString('hex');
   private seq = 0;
   private readonly events: Array<StreamEvent & { at: number; seq: number }> = [];
 
@@ -35,9 +37,10 @@ export class MemoryHistory implements EventHistory {
   }
 
   since(id: string): StreamEvent[] | undefined {
-    const [epoch, raw] = id.split(':');
-    const seq = Number(raw);
-    if (epoch !== this.epoch || !Number.isInteger(seq) || seq < 0 || seq > this.seq) return undefined;
+    const match = /^([0-9a-z]+):(0|[1-9][0-9]{0,15})$/.exec(id);
+    if (!match || match[1] !== this.epoch) return undefined;
+    const seq = Number(match[2]);
+    if (seq > this.seq) return undefined;
     this.prune(Date.now());
     const oldest = this.events.length > 0 ? this.events[0].seq : this.seq + 1;
     if (seq < oldest - 1) return undefined; // some events after `id` are gone

@@ -1,0 +1,120 @@
+/**
+ * /dpd.js in a real browser: headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * opens a page from the app's public/ folder that loads `<script src="/dpd.js">`, receives a
+ * collection change made over REST by the test, and goes on receiving after the server restarts
+ * on the same port. Without Chromium or playwright-core this fails, saying what to install.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
+import { describe, it } from 'node:test';
+import { makeApp, startServer, TODOS } from './helpers/server.js';
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+/** What this test uses of playwright-core (loaded by name so the build does not need it). */
+interface Page {
+  goto(url: string): Promise<unknown>;
+  evaluate<T>(fn: string | (() => T | Promise<T>)): Promise<T>;
+  waitForFunction(fn: string, arg?: unknown, options?: { timeout?: number }): Promise<unknown>;
+  on(event: 'pageerror', fn: (err: Error) => void): void;
+  on(event: 'console', fn: (message: { type(): string; text(): string }) => void): void;
+}
+interface Browser {
+  newPage(): Promise<Page>;
+  close(): Promise<void>;
+}
+interface Chromium {
+  launch(options: { executablePath: string; args: string[]; headless: boolean; timeout: number }): Promise<Browser>;
+}
+
+async function loadChromium(): Promise<Chromium> {
+  if (!fs.existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is not installed at ${CHROMIUM}: run \`apt-get update && apt-get install -y chromium\` (Debian), or set CHROMIUM_PATH`);
+  }
+  const name = 'playwright-core';
+  try {
+    const module = (await import(name)) as { chromium: Chromium };
+    return module.chromium;
+  } catch (err) {
+    throw new Error(`playwright-core is not installed (npm install --save-dev playwright-core): ${(err as Error).message}`);
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
+const PAGE = `<!doctype html>
+<html>
+<head><meta charset="utf-8"><title>dpd.js live</title></head>
+<body>
+<ul id="todos"></ul>
+<script src="/dpd.js"></script>
+<script>
+  window.received = [];
+  window.resyncs = 0;
+  window.reconnects = 0;
+  dpd.todos.on('created', function (todo) {
+    window.received.push(todo.title);
+    var li = document.createElement('li');
+    li.textContent = todo.title;
+    document.getElementById('todos').appendChild(li);
+  });
+  dpd.on('resync', function () { window.resyncs++; });
+  dpd.on('reconnect', function () { window.reconnects++; });
+  dpd.socketReady(function () { window.ready = true; });
+</script>
+</body>
+</html>
+`;
+
+describe('dpd.js in headless Chromium', () => {
+  it('receives collection changes live, and again after the server restarts on the same port', { timeout: 120_000 }, async (t) => {
+    const chromium = await loadChromium();
+    const port = await freePort();
+    const appDir = makeApp({ todos: TODOS }, { 'public/index.html': PAGE });
+    let server = await startServer(appDir, { args: ['--port', String(port)] });
+    t.after(() => server.stop());
+
+    const script = await server.get('/dpd.js');
+    assert.equal(script.status, 200, `GET /dpd.js answered ${script.status}: is clientRoutes registered in src/server.ts?`);
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    const pageErrors: string[] = [];
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction('window.ready === true', undefined, { timeout: 15_000 });
+    assert.equal(await page.evaluate('typeof dpd.todos.get'), 'function');
+    assert.equal(await page.evaluate('dpd.getBaseUrl()'), server.url);
+
+    // REST from the page works too (and its own write comes back as an event).
+    const fromPage = await page.evaluate<{ title: string; id: string }>('dpd.todos.post({ title: "from the page" })');
+    assert.equal(fromPage.title, 'from the page');
+    assert.match(fromPage.id, /^[0-9a-f]{16}$/);
+
+    // A change made elsewhere arrives live.
+    assert.equal((await server.post('/todos', { title: 'live 1' })).status, 200);
+    await page.waitForFunction('window.received.includes("live 1")', undefined, { timeout: 10_000 });
+    assert.deepEqual(await page.evaluate('window.received'), ['from the page', 'live 1']);
+
+    // Restart the server on the same port: the page reconnects by itself, is told to resync
+    // (the new server cannot replay), and live changes flow again.
+    assert.equal(await server.stop(), 0);
+    server = await startServer(appDir, { args: ['--port', String(port)], masterKey: server.masterKey });
+    await page.waitForFunction('window.reconnects >= 1', undefined, { timeout: 30_000 });
+    await page.waitForFunction('window.resyncs >= 1', undefined, { timeout: 10_000 });
+    assert.equal((await server.post('/todos', { title: 'live 2' })).status, 200);
+    await page.waitForFunction('window.received.includes("live 2")', undefined, { timeout: 10_000 });
+    assert.deepEqual(await page.evaluate('window.received'), ['from the page', 'live 1', 'live 2']);
+    assert.equal(await page.evaluate('document.querySelectorAll("#todos li").length'), 3);
+    assert.deepEqual(pageErrors, []);
+  });
+});
