@@ -423,15 +423,37 @@ describe('dpd client against a real server', () => {
     assert.equal(created.calls[0].id, doc.id);
   });
 
-  it('a client that saw no event yet has no position to resume from: reconnecting asks for a resync', async () => {
-    const dpd = client(['todos']);
+  it('a client that saw no event yet resumes from where it connected: nothing missed, no resync', async () => {
+    const deadPort = await freePort();
+    const gate = { open: true };
+    const urls: string[] = [];
+    class GatedWebSocket extends WebSocket {
+      constructor(url: string) {
+        urls.push(url);
+        super(gate.open ? url : url.replace(/:\d+\/ws/, `:${deadPort}/ws`));
+      }
+    }
+    const dpd = client(['todos'], { WebSocket: GatedWebSocket });
+    const created = recorder<any>();
     const resyncs = recorder<any>();
+    const disconnects = recorder<any>();
+    dpd.todos.on('created', created.fn);
     dpd.on('resync', resyncs.fn);
+    dpd.on('disconnect', disconnects.fn);
     await new Promise<void>((resolve) => dpd.socketReady(resolve));
+    // The server's greeting carries the stream position, before any event.
+    await eventually(() => dpd.lastEventId !== null, 5000, 'the connected frame');
+    const greeted = dpd.lastEventId!;
+    gate.open = false;
     dpd.socket!.close();
-    await resyncs.until(1);
-    assert.equal(dpd.connected, true);
-    assert.equal(resyncs.calls.length, 1);
+    await disconnects.until(1);
+    for (let i = 0; i < 3; i++) assert.equal((await server.post('/todos', { title: `while away ${i}`, tags: ['greeted'] })).status, 200);
+    gate.open = true;
+    await created.until(3, 10_000);
+    assert.deepEqual(created.calls.map((d) => d.title), ['while away 0', 'while away 1', 'while away 2']);
+    assert.equal(resyncs.calls.length, 0);
+    assert.ok(urls.slice(1).every((u) => u.endsWith(`?since=${encodeURIComponent(greeted)}`)), urls.join(' '));
+    dpd.close();
   });
 });
 

@@ -638,6 +638,10 @@ class ClientCore {
         this.emitter.emit(String(message.event), message.data, message);
         return;
       }
+      case 'connected':
+        // The stream position at connect: resuming from here misses nothing that follows.
+        if (typeof message.id === 'string' && this.lastId === null) this.fresh(message.id);
+        return;
       case 'resync_required':
         // The server cannot replay what was missed (it restarted, or too much time passed).
         this.lastId = null;

@@ -105,7 +105,9 @@ export class RealtimeGateway {
     ws.on('pong', () => { client.lastSeen = Date.now(); });
     ws.on('close', () => this.clients.delete(client));
     ws.on('error', () => this.clients.delete(client));
-    if (since !== null) {
+    // Where the stream stands, so a client that sees no event before it disconnects can still resume.
+    if (since === null) this.sendControl(client, { type: 'connected', id: this.history.head() });
+    else {
       this.resume(client, since).catch((err: Error) => {
         this.log.error({ err: err.message }, 'real-time resume failed');
         client.pending = null;

@@ -16,6 +16,8 @@ export interface EventHistory {
   append(message: BusMessage): StreamEvent;
   /** Events after `id`, oldest first; `undefined` when `id` is unknown or older than what is kept. */
   since(id: string): StreamEvent[] | undefined;
+  /** The position of the latest event (what a client that saw nothing yet can resume from). */
+  head(): string;
 }
 
 export class MemoryHistory implements EventHistory {
@@ -34,6 +36,10 @@ export class MemoryHistory implements EventHistory {
       this.prune(event.at);
     }
     return event;
+  }
+
+  head(): string {
+    return `${this.epoch}:${this.seq}`;
   }
 
   since(id: string): StreamEvent[] | undefined {
