@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { describe, it } from 'node:test';
-import { makeApp, startServer, TODOS } from './helpers/server.js';
+import path from 'node:path';
+import { makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -115,6 +116,36 @@ describe('dpd.js in headless Chromium', () => {
     await page.waitForFunction('window.received.includes("live 2")', undefined, { timeout: 10_000 });
     assert.deepEqual(await page.evaluate('window.received'), ['from the page', 'live 1', 'live 2']);
     assert.equal(await page.evaluate('document.querySelectorAll("#todos li").length'), 3);
+    assert.deepEqual(pageErrors, []);
+  });
+
+  it("runs the README's real-time snippet (the seed page's connection code) as written", { timeout: 60_000 }, async (t) => {
+    const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    const section = readme.slice(readme.indexOf('## Real-time'));
+    const snippet = /```javascript\n([\s\S]*?)```/.exec(section)![1];
+    assert.match(snippet, /new WebSocket\('ws:\/\/localhost:2403\/ws'\)/);
+    const chromium = await loadChromium();
+    const appDir = makeApp({ todos: TODOS }, { 'public/seed.html': '' }); // public/ must exist at start
+    const server = await startServer(appDir);
+    t.after(() => server.stop());
+    // Only the address changes: the test server listens on a free port, not 2403.
+    const code = snippet.replace('ws://localhost:2403/ws', `${server.url.replace('http://', 'ws://')}/ws`);
+    fs.writeFileSync(path.join(appDir, 'public', 'seed.html'), `<!doctype html><meta charset="utf-8"><script>\n${code}\n</script>`);
+
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    const logs: string[] = [];
+    const pageErrors: string[] = [];
+    page.on('console', (message) => logs.push(message.text()));
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(`${server.url}/seed.html`);
+    const deadline = Date.now() + 10_000;
+    while (!logs.includes('Connected to go-deployd WebSocket') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logs.includes('Connected to go-deployd WebSocket'), logs.join('\n'));
+    assert.equal((await server.post('/todos', { title: 'seen by the seed snippet' })).status, 200);
+    while (!logs.includes('Collection: todos, Action: created') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logs.includes('Collection: todos, Action: created'), logs.join('\n'));
     assert.deepEqual(pageErrors, []);
   });
 });
