@@ -98,7 +98,9 @@ async function start(options: CliOptions): Promise<number> {
     },
   });
   const address = await server.listen();
-  const url = address.replace('://0.0.0.0:', '://localhost:').replace('://[::]:', '://localhost:');
+  // Bound to every interface: show the address a person on this machine would type.
+  const port = new URL(address).port;
+  const url = options.host === '0.0.0.0' || options.host === '::' ? `http://localhost:${port}` : address;
   const key = server.masterKey;
   process.stdout.write(
     `deployd-ts listening on ${url} — app ${appDir}, store ${server.store.description}, master key ${key.source}${options.dev ? ', dev mode' : ''}\n`
