@@ -3,6 +3,7 @@
  * (id, data JSON), WAL, synchronous NORMAL, expression indexes on the indexed properties — the
  * way deployd-ts's SQLite store keeps documents.
  */
+import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 
 /** Opens (creating if needed) the todos table in `file`; returns the prepared statements. */
@@ -21,4 +22,20 @@ export function openTodos(file) {
     // ORDER BY rowid: deployd-ts returns documents in insertion order, so both answer the same rows.
     select: db.prepare(`SELECT id, data FROM todos WHERE json_extract(data, '$.priority') >= ? ORDER BY rowid LIMIT ?`),
   };
+}
+
+/** The baselines' command line: `--db FILE [--port 0] [--host 127.0.0.1]` (exits 2 without --db). */
+export function baselineArgs(name) {
+  const { values } = parseArgs({
+    options: {
+      db: { type: 'string' },
+      port: { type: 'string', default: '0' },
+      host: { type: 'string', default: '127.0.0.1' },
+    },
+  });
+  if (!values.db) {
+    process.stderr.write(`${name}: --db FILE is required\n`);
+    process.exit(2);
+  }
+  return values;
 }

@@ -8,22 +8,11 @@
  * Prints "baseline-ws listening on http://HOST:PORT" once ready; SIGTERM closes it.
  */
 import { randomBytes } from 'node:crypto';
-import { parseArgs } from 'node:util';
 import Fastify from 'fastify';
 import { WebSocketServer } from 'ws';
-import { openTodos } from './baseline-store.js';
+import { baselineArgs, openTodos } from './baseline-store.js';
 
-const { values } = parseArgs({
-  options: {
-    db: { type: 'string' },
-    port: { type: 'string', default: '0' },
-    host: { type: 'string', default: '127.0.0.1' },
-  },
-});
-if (!values.db) {
-  process.stderr.write('baseline-ws-server: --db FILE is required\n');
-  process.exit(2);
-}
+const values = baselineArgs('baseline-ws-server');
 
 const { db, insert } = openTodos(values.db);
 const app = Fastify({ logger: false });

@@ -6,10 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
-import { describe, it } from 'node:test';
 import path from 'node:path';
-import { makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
+import { describe, it } from 'node:test';
+import { freePort, makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -42,13 +41,6 @@ async function loadChromium(): Promise<Chromium> {
   }
 }
 
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const PAGE = `<!doctype html>
 <html>

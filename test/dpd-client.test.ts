@@ -6,14 +6,13 @@
  * on a bare fastify with a stub registry, and its script is run in a VM with a fake `window`.
  */
 import assert from 'node:assert/strict';
-import net, { type AddressInfo } from 'node:net';
 import vm from 'node:vm';
 import { after, before, describe, it } from 'node:test';
 import Fastify from 'fastify';
 import { WebSocket } from 'ws';
 import { clientRoutes } from '../src/api/client-routes.js';
 import { createClient, encodeQuery, jsName, type ClientOptions, type DpdError, type FetchLike } from '../src/client/index.js';
-import { eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
+import { eventually, freePort, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
 
 const FAST_RECONNECT = { minDelayMs: 50, maxDelayMs: 300 };
 
@@ -29,13 +28,22 @@ emit('hello', { title: this.title });
 emit('notes:pinged', { title: this.title });
 `;
 
-/** A port that is free now (listen on 0, read it, close). */
-async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+
+/**
+ * A `ws` WebSocket class whose connections are refused while `gate.open` is false (they are sent to
+ * a dead port), so a test can keep a client away while it writes; `urls` records every attempt.
+ */
+async function gatedWebSocket() {
+  const deadPort = await freePort();
+  const gate = { open: true };
+  const urls: string[] = [];
+  class GatedWebSocket extends WebSocket {
+    constructor(url: string) {
+      urls.push(url);
+      super(gate.open ? url : url.replace(/:\d+\/ws/, `:${deadPort}/ws`));
+    }
+  }
+  return { gate, urls, GatedWebSocket };
 }
 
 /** Records what listeners receive; `until(n)` waits for at least n calls. */
@@ -336,16 +344,7 @@ describe('dpd client against a real server', () => {
   });
 
   it('reconnects after a dropped socket and resumes: events missed meanwhile arrive, once each', async () => {
-    const deadPort = await freePort();
-    const gate = { open: true };
-    const urls: string[] = [];
-    /** `ws` whose connections fail (refused) while the gate is closed. */
-    class GatedWebSocket extends WebSocket {
-      constructor(url: string) {
-        urls.push(url);
-        super(gate.open ? url : url.replace(/:\d+\/ws/, `:${deadPort}/ws`));
-      }
-    }
+    const { gate, urls, GatedWebSocket } = await gatedWebSocket();
     const dpd = client(['todos'], { WebSocket: GatedWebSocket });
     const created = recorder<any>();
     const resyncs = recorder<any>();
@@ -424,15 +423,7 @@ describe('dpd client against a real server', () => {
   });
 
   it('a client that saw no event yet resumes from where it connected: nothing missed, no resync', async () => {
-    const deadPort = await freePort();
-    const gate = { open: true };
-    const urls: string[] = [];
-    class GatedWebSocket extends WebSocket {
-      constructor(url: string) {
-        urls.push(url);
-        super(gate.open ? url : url.replace(/:\d+\/ws/, `:${deadPort}/ws`));
-      }
-    }
+    const { gate, urls, GatedWebSocket } = await gatedWebSocket();
     const dpd = client(['todos'], { WebSocket: GatedWebSocket });
     const created = recorder<any>();
     const resyncs = recorder<any>();

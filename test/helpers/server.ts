@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
+import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -180,4 +181,13 @@ export async function startInProcess(appDir: string, options: { masterKey?: stri
     }
   })(undefined as unknown as ChildProcess, address.replace('localhost', '127.0.0.1'), appDir, masterKey);
   return { server, api, messages, close: () => server.close() };
+}
+
+/** A loopback port that is free now (listen on 0, read it, close), for servers that must restart on it. */
+export async function freePort(): Promise<number> {
+  const server = net.createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
 }
