@@ -77,6 +77,8 @@ class Subscribers {
       ws.on('message', (data, isBinary) => {
         const at = performance.now();
         if (isBinary) return this.fail(new Error(`subscriber #${index} received a binary frame`));
+        // deployd-ts greets each connection with {"type":"connected","id"} (its stream position).
+        if (data.length < 120 && data.indexOf('"type":"connected"') !== -1) return;
         onMessage(index, data, at);
       });
       ws.on('error', (err) => {
