@@ -166,6 +166,7 @@ export class RealtimeGateway {
     const keys = recipients.map((c) => c.identity.key);
     // Evaluate permissions now (concurrently with earlier events), deliver in commit order.
     const frames = this.audienceFrames(event, recipients);
+    frames.catch(() => {}); // awaited (and reported) in the delivery chain; never an unhandled rejection
     this.delivery = this.delivery.then(async () => {
       const byIdentity = await frames;
       recipients.forEach((client, i) => {
