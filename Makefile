@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_FLAGS := --no-node-snapshot
 PORT ?= 2403
 
-.PHONY: run test build install bench clean
+.PHONY: run test build install bench clean proto proto-check
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -29,3 +29,11 @@ bench: build
 
 clean:
 	rm -rf dist node_modules/.installed
+
+## make proto: regenerate the Go code of the hook protocol (hooks-go/proto/hooksv1) from proto/
+proto:
+	bash scripts/gen-proto.sh
+
+## make proto-check: fail if the committed generated code is not what proto/ generates (run by make test)
+proto-check:
+	bash scripts/gen-proto.sh --check

@@ -1,0 +1,135 @@
+package hooks
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	hooksv1 "github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1"
+)
+
+// The go-plugin handshake deployd-ts and a Go hook program agree on. The host starts the program
+// with the environment variable MagicCookieKey=MagicCookieValue (go-plugin refuses to serve
+// without it, so running the program by hand just prints a notice) and PLUGIN_PROTOCOL_VERSIONS
+// containing ProtocolVersion; the program answers on stdout with
+// "1|1|<network>|<address>|grpc" and serves HookService there.
+const (
+	// ProtocolVersion is the version of the hook protocol over go-plugin (hooks.proto v1).
+	ProtocolVersion = 1
+	// MagicCookieKey is the environment variable go-plugin checks before serving.
+	MagicCookieKey = "DPD_HOOK_PLUGIN"
+	// MagicCookieValue is the fixed value of MagicCookieKey. It is not a secret: it only tells a
+	// program started by deployd-ts from one started by hand.
+	MagicCookieValue = "deployd-ts-go-hooks-0f3c9a7e2b6d4815"
+	// PluginName is the name of the hook plugin in go-plugin's plugin set.
+	PluginName = "hooks"
+)
+
+// Handshake is the go-plugin handshake of a Go hook program (see the constants above).
+var Handshake = plugin.HandshakeConfig{
+	ProtocolVersion:  ProtocolVersion,
+	MagicCookieKey:   MagicCookieKey,
+	MagicCookieValue: MagicCookieValue,
+}
+
+// Registry maps event names to handlers and serves them as the gRPC HookService. Most programs use
+// the package-level Register and Serve, which use DefaultRegistry. Its methods are safe for
+// concurrent use.
+type Registry struct {
+	hooksv1.UnimplementedHookServiceServer
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+}
+
+// NewRegistry returns an empty Registry.
+func NewRegistry() *Registry { return &Registry{handlers: map[string]Handler{}} }
+
+// DefaultRegistry is the Registry behind the package-level Register and Serve.
+var DefaultRegistry = NewRegistry()
+
+// Events lists the event names Register accepts, in the order of the protocol's Event enum.
+var Events = []string{"beforerequest", "validate", "post", "put", "get", "delete", "aftercommit", "login"}
+
+// Register binds h to event, one of Events ("validate", "post", …); a second Register for the same
+// event replaces the first. An unknown event name or a nil handler panics: it is a programming
+// error, found when the program starts.
+func (r *Registry) Register(event string, h Handler) {
+	if !contains(Events, event) {
+		panic(fmt.Sprintf("hooks: unknown event %q (want one of %v)", event, Events))
+	}
+	if h == nil {
+		panic("hooks: nil handler for " + event)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.handlers == nil {
+		r.handlers = map[string]Handler{}
+	}
+	r.handlers[event] = h
+}
+
+// Run implements HookService.Run: it calls the handler registered for the request's event and
+// returns what it produced. Problems of the hook (no handler, a bad request, a cancel, an error)
+// are reported in HookResult.cancel, never as a gRPC error.
+func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
+	name := EventName(in.GetEvent())
+	r.mu.RLock()
+	h := r.handlers[name]
+	r.mu.RUnlock()
+	if h == nil {
+		if name == "" {
+			name = in.GetEvent().String()
+		}
+		return failure(fmt.Sprintf("no %s hook is loaded", name)), nil
+	}
+	c, err := NewEventContext(in)
+	if err != nil {
+		return failure(err.Error()), nil
+	}
+	return Invoke(h, c), nil
+}
+
+// ServeConfig is the go-plugin configuration Serve uses, for programs and tests that start the
+// server themselves (plugin.Serve, or ServeConfig.Test).
+func (r *Registry) ServeConfig() *plugin.ServeConfig {
+	return &plugin.ServeConfig{
+		HandshakeConfig: Handshake,
+		Plugins:         plugin.PluginSet{PluginName: &Plugin{Impl: r}},
+		GRPCServer:      plugin.DefaultGRPCServer,
+	}
+}
+
+// Serve serves the registered handlers over go-plugin until the host ends the program. It does
+// not return.
+func (r *Registry) Serve() { plugin.Serve(r.ServeConfig()) }
+
+// Register binds h to event in DefaultRegistry (see Registry.Register).
+func Register(event string, h Handler) { DefaultRegistry.Register(event, h) }
+
+// Serve serves DefaultRegistry's handlers over go-plugin (see Registry.Serve).
+func Serve() { DefaultRegistry.Serve() }
+
+// Plugin is the go-plugin plugin of the hook protocol: the server side registers Impl as the gRPC
+// HookService, the client side (a Go host, or tests) gets a hooksv1.HookServiceClient.
+type Plugin struct {
+	plugin.NetRPCUnsupportedPlugin
+	// Impl serves HookService; only the server side needs it.
+	Impl hooksv1.HookServiceServer
+}
+
+// GRPCServer registers Impl on s (go-plugin calls it when the program starts serving).
+func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+	hooksv1.RegisterHookServiceServer(s, p.Impl)
+	return nil
+}
+
+// GRPCClient returns a hooksv1.HookServiceClient over the plugin's connection.
+func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.ClientConn) (interface{}, error) {
+	return hooksv1.NewHookServiceClient(c), nil
+}
+
+var _ plugin.GRPCPlugin = (*Plugin)(nil)
