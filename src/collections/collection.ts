@@ -181,7 +181,8 @@ export class Collection {
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
     const { doc: fields, errors } = readCreate(this.schema, body);
-    if (Object.keys(errors).length > 0) throw validationError(errors);
+    // A type error stops the request before any hook; report `required` alongside it.
+    if (Object.keys(errors).length > 0) completeCreate(this.schema, fields, this.clock(), errors);
     let data: JsonObject = fields as JsonObject;
     const before = await this.hook(scope, 'beforerequest', { data, method: 'POST', requestEvent: 'POST', query });
     if (before) data = this.accept(scope, before).data;
