@@ -356,6 +356,11 @@ describe('types, coercion and validation', () => {
     assertError(await api('PUT', `/todos/${created.id}`, { n: '' }), 400, { errors: { n: 'must be a number' } });
   });
 
+  it('every field error is reported at once: a wrong type and a missing required field', async () => {
+    const res = await api('POST', '/todos', { priority: 'high' });
+    assertError(res, 400, { errors: { priority: 'must be a number', title: 'is required' } });
+  });
+
   it('other type mismatches name the field', async () => {
     const res = await api('POST', '/todos', { title: 'types', completed: 'maybe', tags: 'x', meta: [1], due: 'not a date' });
     assertError(res, 400, {
