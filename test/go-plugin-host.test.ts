@@ -341,4 +341,29 @@ describe('go-plugin host', () => {
     await waitFor(() => !pidAlive(pid));
     assert.equal(fs.existsSync(dir), false);
   });
+  it('leaves no plugin process or socket behind when the host is killed with SIGKILL', async () => {
+    const script = path.join(tmp, 'host-killed.mjs');
+    const mod = path.join(ROOT, 'dist', 'src', 'hooks', 'go', 'plugin-host.js');
+    fs.writeFileSync(
+      script,
+      `import { GoPluginProcess } from ${JSON.stringify(mod)};\n` +
+        `const p = await GoPluginProcess.start({ binary: ${JSON.stringify(postBin)}, socketDir: ${JSON.stringify(tmp)}, log: () => {} });\n` +
+        `console.log(JSON.stringify({ pid: p.pid, dir: p.socketDir }));\nsetInterval(() => {}, 1000);\n`,
+    );
+    const child = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const line = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => {
+        text += d.toString();
+        if (text.includes('\n')) resolve(text.trim());
+      });
+      child.on('error', reject);
+    });
+    const { pid, dir } = JSON.parse(line) as { pid: number; dir: string };
+    assert.ok(pidAlive(pid), 'the plugin runs while its host does');
+    assert.ok(fs.readdirSync(dir).length > 0, 'its socket exists');
+    child.kill('SIGKILL'); // no exit handlers run in the host
+    await waitFor(() => !pidAlive(pid));
+    await waitFor(() => !fs.existsSync(dir));
+  });
 });

@@ -3,7 +3,11 @@ package hooks
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -104,8 +108,38 @@ func (r *Registry) ServeConfig() *plugin.ServeConfig {
 }
 
 // Serve serves the registered handlers over go-plugin until the host ends the program. It does
-// not return.
-func (r *Registry) Serve() { plugin.Serve(r.ServeConfig()) }
+// not return. It also exits when the host process is gone, even if the host was killed without a
+// chance to stop it (see exitWithParent).
+func (r *Registry) Serve() {
+	exitWithParent(os.Getenv("PLUGIN_UNIX_SOCKET_DIR"), 500*time.Millisecond)
+	plugin.Serve(r.ServeConfig())
+}
+
+// exitWithParent ends the program once its parent process changes (the host died and the program
+// was re-parented), so a host killed with SIGKILL leaves no sidecar behind. go-plugin ignores
+// SIGINT and never reads stdin, so polling the parent is what notices. Before exiting it removes
+// the program's socket from socketDir, and the directory itself when that leaves it empty (the
+// host makes one directory per sidecar).
+func exitWithParent(socketDir string, every time.Duration) {
+	parent := os.Getppid()
+	go func() {
+		for range time.Tick(every) {
+			if os.Getppid() == parent {
+				continue
+			}
+			if socketDir != "" {
+				entries, _ := os.ReadDir(socketDir)
+				for _, entry := range entries {
+					if strings.HasPrefix(entry.Name(), "plugin") && entry.Type()&os.ModeSocket != 0 {
+						_ = os.Remove(filepath.Join(socketDir, entry.Name()))
+					}
+				}
+				_ = os.Remove(socketDir) // only succeeds when empty
+			}
+			os.Exit(0)
+		}
+	}()
+}
 
 // Register binds h to event in DefaultRegistry (see Registry.Register).
 func Register(event string, h Handler) { DefaultRegistry.Register(event, h) }
