@@ -1,0 +1,456 @@
+/**
+ * Builds a collection's Go hook files into one go-plugin program (see hooks-go/ and
+ * plugin-host.ts, which starts the result).
+ *
+ * Two source forms are accepted as written:
+ *
+ * 1. go-deployd's: no package clause (one is renamed if present), optional imports, then
+ *    `func Run(ctx *EventContext) error` and any helpers.
+ * 2. The seed's: a `package main` file with an exported value `EventHandler` whose
+ *    `Run(ctx interface{}) error` asserts `ctx.(*EventContext)`.
+ *
+ * Isolation: each event file becomes its own Go package `hook_<event>` in a generated module
+ * (`deployd-hooks/<hash>`), so every file may define `Run`, `EventHandler` and helpers with the
+ * same names. Each package also gets a generated file declaring `type EventContext =
+ * hooks.EventContext` (an alias, so `func Run(*EventContext) error` is a hooks.Handler) and a no-op
+ * `deployd.Log` (go-deployd's wrapper has one). A generated main.go registers every event and
+ * calls hooks.Serve().
+ *
+ * Positions: the user's text is copied unchanged except for its package clause, which is renamed
+ * in place, or, when there is none, a `package hook_<event>; ` prefix on line 1. Line numbers are
+ * therefore 1:1 with the user's file; only columns on that one line are corrected.
+ *
+ * The build is content-addressed: `<buildDir>/<hash>/plugin`, where the hash covers the sources,
+ * the collection name and the SDK (go.mod, go.sum, its Go sources). An existing binary is reused
+ * without running Go at all. Building takes seconds: callers must never do it on a request path.
+ */
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import path from 'node:path';
+import type { PluginLog } from './plugin-host.js';
+
+/** The event names hooks.Register accepts (hooks-go/hooks/serve.go `Events`). */
+export const GO_HOOK_EVENTS = ['beforerequest', 'validate', 'post', 'put', 'get', 'delete', 'aftercommit', 'login'] as const;
+export type GoHookEvent = (typeof GO_HOOK_EVENTS)[number];
+
+export const SDK_MODULE = 'github.com/deployd-ts/deployd-ts/hooks-go';
+/** Bump when the generated code changes, so old binaries are not reused. */
+const GENERATOR_VERSION = '1';
+const DEFAULT_TIMEOUT_MS = 120_000;
+const MAX_OUTPUT = 1 << 20;
+
+export interface GoHookFile {
+  event: string;
+  /** The user's file name as it should appear in errors, e.g. "todos/post.go". */
+  file: string;
+  source: string;
+}
+
+export interface GoBuildOptions {
+  collection: string;
+  files: GoHookFile[];
+  /** Where `<hash>/plugin` (and the generated sources in `<hash>/src`) are kept. */
+  buildDir: string;
+  /** The hooks-go module directory (replaced into the generated module). */
+  sdkDir: string;
+  log?: PluginLog;
+  /** The go command: a path or a name looked up on PATH; default "go". */
+  go?: string;
+  /** Kill `go build` after this long; default 120 000 ms. */
+  timeoutMs?: number;
+}
+
+export interface GoBuildCompileError {
+  file: string;
+  line: number;
+  column: number;
+  message: string;
+}
+
+export type GoBuildResult = { binary: string; hash: string; reused: boolean } | { errors: GoBuildCompileError[] };
+
+export type GoBuildErrorCode = 'NO_GO' | 'TIMEOUT' | 'FAILED' | 'BAD_INPUT';
+
+/** A failure that is not a compile error in the user's code (no toolchain, timeout, download). */
+export class GoBuildError extends Error {
+  constructor(
+    readonly code: GoBuildErrorCode,
+    message: string,
+    readonly output = '',
+  ) {
+    super(message);
+    this.name = 'GoBuildError';
+  }
+}
+
+type Form = 'run' | 'eventHandler';
+
+interface PreparedFile {
+  event: GoHookEvent;
+  file: string;
+  pkg: string;
+  form: Form;
+  text: string;
+  /** Line (1-based) whose columns moved, and by how much, from the package clause edit. */
+  shiftLine: number;
+  shiftAfterCol: number;
+  shift: number;
+}
+
+/** Builds in progress in this process, by binary path (two callers share one build). */
+const inFlight = new Map<string, Promise<GoBuildResult>>();
+
+export async function buildGoHooks(options: GoBuildOptions): Promise<GoBuildResult> {
+  const { collection, files } = options;
+  if (!files.length) throw new GoBuildError('BAD_INPUT', `Go hooks of ${collection}: no files to build`);
+  const seen = new Set<string>();
+  for (const f of files) {
+    if (!(GO_HOOK_EVENTS as readonly string[]).includes(f.event)) {
+      throw new GoBuildError('BAD_INPUT', `Go hooks of ${collection}: unknown event "${f.event}" (want one of ${GO_HOOK_EVENTS.join(', ')})`);
+    }
+    if (seen.has(f.event)) throw new GoBuildError('BAD_INPUT', `Go hooks of ${collection}: two files for event "${f.event}"`);
+    seen.add(f.event);
+  }
+  const sdkDir = path.resolve(options.sdkDir);
+  const sdk = readSdk(sdkDir);
+  const sorted = [...files].sort((a, b) => (a.event < b.event ? -1 : a.event > b.event ? 1 : 0));
+  const hash = createHash('sha256')
+    .update(
+      JSON.stringify({
+        v: GENERATOR_VERSION,
+        collection,
+        files: sorted.map((f) => [f.event, f.file, f.source]),
+        sdk: sdk.fingerprint,
+      }),
+    )
+    .digest('hex')
+    .slice(0, 32);
+  const dir = path.join(path.resolve(options.buildDir), hash);
+  const binary = path.join(dir, 'plugin');
+  if (isExecutableFile(binary)) return { binary, hash, reused: true };
+
+  let p = inFlight.get(binary);
+  if (!p) {
+    p = build({ ...options, files: sorted }, sdkDir, sdk, hash, dir, binary).finally(() => inFlight.delete(binary));
+    inFlight.set(binary, p);
+  }
+  return p;
+}
+
+interface SdkInfo {
+  goMod: string;
+  goSum: string;
+  goVersion: string;
+  fingerprint: string;
+}
+
+function readSdk(sdkDir: string): SdkInfo {
+  let goMod: string;
+  try {
+    goMod = fs.readFileSync(path.join(sdkDir, 'go.mod'), 'utf8');
+  } catch {
+    throw new GoBuildError('BAD_INPUT', `Go hooks: no Go SDK at ${sdkDir} (go.mod not found)`);
+  }
+  if (!new RegExp(`^module\\s+${SDK_MODULE.replace(/[.]/g, '\\.')}\\s*$`, 'm').test(goMod)) {
+    throw new GoBuildError('BAD_INPUT', `Go hooks: ${sdkDir} is not the ${SDK_MODULE} module`);
+  }
+  let goSum = '';
+  try {
+    goSum = fs.readFileSync(path.join(sdkDir, 'go.sum'), 'utf8');
+  } catch {
+    /* no go.sum: the first build needs the network */
+  }
+  const goVersion = /^go\s+(\S+)\s*$/m.exec(goMod)?.[1] ?? '1.26.0';
+  const h = createHash('sha256').update(goMod).update('\0').update(goSum);
+  // The SDK's own code is replaced in from sdkDir, so it is part of what the binary is built from.
+  for (const sub of ['hooks', 'proto']) {
+    for (const file of listGoFiles(path.join(sdkDir, sub))) {
+      h.update('\0').update(path.relative(sdkDir, file)).update('\0').update(fs.readFileSync(file));
+    }
+  }
+  return { goMod, goSum, goVersion, fingerprint: h.digest('hex') };
+}
+
+function listGoFiles(dir: string): string[] {
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const e of entries.sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const full = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...listGoFiles(full));
+    else if (e.name.endsWith('.go') && !e.name.endsWith('_test.go')) out.push(full);
+  }
+  return out;
+}
+
+function isExecutableFile(file: string): boolean {
+  try {
+    const st = fs.statSync(file);
+    return st.isFile() && (st.mode & 0o111) !== 0;
+  } catch {
+    return false;
+  }
+}
+
+/** Skips whitespace and comments from the start; returns the offset of the first token. */
+function firstTokenOffset(text: string): number {
+  let i = 0;
+  for (;;) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (text.startsWith('//', i)) {
+      const nl = text.indexOf('\n', i);
+      i = nl < 0 ? text.length : nl + 1;
+    } else if (text.startsWith('/*', i)) {
+      const end = text.indexOf('*/', i + 2);
+      i = end < 0 ? text.length : end + 2;
+    } else {
+      return i;
+    }
+  }
+}
+
+function lineColAt(text: string, offset: number): { line: number; col: number } {
+  let line = 1;
+  let start = 0;
+  for (let i = 0; i < offset; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++;
+      start = i + 1;
+    }
+  }
+  return { line, col: offset - start + 1 };
+}
+
+/** Code with comments and string literals blanked (same length), for rough declaration checks. */
+function codeOnly(text: string): string {
+  return text.replace(/\/\/[^\n]*|\/\*[\s\S]*?\*\/|"(?:[^"\\\n]|\\.)*"|`[^`]*`|'(?:[^'\\\n]|\\.)*'/g, (m) => m.replace(/[^\n]/g, ' '));
+}
+
+function prepare(f: GoHookFile): PreparedFile | GoBuildCompileError {
+  const event = f.event as GoHookEvent;
+  const pkg = `hook_${event}`;
+  const source = f.source.replace(/^\uFEFF/, '');
+  const start = firstTokenOffset(source);
+  const clause = /^package[ \t]+([A-Za-z_][A-Za-z0-9_]*)/.exec(source.slice(start));
+  const code = codeOnly(source);
+  const hasRun = /^func[ \t]+Run[ \t]*\(/m.test(code);
+  const hasEventHandler = /^var[ \t]+EventHandler\b|^[ \t]*EventHandler[ \t]*(?:\*?[A-Za-z_][\w.]*)?[ \t]*=/m.test(code);
+  let form: Form;
+  if (hasRun) form = 'run';
+  else if (hasEventHandler) form = 'eventHandler';
+  else {
+    return {
+      file: f.file,
+      line: 1,
+      column: 1,
+      message: 'no Go hook found: define func Run(ctx *EventContext) error (or, in a package main file, a value EventHandler with Run(ctx interface{}) error)',
+    };
+  }
+  if (clause) {
+    const nameStart = start + clause[0].length - clause[1]!.length;
+    const { line, col } = lineColAt(source, nameStart);
+    return {
+      event,
+      file: f.file,
+      pkg,
+      form,
+      text: source.slice(0, nameStart) + pkg + source.slice(nameStart + clause[1]!.length),
+      shiftLine: line,
+      shiftAfterCol: col,
+      shift: pkg.length - clause[1]!.length,
+    };
+  }
+  const prefix = `package ${pkg}; `;
+  return { event, file: f.file, pkg, form, text: prefix + source, shiftLine: 1, shiftAfterCol: 0, shift: prefix.length };
+}
+
+function goString(s: string): string {
+  return JSON.stringify(s);
+}
+
+async function build(options: GoBuildOptions, sdkDir: string, sdk: SdkInfo, hash: string, dir: string, binary: string): Promise<GoBuildResult> {
+  const { collection, log } = options;
+  const prepared: PreparedFile[] = [];
+  const problems: GoBuildCompileError[] = [];
+  for (const f of options.files) {
+    const p = prepare(f);
+    if ('pkg' in p) prepared.push(p);
+    else problems.push(p);
+  }
+  if (problems.length) return { errors: problems };
+
+  const go = findGo(options.go ?? 'go');
+  const src = path.join(dir, `src-${process.pid}-${randomBytes(4).toString('hex')}`);
+  await fsp.mkdir(src, { recursive: true });
+  const mod = `deployd-hooks/${hash}`;
+  try {
+    await fsp.writeFile(
+      path.join(src, 'go.mod'),
+      `module ${mod}\n\ngo ${sdk.goVersion}\n\nrequire ${SDK_MODULE} v0.0.0\n\nreplace ${SDK_MODULE} => ${sdkDir}\n`,
+    );
+    await fsp.writeFile(path.join(src, 'go.sum'), sdk.goSum);
+    // Generated file → the user's file, for errors reported against generated code.
+    const byPath = new Map<string, PreparedFile>();
+    const mainLines = [
+      '// Code generated by deployd-ts (src/hooks/go/build.ts). DO NOT EDIT.',
+      `// Go hooks of the collection ${goString(collection)}.`,
+      'package main',
+      '',
+      'import (',
+      `\t"${SDK_MODULE}/hooks"`,
+      ...prepared.map((p) => `\t${p.pkg} "${mod}/${p.pkg}"`),
+      ')',
+      '',
+      'func main() {',
+    ];
+    const mainLineOf = new Map<number, PreparedFile>();
+    for (const p of prepared) {
+      const pdir = path.join(src, p.pkg);
+      await fsp.mkdir(pdir);
+      await fsp.writeFile(path.join(pdir, `${p.event}.go`), p.text);
+      byPath.set(`${p.pkg}/${p.event}.go`, p);
+      await fsp.writeFile(
+        path.join(pdir, 'zz_deployd.go'),
+        [
+          '// Code generated by deployd-ts (src/hooks/go/build.ts). DO NOT EDIT.',
+          `package ${p.pkg}`,
+          '',
+          `import "${SDK_MODULE}/hooks"`,
+          '',
+          '// EventContext is the SDK\'s hook context (an alias: func Run(*EventContext) error is a hooks.Handler).',
+          'type EventContext = hooks.EventContext',
+          '',
+          "// deployd.Log is go-deployd's no-op logger; use ctx.Log to log.",
+          'var deployd = struct{ Log func(args ...interface{}) }{Log: func(...interface{}) {}}',
+          '',
+          'var _ = deployd',
+          '',
+        ].join('\n'),
+      );
+      mainLineOf.set(mainLines.length + 1, p);
+      const call = p.form === 'run' ? `${p.pkg}.Run(ctx)` : `${p.pkg}.EventHandler.Run(ctx)`;
+      mainLines.push(`\thooks.Register(${goString(p.event)}, func(ctx *hooks.EventContext) error { return ${call} })`);
+    }
+    mainLines.push('\thooks.Serve()', '}', '');
+    await fsp.writeFile(path.join(src, 'main.go'), mainLines.join('\n'));
+
+    const tmpBinary = path.join(dir, `plugin.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+    const started = Date.now();
+    log?.('info', `building the Go hooks of ${collection}`, { events: prepared.map((p) => p.event), dir });
+    const res = await runGo(go, ['build', '-o', tmpBinary, '.'], src, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    if (res.timedOut) {
+      await fsp.rm(tmpBinary, { force: true });
+      throw new GoBuildError('TIMEOUT', `Go hooks of ${collection}: go build did not finish within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, res.output);
+    }
+    if (res.code !== 0) {
+      await fsp.rm(tmpBinary, { force: true });
+      const errors = parseGoErrors(res.output, byPath, mainLineOf);
+      if (errors.length) {
+        log?.('warn', `the Go hooks of ${collection} do not compile`, { errors });
+        return { errors };
+      }
+      throw new GoBuildError('FAILED', `Go hooks of ${collection}: go build failed:\n${res.output.trim()}`, res.output);
+    }
+    await fsp.rename(tmpBinary, binary);
+    log?.('info', `built the Go hooks of ${collection}`, { ms: Date.now() - started, binary });
+    return { binary, hash, reused: false };
+  } finally {
+    await fsp.rm(src, { recursive: true, force: true });
+  }
+}
+
+/**
+ * `go build` output → errors in the user's files. Lines look like `hook_post/post.go:3:9: msg`
+ * (maybe with ./ in front); indented lines continue the previous message. Errors in main.go are
+ * blamed on the file of the event registered on that line.
+ */
+function parseGoErrors(output: string, byPath: Map<string, PreparedFile>, mainLineOf: Map<number, PreparedFile>): GoBuildCompileError[] {
+  const errors: GoBuildCompileError[] = [];
+  let last: GoBuildCompileError | undefined;
+  for (const raw of output.split(/\r?\n/)) {
+    const m = /^(?:\.\/)?([^\s:][^:]*\.go):(\d+)(?::(\d+))?: (.*)$/.exec(raw);
+    if (!m) {
+      if (last && /^\s+\S/.test(raw)) last.message += '\n' + raw.trim();
+      else last = undefined;
+      continue;
+    }
+    const file = m[1]!.split(path.sep).join('/').replace(/^.*?(hook_[a-z]+\/[a-z]+\.go|main\.go|hook_[a-z]+\/zz_deployd\.go)$/, '$1');
+    let line = Number(m[2]);
+    let column = m[3] ? Number(m[3]) : 0;
+    const message = m[4]!;
+    const p = byPath.get(file);
+    if (p) {
+      if (line === p.shiftLine && column > p.shiftAfterCol) column = Math.max(1, column - p.shift);
+      last = { file: p.file, line, column, message };
+    } else if (file === 'main.go' && mainLineOf.has(line)) {
+      const q = mainLineOf.get(line)!;
+      last = { file: q.file, line: 0, column: 0, message: `${message} (${hookShape(q.form)})` };
+    } else {
+      const pkgMatch = /^(hook_[a-z]+)\//.exec(file);
+      const q = pkgMatch ? [...byPath.values()].find((x) => x.pkg === pkgMatch[1]) : undefined;
+      if (!q) {
+        last = undefined;
+        continue;
+      }
+      line = 0;
+      column = 0;
+      last = { file: q.file, line, column, message };
+    }
+    errors.push(last);
+  }
+  return errors;
+}
+
+function hookShape(form: Form): string {
+  return form === 'run' ? 'a Go hook needs func Run(ctx *EventContext) error' : 'EventHandler needs a method Run(ctx interface{}) error';
+}
+
+/** Resolves the go command (a path, or a name on PATH), or throws NO_GO. */
+function findGo(cmd: string): string {
+  const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, cmd));
+  for (const c of candidates) if (isExecutableFile(c)) return c;
+  throw new GoBuildError(
+    'NO_GO',
+    `Go hooks need the Go toolchain to build, and "${cmd}" was not found${cmd.includes('/') ? '' : ' on PATH'}: install Go (https://go.dev/dl/) or use JavaScript hooks`,
+  );
+}
+
+function runGo(go: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(go, args, {
+      cwd,
+      env: { ...process.env, GOFLAGS: '-mod=mod -buildvcs=false', GOWORK: 'off', GO111MODULE: 'on' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+    });
+    let output = '';
+    const add = (chunk: Buffer): void => {
+      if (output.length < MAX_OUTPUT) output += chunk.toString('utf8');
+    };
+    child.stdout.on('data', add);
+    child.stderr.on('data', add);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        process.kill(-child.pid!, 'SIGKILL'); // go build and the compilers it started
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      reject(new GoBuildError('NO_GO', `Go hooks need the Go toolchain to build: cannot run ${go}: ${err.message}`));
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, output, timedOut });
+    });
+  });
+}
