@@ -3,6 +3,7 @@
  * Nothing here has behaviour of its own.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
@@ -17,6 +18,8 @@ import { EventBus } from './bus/event-bus.js';
 import { internalClient } from './collections/internal-client.js';
 import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
+import { CompositeRunner } from './hooks/composite-runner.js';
+import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
 import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { readRealtimeConfig } from './realtime/config.js';
@@ -88,7 +91,19 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const masterKey = loadMasterKey(appDir, options.masterKey);
   const store = openStore(options.databaseUrl, appDir);
   const bus = new EventBus();
-  const runner = new JsHookRunner(options.hookWorkers ?? 2, app.log);
+  // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
+  // created on first use; nothing Go-related runs for an app without .go files.
+  let socketDir: string | undefined;
+  const goRunner = new GoHookRunner({
+    buildDir: path.join(appDir, '.deployd', 'build'),
+    sdkDir: DEFAULT_SDK_DIR,
+    get socketDir() {
+      socketDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'dpd-sock-'));
+      return socketDir;
+    },
+    log: app.log,
+  });
+  const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits }, app.log);
   runner.setInternalHandler(internalClient(registry));
@@ -179,6 +194,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
         }
         await registry.close();
         await runner.close();
+        if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
         await store.close();
       })();
       return closing;

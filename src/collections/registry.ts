@@ -111,7 +111,7 @@ export class Registry {
     }
   }
 
-  private async build(name: string, file: string, text: string, hooks: HookSource[]): Promise<CollectionEntry> {
+  private async build(name: string, file: string, text: string, { hooks, conflicts }: HookFiles): Promise<CollectionEntry> {
     const relative = path.relative(this.appDir, file);
     try {
       const schema = parseSchema(name, JSON.parse(text));
@@ -120,11 +120,13 @@ export class Registry {
       }
       const store = await this.deps.store.collection(schema);
       const collection = new Collection(schema, { store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log });
-      if (hooks.length > 0 && this.deps.runner) {
+      const conflicted = Object.keys(conflicts) as HookEvent[];
+      if ((hooks.length > 0 || conflicted.length > 0) && this.deps.runner) {
         const key = `${name}#${++this.hookVersion}`;
-        const errors = await this.deps.runner.load(key, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS));
+        const loaded = hooks.length > 0 ? await this.deps.runner.load(key, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS)) : {};
+        const errors = { ...loaded, ...conflicts };
         for (const [event, message] of Object.entries(errors)) this.log.error({ collection: name, event }, `hook failed to load: ${message}`);
-        collection.hooks = { key, events: new Set(hooks.map((h) => h.event)), errors };
+        collection.hooks = { key, events: new Set([...hooks.map((h) => h.event), ...conflicted]), errors };
       }
       this.log.debug({ collection: name, file: relative }, 'collection loaded');
       return { name, configFile: file, collection };
@@ -162,18 +164,29 @@ export class Registry {
   }
 }
 
-/** The collection's hook files (`post.js`, …) that exist, with their text. */
-function readHooks(dir: string, name: string): HookSource[] {
+interface HookFiles {
+  hooks: HookSource[];
+  /** Events with both a `.js` and a `.go` file: a load error naming both. */
+  conflicts: Partial<Record<HookEvent, string>>;
+}
+
+/** The collection's hook files (`post.js`, `post.go`, …) that exist, with their text. */
+function readHooks(dir: string, name: string): HookFiles {
   const hooks: HookSource[] = [];
+  const conflicts: Partial<Record<HookEvent, string>> = {};
   for (const event of HOOK_EVENTS) {
-    const file = path.join(dir, `${event}.js`);
-    try {
-      hooks.push({ event: event as HookEvent, file: `${name}/${event}.js`, source: fs.readFileSync(file, 'utf8') });
-    } catch {
-      // no such hook
+    const found: HookSource[] = [];
+    for (const ext of ['js', 'go']) {
+      try {
+        found.push({ event: event as HookEvent, file: `${name}/${event}.${ext}`, source: fs.readFileSync(path.join(dir, `${event}.${ext}`), 'utf8') });
+      } catch {
+        // no such hook
+      }
     }
+    if (found.length > 1) conflicts[event] = `${found.map((h) => h.file).join(' and ')} both define the ${event} event: keep one`;
+    else hooks.push(...found);
   }
-  return hooks;
+  return { hooks, conflicts };
 }
 
 /** A config's `"hooks": {"timeoutMs": 1000, "memoryMb": 64}` over the server-wide defaults. */

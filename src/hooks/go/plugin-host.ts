@@ -506,12 +506,15 @@ export class GoPluginProcess {
   async run(eventContext: ProtoEventContext, deadlineMs: number): Promise<ProtoHookResult> {
     if (this.stopping) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: stopped`);
     if (!this.alive) throw new GoPluginError('EXITED', `Go plugin ${this.name}: ${this.exitText()}`);
+    const deadline = Date.now() + Math.max(0, deadlineMs);
     try {
       return (await this.unary(this.runMethod, eventContext, deadlineMs)) as ProtoHookResult;
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (e instanceof GoPluginError) throw e;
-      if (e.code === grpc.status.DEADLINE_EXCEEDED) {
+      // grpc-go resets the stream (RST_STREAM CANCEL → CANCELLED) when its copy of the deadline
+      // fires; under load that can reach us before our own deadline timer does.
+      if (e.code === grpc.status.DEADLINE_EXCEEDED || (e.code === grpc.status.CANCELLED && !this.stopping && Date.now() >= deadline - 5)) {
         throw new GoPluginError('DEADLINE', `Go plugin ${this.name}: hook did not finish within ${deadlineMs} ms`, e.code);
       }
       if (this.stopping) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: stopped during the call`, e.code);

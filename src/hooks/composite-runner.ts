@@ -1,0 +1,67 @@
+/**
+ * Routes each event to the runner for its file type: a collection may have JavaScript hooks for
+ * some events (`post.js`) and Go hooks for others (`validate.go`). load() splits a hook set by
+ * file extension and loads each part under the same hook-set name in its runner; run() sends an
+ * event to the runner that loaded it. The Go runner is only touched when a set has `.go` files.
+ */
+import type { HookLimits, HookRunner, HookSource, InternalHandler } from './hook-runner.js';
+import type { EventContext, HookEvent, HookResult } from './protocol.js';
+
+export function isGoHook(hook: HookSource): boolean {
+  return hook.file.endsWith('.go');
+}
+
+export class CompositeRunner implements HookRunner {
+  /** hook set → its Go events (absent: no Go part). */
+  private readonly goEvents = new Map<string, Set<HookEvent>>();
+  /** hook sets with a JavaScript part. */
+  private readonly jsSets = new Set<string>();
+
+  constructor(
+    private readonly js: HookRunner,
+    private readonly go: HookRunner | undefined,
+  ) {}
+
+  async load(hookSet: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>> {
+    this.unload(hookSet);
+    const goHooks = hooks.filter(isGoHook);
+    const jsHooks = hooks.filter((h) => !isGoHook(h));
+    const errors: Partial<Record<HookEvent, string>> = {};
+    const parts: Promise<void>[] = [];
+    if (jsHooks.length > 0 || goHooks.length === 0) {
+      this.jsSets.add(hookSet);
+      parts.push(this.js.load(hookSet, jsHooks, limits).then((e) => void Object.assign(errors, e)));
+    }
+    if (goHooks.length > 0) {
+      this.goEvents.set(hookSet, new Set(goHooks.map((h) => h.event)));
+      if (this.go) parts.push(this.go.load(hookSet, goHooks, limits).then((e) => void Object.assign(errors, e)));
+      else for (const h of goHooks) errors[h.event] = `${h.file}: Go hooks are not enabled in this server`;
+    }
+    await Promise.all(parts);
+    return errors;
+  }
+
+  unload(hookSet: string): void {
+    if (this.jsSets.delete(hookSet)) this.js.unload(hookSet);
+    if (this.goEvents.delete(hookSet)) this.go?.unload(hookSet);
+  }
+
+  setCollections(names: string[]): void {
+    this.js.setCollections(names);
+    this.go?.setCollections(names);
+  }
+
+  setInternalHandler(handler: InternalHandler): void {
+    this.js.setInternalHandler(handler);
+    this.go?.setInternalHandler(handler);
+  }
+
+  run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
+    if (this.go && this.goEvents.get(hookSet)?.has(ctx.event)) return this.go.run(ctx, scope, hookSet);
+    return this.js.run(ctx, scope, hookSet);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.js.close(), this.go?.close()]);
+  }
+}

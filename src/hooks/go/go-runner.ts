@@ -1,0 +1,361 @@
+/**
+ * Runs Go hooks (`resources/<collection>/<event>.go`): a HookRunner over buildGoHooks (./build.ts)
+ * and GoPluginProcess (./plugin-host.ts).
+ *
+ * load() builds one program per hook set (content-addressed under buildDir, so an unchanged set
+ * reuses its binary without running Go) and starts it as a sidecar; it is awaited by the registry
+ * when collections load, never on a request path. A file that does not compile gets its
+ * `file:line:col: message` as its event's load error, and the other files are built again without
+ * it, so the collection's other Go events keep working.
+ *
+ * Supervision: a sidecar that exits is restarted with exponential backoff (calls that were in
+ * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart within
+ * their deadline); a call past its deadline answers 504 and the (possibly stuck) sidecar is killed
+ * and replaced.
+ *
+ * Go hooks have no `dpd` client (no gRPC broker): setCollections/setInternalHandler are no-ops.
+ */
+import os from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { FastifyBaseLogger } from 'fastify';
+import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hook-runner.js';
+import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
+import { buildGoHooks, GoBuildError, type GoBuildCompileError, type GoHookFile } from './build.js';
+import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
+
+/** hooks-go in this package (dist/src/hooks/go/ → the repository root). */
+export const DEFAULT_SDK_DIR = fileURLToPath(new URL('../../../../hooks-go', import.meta.url));
+
+export const DEFAULT_GO_TIMEOUT_MS = 2000;
+const BACKOFF_MIN_MS = 100;
+const BACKOFF_MAX_MS = 5000;
+/** A sidecar that ran this long before exiting restarts without backoff. */
+const STABLE_AFTER_MS = 10_000;
+
+export interface GoHookRunnerOptions {
+  /** Where built programs are kept (`<app>/.deployd/build`). */
+  buildDir: string;
+  /** The hooks-go module. */
+  sdkDir?: string;
+  /** Parent of the per-sidecar socket directories; default os.tmpdir(). */
+  socketDir?: string;
+  /** The go command; default "go" on PATH. */
+  go?: string;
+  log: FastifyBaseLogger;
+}
+
+interface HookSet {
+  name: string;
+  collection: string;
+  binary: string;
+  /** event → user file name (`todos/post.go`). */
+  files: Map<HookEvent, string>;
+  timeoutMs: number;
+  proc?: GoPluginProcess;
+  /** Set while a (re)start is pending. */
+  starting?: Promise<GoPluginProcess | undefined>;
+  failures: number;
+  startedAt: number;
+  closed: boolean;
+}
+
+export class GoHookRunner implements HookRunner {
+  private readonly sets = new Map<string, HookSet>();
+  private readonly sdkDir: string;
+  private closed = false;
+
+  constructor(private readonly options: GoHookRunnerOptions) {
+    this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
+  }
+
+  async load(hookSet: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>> {
+    this.unload(hookSet);
+    const errors: Partial<Record<HookEvent, string>> = {};
+    if (hooks.length === 0) return errors;
+    const collection = collectionOf(hooks[0]!.file, hookSet);
+    const pluginLog = this.pluginLog(collection);
+    let files: GoHookFile[] = hooks.map((h) => ({ event: h.event, file: h.file, source: h.source }));
+    let binary: string | undefined;
+    try {
+      // Each round drops the files that have errors; stops when nothing is left to blame.
+      for (let round = 0; round < hooks.length && files.length > 0; round++) {
+        const res = await buildGoHooks({ collection, files, buildDir: this.options.buildDir, sdkDir: this.sdkDir, log: pluginLog, go: this.options.go });
+        if ('binary' in res) {
+          binary = res.binary;
+          break;
+        }
+        const blamed = new Set<string>();
+        for (const [file, list] of groupByFile(res.errors)) {
+          const f = files.find((x) => x.file === file);
+          if (!f) continue;
+          blamed.add(file);
+          errors[f.event as HookEvent] = list.map(formatCompileError).join('\n');
+        }
+        if (blamed.size === 0) {
+          const text = res.errors.map(formatCompileError).join('\n');
+          for (const f of files) errors[f.event as HookEvent] = text;
+          files = [];
+          break;
+        }
+        files = files.filter((f) => !blamed.has(f.file));
+      }
+    } catch (err) {
+      const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
+      for (const f of files) errors[f.event as HookEvent] = `${f.file}: ${message}`;
+      return errors;
+    }
+    if (!binary || files.length === 0) {
+      for (const f of files) errors[f.event as HookEvent] ??= `${f.file}: not built`;
+      return errors;
+    }
+    const set: HookSet = {
+      name: hookSet,
+      collection,
+      binary,
+      files: new Map(files.map((f) => [f.event as HookEvent, f.file])),
+      timeoutMs: limits?.timeoutMs > 0 ? limits.timeoutMs : DEFAULT_GO_TIMEOUT_MS,
+      failures: 0,
+      startedAt: 0,
+      closed: false,
+    };
+    try {
+      set.proc = await this.spawn(set);
+    } catch (err) {
+      for (const f of files) errors[f.event as HookEvent] = `${f.file}: the Go hook program did not start: ${(err as Error).message}`;
+      return errors;
+    }
+    if (this.closed) {
+      void set.proc.stop();
+      return errors;
+    }
+    this.sets.set(hookSet, set);
+    this.supervise(set, set.proc);
+    return errors;
+  }
+
+  unload(hookSet: string): void {
+    const set = this.sets.get(hookSet);
+    if (!set) return;
+    this.sets.delete(hookSet);
+    set.closed = true;
+    void set.proc?.stop();
+  }
+
+  setCollections(_names: string[]): void {
+    // Go hooks have no dpd client.
+  }
+
+  setInternalHandler(_handler: InternalHandler): void {
+    // Go hooks have no dpd client.
+  }
+
+  async run(ctx: EventContext, _scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
+    const set = this.sets.get(hookSet);
+    const file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
+    if (!set || !set.files.has(ctx.event)) return failed(`go hook ${file} is not loaded`, 500);
+    const deadline = Date.now() + set.timeoutMs;
+    let proc = set.proc;
+    if (!proc || !proc.alive) {
+      const restarted = await Promise.race([this.restart(set), sleep(set.timeoutMs).then(() => 'late' as const)]);
+      if (restarted === 'late') return failed(`go hook ${file} timed out`, 504);
+      if (!restarted) return failed(`go hook ${file} crashed; restarting`, 503);
+      proc = restarted;
+    }
+    let res: ProtoHookResult;
+    try {
+      res = await proc.run(toProto(ctx), Math.max(1, deadline - Date.now()));
+    } catch (err) {
+      const code = err instanceof GoPluginError ? err.code : 'RPC';
+      // grpc-js under load sometimes reports an expired deadline as CANCELLED: count it as one.
+      if (code === 'DEADLINE' || (code === 'RPC' && Date.now() >= deadline)) {
+        this.options.log.error({ collection: set.collection, file, pid: proc.pid }, 'go hook timed out; replacing its sidecar');
+        if (set.proc === proc && proc.alive) proc.killNow(); // the exit watcher restarts it
+        return failed(`go hook ${file} timed out`, 504);
+      }
+      if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
+      return failed(`go hook ${file} failed: ${(err as Error).message}`, 500);
+    }
+    return fromProto(res, ctx);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const sets = [...this.sets.values()];
+    this.sets.clear();
+    await Promise.all(
+      sets.map(async (set) => {
+        set.closed = true;
+        const proc = set.proc ?? (await set.starting?.catch(() => undefined));
+        await proc?.stop();
+      }),
+    );
+  }
+
+  // ---- sidecars -----------------------------------------------------------------------------------
+
+  private pluginLog(collection: string): PluginLog {
+    const log = this.options.log;
+    return (level, message, fields) => {
+      const lvl = level === 'trace' ? 'debug' : level;
+      log[lvl]({ collection, goHooks: true, ...fields }, message);
+    };
+  }
+
+  private spawn(set: HookSet): Promise<GoPluginProcess> {
+    set.startedAt = Date.now();
+    return GoPluginProcess.start({
+      binary: set.binary,
+      name: `${set.collection} go hooks`,
+      socketDir: this.options.socketDir ?? os.tmpdir(),
+      log: this.pluginLog(set.collection),
+    });
+  }
+
+  /** Restarts the set's sidecar when it exits on its own. */
+  private supervise(set: HookSet, proc: GoPluginProcess): void {
+    void proc.exited.then((exit) => {
+      if (set.closed || set.proc !== proc) return;
+      this.options.log.error({ collection: set.collection, pid: proc.pid, code: exit.code, signal: exit.signal }, 'go hook sidecar exited; restarting it');
+      void proc.stop(); // close the channel and remove the socket directory
+      void this.restart(set);
+    });
+  }
+
+  /** The running sidecar, starting a new one (once, with backoff) when it is gone. */
+  private restart(set: HookSet): Promise<GoPluginProcess | undefined> {
+    if (set.proc?.alive) return Promise.resolve(set.proc);
+    set.starting ??= (async () => {
+      if (Date.now() - set.startedAt > STABLE_AFTER_MS) set.failures = 0;
+      const backoff = set.failures === 0 ? 0 : Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (set.failures - 1));
+      set.failures++;
+      for (;;) {
+        if (backoff > 0) await sleep(backoff);
+        if (set.closed) return undefined;
+        try {
+          const proc = await this.spawn(set);
+          if (set.closed) {
+            void proc.stop();
+            return undefined;
+          }
+          set.proc = proc;
+          this.supervise(set, proc);
+          return proc;
+        } catch (err) {
+          this.options.log.error({ collection: set.collection, err: (err as Error).message }, 'go hook sidecar failed to restart');
+          set.failures++;
+          await sleep(Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** (set.failures - 1)));
+        }
+      }
+    })().finally(() => {
+      set.starting = undefined;
+    });
+    return set.starting;
+  }
+}
+
+// ---- conversion -------------------------------------------------------------------------------------
+
+export function toProto(ctx: EventContext): ProtoEventContext {
+  return {
+    collection: ctx.collection,
+    event: PROTO_EVENT[ctx.event],
+    method: ctx.method,
+    request_event: ctx.requestEvent,
+    data_json: json(ctx.data),
+    previous_json: ctx.previous === null ? Buffer.alloc(0) : json(ctx.previous),
+    query_json: json(ctx.query),
+    caller: { is_root: ctx.caller.isRoot, me_json: ctx.caller.me ? json(ctx.caller.me) : Buffer.alloc(0) },
+    internal: ctx.internal,
+    request_id: ctx.requestId,
+    success: ctx.success,
+  };
+}
+
+export function fromProto(res: ProtoHookResult, ctx: EventContext): HookResult {
+  const data = parse(res.data_json);
+  const out: HookResult = {
+    data: isObject(data) ? data : ctx.data,
+    errors: { ...(res.errors ?? {}) },
+    hidden: [...(res.hidden ?? [])],
+    protected: [...(res.protected ?? [])],
+    emits: (res.emits ?? []).map((e) => {
+      const usersQuery = parse(e.users_query_json);
+      return {
+        event: e.event,
+        data: parse(e.data_json) ?? null,
+        ...(e.room ? { room: e.room } : {}),
+        ...(e.users_collection ? { usersCollection: e.users_collection, usersQuery: isObject(usersQuery) ? usersQuery : {} } : {}),
+      };
+    }),
+    logs: (res.logs ?? []).map((l) => {
+      const fields = parse(l.fields_json);
+      const level = (['debug', 'info', 'warn', 'error'] as const).find((x) => x === l.level) ?? 'info';
+      const line: LogLine = { level, message: l.message };
+      if (isObject(fields)) line.fields = fields;
+      return line;
+    }),
+  };
+  if (res.cancel) out.cancel = { message: res.cancel.message, status: res.cancel.status, isError: res.cancel.is_error };
+  if (res.response) {
+    const addFields = parse(res.response.add_fields_json);
+    out.response = {
+      replaceData: res.response.replace_data,
+      ...(res.response.replace_data ? { data: parse(res.response.data_json) ?? null } : {}),
+      addFields: isObject(addFields) ? addFields : {},
+      messages: [...(res.response.messages ?? [])],
+      status: res.response.status ?? 0,
+    };
+  }
+  const query = parse(res.query_json);
+  if (isObject(query)) out.query = query;
+  return out;
+}
+
+function json(v: unknown): Buffer {
+  return Buffer.from(JSON.stringify(v ?? {}), 'utf8');
+}
+
+function parse(buf: Buffer | Uint8Array | undefined | null): Json | undefined {
+  if (!buf || buf.length === 0) return undefined;
+  try {
+    return JSON.parse(Buffer.from(buf).toString('utf8')) as Json;
+  } catch {
+    return undefined;
+  }
+}
+
+function isObject(v: Json | undefined): v is JsonObject {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function failed(message: string, status: number): HookResult {
+  return { data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status, isError: true } };
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+/** `todos/post.go` → `todos` (nested collections keep their path). */
+function collectionOf(file: string, hookSet: string): string {
+  const slash = file.lastIndexOf('/');
+  if (slash > 0) return file.slice(0, slash);
+  const hash = hookSet.lastIndexOf('#');
+  return hash > 0 ? hookSet.slice(0, hash) : hookSet;
+}
+
+function groupByFile(errors: GoBuildCompileError[]): Map<string, GoBuildCompileError[]> {
+  const out = new Map<string, GoBuildCompileError[]>();
+  for (const e of errors) {
+    const list = out.get(e.file) ?? [];
+    list.push(e);
+    out.set(e.file, list);
+  }
+  return out;
+}
+
+/** `todos/post.go:4:18: undefined: x` (no position when the build could not place it). */
+export function formatCompileError(e: GoBuildCompileError): string {
+  const where = e.line > 0 ? `${e.file}:${e.line}${e.column > 0 ? `:${e.column}` : ''}` : e.file;
+  return `${where}: ${e.message}`;
+}
