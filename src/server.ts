@@ -108,6 +108,15 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits }, app.log);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
+  // An app with Go hooks cannot run without the Go toolchain (unless every sidecar is already
+  // built): say so at start rather than failing those requests one by one.
+  const needsGo = registry.list().flatMap((entry) => Object.values(entry.collection?.hooks.errors ?? {}).filter((message) => /Go hooks need the Go toolchain/.test(message ?? '')));
+  if (needsGo.length > 0) {
+    await registry.close();
+    await runner.close();
+    await store.close();
+    throw new Error(`this app has Go hooks but the Go toolchain (go 1.26+) is not installed: install Go, or remove the .go hook files. ${needsGo.join('; ')}`);
+  }
   if (options.watch !== false) registry.watch();
 
   installErrorHandling(app, { dev, bodyLimit });
