@@ -5,7 +5,7 @@
 import type { FastifyInstance } from 'fastify';
 import qs from 'qs';
 import { Errors } from '../errors.js';
-import { checkInput, FORBIDDEN_KEYS } from '../util/input.js';
+import { checkEncodedKeys, checkInput } from '../util/input.js';
 
 export function installBodyParsers(app: FastifyInstance, options: { maxDepth: number }): void {
   app.removeAllContentTypeParsers();
@@ -32,12 +32,11 @@ export function installBodyParsers(app: FastifyInstance, options: { maxDepth: nu
 
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (_req, body, done) => {
     try {
+      checkEncodedKeys(body as string);
+      // qs would keep a badly encoded value as its raw text; refuse it like a bad key.
       for (const pair of (body as string).split('&')) {
         const eq = pair.indexOf('=');
-        const key = decodeURIComponent((eq === -1 ? pair : pair.slice(0, eq)).replace(/\+/g, ' '));
-        // qs would keep a badly encoded value as its raw text; refuse it like a bad key.
         if (eq !== -1) decodeURIComponent(pair.slice(eq + 1).replace(/\+/g, ' '));
-        for (const token of key.split(/[[\].]+/)) if (FORBIDDEN_KEYS.has(token)) throw Errors.forbiddenKey(token);
       }
       const parsed = qs.parse(body as string, { depth: options.maxDepth, plainObjects: true, parameterLimit: 1000 });
       checkInput(parsed, options.maxDepth);

@@ -6,7 +6,7 @@
  */
 import qs from 'qs';
 import { Errors } from '../errors.js';
-import { checkInput, FORBIDDEN_KEYS } from '../util/input.js';
+import { checkEncodedKeys, checkInput } from '../util/input.js';
 
 export interface RequestTarget {
   segments: string[];
@@ -44,15 +44,11 @@ export function parseSearch(search: string, maxDepth: number): SearchQuery {
     throw Errors.badQuery('the query string is not valid percent-encoding');
   }
   if (decoded.startsWith('{') && decoded.endsWith('}')) return { raw: jsonQuery(decoded, maxDepth), json: true };
-  for (const pair of search.split('&')) {
-    const rawKey = pair.split('=')[0];
-    let key: string;
-    try {
-      key = decodeURIComponent(rawKey.replace(/\+/g, ' '));
-    } catch {
-      throw Errors.badQuery('the query string is not valid percent-encoding');
-    }
-    for (const token of key.split(/[[\].]+/)) if (FORBIDDEN_KEYS.has(token)) throw Errors.forbiddenKey(token);
+  try {
+    checkEncodedKeys(search);
+  } catch (err) {
+    if (err instanceof URIError) throw Errors.badQuery('the query string is not valid percent-encoding');
+    throw err;
   }
   const parsed = qs.parse(search, { depth: maxDepth, arrayLimit: 1000, parameterLimit: 1000, plainObjects: true, allowPrototypes: false }) as Record<string, unknown>;
   const result: Record<string, unknown> = { ...parsed };

@@ -120,13 +120,13 @@ export class Collection {
 
   async list(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource, requestEvent = 'GET'): Promise<Answer> {
     const query = await this.beforeRequest(scope, requestEvent, 'GET', raw);
-    const parsed = this.parse(query, source, scope);
+    const parsed = this.parse(query, source);
     const { store } = this.deps;
     if (!this.runs(scope, 'get') && !parsed.projection && store.findJson) {
-      return this.succeed(scope, new RawJson(await store.findJson(parsed.filter, parsed.options)));
+      return answer(new RawJson(await store.findJson(parsed.filter, parsed.options)));
     }
     const docs = (await store.find(parsed.filter, parsed.options)).map((d) => project(d, parsed.projection));
-    if (!this.runs(scope, 'get')) return this.succeed(scope, docs);
+    if (!this.runs(scope, 'get')) return answer(docs);
     const results = await Promise.all(docs.map((doc) => this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent })));
     const out: JsonObject[] = [];
     for (const result of results) {
@@ -139,29 +139,29 @@ export class Collection {
       if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
       out.push(visible(result));
     }
-    return this.succeed(scope, out);
+    return answer(out);
   }
 
   async get(scope: RequestScope, id: string, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     const query = await this.beforeRequest(scope, 'GET', 'GET', { ...raw, id });
     const { id: _id, ...rest } = query;
-    const parsed = this.parse(rest, source, scope);
+    const parsed = this.parse(rest, source);
     const [found] = await this.deps.store.find(withId(id, parsed.filter), { limit: 1 });
     if (!found) throw Errors.notFound();
     const doc = project(found, parsed.projection);
     const result = await this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent: 'GET' });
-    if (!result) return this.succeed(scope, doc);
+    if (!result) return answer(doc);
     this.collect(scope, result);
     if (result.cancel) throw this.cancelled(result);
     if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
-    return this.succeed(scope, visible(result));
+    return answer(visible(result));
   }
 
   /** `{"count":n}`; root only when a Get hook could hide documents from the caller (Deployd). */
   async count(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     if (this.hooks.events.has('get') && !scope.caller.isRoot) throw Errors.forbidden('Must be root to count');
-    const parsed = this.parse(raw, source, scope);
-    return this.succeed(scope, { count: await this.deps.store.count(parsed.filter) });
+    const parsed = this.parse(raw, source);
+    return answer({ count: await this.deps.store.count(parsed.filter) });
   }
 
   /**
@@ -206,7 +206,7 @@ export class Collection {
     }
     const inserted = await this.deps.store.insert(stored);
     this.notify(scope, 'created', inserted);
-    return this.afterCommit(scope, 'POST', inserted, null, hide(inserted, hidden), query);
+    return this.afterCommit(scope, 'POST', null, hide(inserted, hidden), query);
   }
 
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
@@ -223,7 +223,7 @@ export class Collection {
       Object.assign(body, before.data);
     }
     const hookQuery = { ...query, id };
-    const parsed = this.parse(query, source, scope);
+    const parsed = this.parse(query, source);
     const filter = withId(id, parsed.filter);
     const [previous] = await this.deps.store.find(filter, { limit: 1 });
     if (!previous) throw Errors.notFound();
@@ -240,11 +240,11 @@ export class Collection {
       protectedFields = [...protectedFields, ...accepted.protected];
     }
     const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...protectedFields]);
-    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, previous, hide(previous, hidden), hookQuery);
+    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, hide(previous, hidden), hookQuery);
     const updated = await this.deps.store.update(id, parsed.filter, changes);
     if (!updated) throw Errors.notFound(); // deleted between the read and the write
     this.notify(scope, 'updated', updated);
-    return this.afterCommit(scope, 'PUT', updated, previous, hide(updated, hidden), hookQuery);
+    return this.afterCommit(scope, 'PUT', previous, hide(updated, hidden), hookQuery);
   }
 
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
@@ -256,7 +256,7 @@ export class Collection {
       const { id: _id, ...rest } = before.query ?? raw;
       query = id === undefined ? (before.query ?? raw) : rest;
     }
-    const parsed = this.parse(query, source, scope);
+    const parsed = this.parse(query, source);
     let filter: Filter;
     if (id === undefined) {
       if (!scope.caller.isRoot) throw Errors.forbidden('Must be root to delete several documents; use DELETE /<collection>/<id>');
@@ -281,7 +281,7 @@ export class Collection {
     let answer: Answer = { body: { count: removed.length } };
     for (const doc of removed) {
       this.notify(scope, 'deleted', doc);
-      const next = await this.afterCommit(scope, 'DELETE', doc, null, answer.body as Record<string, unknown>, raw, doc);
+      const next = await this.afterCommit(scope, 'DELETE', null, answer.body as Record<string, unknown>, raw, doc);
       answer = { body: next.body, status: next.status ?? answer.status };
     }
     return answer;
@@ -294,9 +294,9 @@ export class Collection {
     if (before) this.accept(scope, before);
     const event = ({ GET: 'get', POST: 'post', PUT: 'put', DELETE: 'delete' } as const)[method as 'GET'];
     const result = event ? await this.hook(scope, event, { data, previous: {}, query: before?.query ?? raw, method, requestEvent: method }) : undefined;
-    if (!result) return this.succeed(scope, data);
+    if (!result) return answer(data);
     this.accept(scope, result);
-    return this.applyResponse(scope, visible(result), result);
+    return this.applyResponse(visible(result), result);
   }
 
   // ---- hooks ------------------------------------------------------------------------------------
@@ -351,22 +351,22 @@ export class Collection {
   }
 
   /** `data` defaults to the response (the document without hidden fields). */
-  private async afterCommit(scope: RequestScope, method: string, doc: Doc, previous: Doc | null, response: Record<string, unknown>, query: Record<string, unknown> = {}, data: Record<string, unknown> = response): Promise<Answer> {
+  private async afterCommit(scope: RequestScope, method: string, previous: Doc | null, response: Record<string, unknown>, query: Record<string, unknown> = {}, data: Record<string, unknown> = response): Promise<Answer> {
     const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query });
-    if (!result) return this.succeed(scope, response);
+    if (!result) return answer(response);
     if (result.cancel) {
       // The write is committed; a failing AfterCommit is logged, not reported as a failure.
       this.deps.log.warn({ collection: this.name, event: 'aftercommit', message: result.cancel.message }, 'aftercommit hook failed');
-      return this.succeed(scope, response);
+      return answer(response);
     }
     this.collect(scope, result);
-    return this.applyResponse(scope, response, result);
+    return this.applyResponse(response, result);
   }
 
   /** The seed's response functions: setResponseData, addResponseField, addResponseMessage, setResponseStatus. */
-  private applyResponse(scope: RequestScope, body: unknown, result: HookResult): Answer {
+  private applyResponse(body: unknown, result: HookResult): Answer {
     const mutation = result.response;
-    if (!mutation) return this.succeed(scope, body);
+    if (!mutation) return answer(body);
     let out: unknown = mutation.replaceData ? mutation.data : body;
     const extra = Object.keys(mutation.addFields).length > 0 || mutation.messages.length > 0;
     if (extra && typeof out === 'object' && out !== null && !Array.isArray(out)) {
@@ -376,11 +376,7 @@ export class Collection {
         (out as Record<string, unknown>).messages = [...existing, ...mutation.messages];
       }
     }
-    return this.succeed(scope, out, mutation.status || undefined);
-  }
-
-  private succeed(scope: RequestScope, body: unknown, status?: number): Answer {
-    return status ? { body, status } : { body };
+    return answer(out, mutation.status || undefined);
   }
 
   private async beforeRequest(scope: RequestScope, requestEvent: string, method: string, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
@@ -390,7 +386,7 @@ export class Collection {
     return result.query ?? raw;
   }
 
-  private parse(raw: Record<string, unknown>, source: QuerySource, scope: RequestScope): ParsedQuery {
+  private parse(raw: Record<string, unknown>, source: QuerySource): ParsedQuery {
     return parseQuery(raw, this.schema, source, this.deps.limits);
   }
 
@@ -411,6 +407,10 @@ export class Collection {
       ...(emit.usersCollection ? { users: { collection: emit.usersCollection, query: emit.usersQuery ?? {} } } : {}),
     });
   }
+}
+
+function answer(body: unknown, status?: number): Answer {
+  return status ? { body, status } : { body };
 }
 
 /** The hook's document as the caller may see it: without fields it hid. */

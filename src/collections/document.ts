@@ -7,12 +7,12 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Errors, validationError } from '../errors.js';
 import { toIsoDate } from '../query/filter.js';
+import { NUMERIC } from '../util/input.js';
 import { emptyUpdate, type UpdateSpec } from '../store/store.js';
 import { applyUpdate } from './update.js';
 import type { CollectionSchema, PropertyDef } from './schema.js';
 
 const COMMANDS = new Set(['$inc', '$push', '$pushAll', '$pull', '$pullAll', '$addUnique', '$set', '$unset']);
-const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const SERVER_MANAGED = new Set(['id', 'createdAt', 'updatedAt']);
 
 type Errs = Record<string, string>;

@@ -7,6 +7,7 @@
  */
 import type { CollectionSchema, PropertyDef } from '../collections/schema.js';
 import { Errors } from '../errors.js';
+import { checkInput, FORBIDDEN_KEYS, NUMERIC } from '../util/input.js';
 import type { FindOptions, SortKey } from '../store/store.js';
 
 export type Literal = string | number | boolean | null | Literal[] | { [key: string]: Literal };
@@ -68,10 +69,8 @@ const LOGICAL_OPS = new Set(['$or', '$and', '$nor']);
 const OPTION_KEYS = new Set(['$sort', '$orderby', '$limit', '$skip', '$fields', '$skipEvents', '$limitRecursion']);
 /** Operators that run server-side code in MongoDB: never accepted. */
 const CODE_OPS = new Set(['$where', '$function', '$accumulator', '$expr']);
-const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const REGEX_OPTIONS = /^[imsu]*$/;
 const MAX_REGEX_LENGTH = 512;
-const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 
 type Source = 'url' | 'json';
 
@@ -87,7 +86,7 @@ interface Context {
 /** Builds a ParsedQuery from a raw query object (from the URL or from `POST /c/query`). */
 export function parseQuery(raw: Record<string, unknown>, schema: CollectionSchema, source: Source, limits: QueryLimits = DEFAULT_QUERY_LIMITS): ParsedQuery {
   const ctx: Context = { schema, source, limits, conditions: 0 };
-  checkDepth(raw, limits.maxDepth);
+  checkInput(raw, limits.maxDepth + 1); // also guards queries from hooks' dpd calls, which no parser saw
   const options: FindOptions = {};
   let projection: Projection | undefined;
   let skipEvents = false;
@@ -402,15 +401,6 @@ export function checkFieldPath(path: string): void {
   }
 }
 
-function checkDepth(value: unknown, max: number, depth = 0): void {
-  if (depth > max) throw Errors.tooDeep(max);
-  if (typeof value === 'object' && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      if (FORBIDDEN_KEYS.has(k)) throw Errors.forbiddenKey(k);
-      checkDepth(v, max, depth + 1);
-    }
-  }
-}
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

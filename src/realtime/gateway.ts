@@ -62,7 +62,7 @@ export class RealtimeGateway {
 
   constructor(
     private readonly config: RealtimeConfig,
-    private readonly bus: EventBus,
+    bus: EventBus,
     private readonly history: EventHistory,
     private readonly registry: Registry,
     private readonly identities: IdentityResolver,

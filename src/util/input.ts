@@ -23,7 +23,17 @@ function walk(value: unknown, maxDepth: number, depth: number): void {
   }
 }
 
-/** JSON.parse that keeps a `__proto__` key as data so `checkInput` can refuse it. */
-export function parseJson(text: string): unknown {
-  return JSON.parse(text);
+/**
+ * Refuses prototype keys in the keys of a form body or query string (`a[__proto__]=1`), which
+ * `qs` would otherwise drop silently. Throws URIError on bad percent-encoding (callers word it).
+ */
+export function checkEncodedKeys(encoded: string): void {
+  for (const pair of encoded.split('&')) {
+    const eq = pair.indexOf('=');
+    const key = decodeURIComponent((eq === -1 ? pair : pair.slice(0, eq)).replace(/\+/g, ' '));
+    for (const token of key.split(/[[\].]+/)) if (FORBIDDEN_KEYS.has(token)) throw Errors.forbiddenKey(token);
+  }
 }
+
+/** A number written as text (`7`, `-2.5`, `1e3`), as accepted for number properties and queries. */
+export const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
