@@ -47,6 +47,8 @@ export interface ServerOptions {
   /** Largest `$limit` (and the default page size). */
   maxLimit?: number;
   logLevel?: string;
+  /** Trust X-Forwarded-* from a proxy in front (TLS termination, client addresses for throttling). */
+  trustProxy?: boolean;
   /** Watch resources/ for config changes (on by default). */
   watch?: boolean;
   /** Defaults for every hook event: wall time and sandbox heap. */
@@ -79,6 +81,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     requestTimeout: 30_000,
     logController: new LogController({ disableRequestLogging: !dev }),
     return503OnClosing: true,
+    trustProxy: options.trustProxy ?? false,
     frameworkErrors: frameworkErrorHandler({ bodyLimit }),
     clientErrorHandler,
     routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
