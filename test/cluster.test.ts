@@ -16,12 +16,15 @@ type Frame = Record<string, any>;
 
 const SECRETS = { type: 'Collection', properties: { title: { type: 'string' }, secret: { type: 'boolean' }, n: { type: 'number' } } };
 const BURST = { type: 'Collection', noStore: true, properties: { w: { type: 'string' } } };
+const SHOUT = { type: 'Collection', noStore: true, properties: {} };
 
 const APP_FILES: Record<string, string> = {
   // The receiving instance decides who may see a document: anonymous clients never see secrets.
   'resources/secrets/get.js': `if (this.secret && !isRoot) cancel('no', 401);`,
   // One GET publishes 1000 custom events (the most one hook event may emit).
   'resources/burst/get.js': `for (var i = 0; i < 1000; i++) emit('b', { w: query.w, i: i });`,
+  // A room emit: reaches the room's members on every instance.
+  'resources/shout/get.js': `emit(query.room, 'shout', { n: Number(query.n) });`,
 };
 
 /** Same master key for every instance, as a real cluster has. */
@@ -35,7 +38,7 @@ const keyOf = (f: Frame) => {
 const seqOf = (id: string) => Number(id.split(':')[1]);
 
 async function startCluster(count: number, redis: RedisServer, realtime: Record<string, unknown> = {}): Promise<TestServer[]> {
-  const app = makeApp({ todos: TODOS, secrets: SECRETS, burst: BURST }, { ...APP_FILES, '.deployd/realtime.json': JSON.stringify(realtime) });
+  const app = makeApp({ todos: TODOS, secrets: SECRETS, burst: BURST, shout: SHOUT }, { ...APP_FILES, '.deployd/realtime.json': JSON.stringify({ rooms: ['lobby', 'team-*'], ...realtime }) });
   // One at a time: the first creates the database, the others open it.
   const first = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
   const rest = await Promise.all(Array.from({ length: count - 1 }, () => startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] })));
@@ -48,6 +51,8 @@ async function startCluster(count: number, redis: RedisServer, realtime: Record<
  */
 class Listener {
   readonly events: Frame[] = [];
+  /** Other frames (joined, error, ...). */
+  readonly controls: Frame[] = [];
   resyncs = 0;
   reconnects = 0;
   closeCodes: number[] = [];
@@ -70,6 +75,8 @@ class Listener {
       if (isEvent(frame)) {
         this.events.push(frame);
         this.lastId = frame.id;
+      } else {
+        this.controls.push(frame);
       }
       for (const wake of this.waiters.splice(0)) wake();
     });
@@ -218,6 +225,28 @@ describe('cluster: instances sharing real-time through Redis', { timeout: 240_00
     const seqs = order(root[0]).map(seqOf);
     for (let i = 1; i < seqs.length; i++) assert.equal(seqs[i], seqs[i - 1] + 1, 'no event was published twice (or by a non-committing instance)');
     for (const listener of [...root, ...anonymous]) listener.close();
+  });
+
+  it('a room emit on one instance reaches the room\'s members on every instance, and only them', async () => {
+    const members = await Promise.all([1, 2].map((i) => listen(`member@${i}`, cluster[i])));
+    const outsider = await listen('outsider@2', cluster[2]);
+    for (const member of members) {
+      member.ws.send(JSON.stringify({ type: 'join', room: 'lobby' }));
+      await member.until(() => member.controls.some((f) => f.type === 'joined' && f.room === 'lobby'), 'joined');
+    }
+    for (let n = 0; n < 5; n++) assert.equal((await cluster[0].get(`/shout?room=lobby&n=${n}`)).status, 200);
+    assert.equal((await cluster[0].get('/shout?room=team-blue&n=99')).status, 200);
+    const expected = 5;
+    for (const member of members) {
+      await member.until(() => member.events.filter((e) => e.event === 'shout').length >= expected, 'the room events');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    for (const member of members) {
+      const shouts = member.events.filter((e) => e.event === 'shout');
+      assert.deepEqual(shouts.map((e) => [e.room, e.data.n]), [0, 1, 2, 3, 4].map((n) => ['lobby', n]), `${member.name}: the lobby's events, once, in order`);
+    }
+    assert.equal(outsider.events.filter((e) => e.event === 'shout').length, 0, 'not a member: nothing');
+    for (const l of [...members, outsider]) l.close();
   });
 
   it('a burst of 50,000 events across instances: none lost, none duplicated, for every client', async () => {
@@ -381,7 +410,7 @@ describe('cluster: Redis stopped and started again', { timeout: 180_000 }, () =>
             assert.deepEqual([...keys].sort(), [...expected].sort(), `${l.name}: every event once`);
           } else {
             // The stream started over: old ids cannot be resumed, so every client was told to refetch.
-            assert.ok(l.resyncs >= 1, `${l.name}: got resync_required`);
+            assert.equal(l.resyncs, 1, `${l.name}: got resync_required, once`);
             const have = new Set(keys);
             for (const key of expected.filter((k) => !k.includes(':during'))) assert.ok(have.has(key), `${l.name}: ${key}`);
           }
@@ -393,4 +422,39 @@ describe('cluster: Redis stopped and started again', { timeout: 180_000 }, () =>
       }
     });
   }
+});
+
+describe('cluster: an instance started while Redis is down', { timeout: 120_000 }, () => {
+  it('serves with real-time on its own, then joins the others when Redis answers', async () => {
+    const redis = await RedisServer.start({}, false); // a port with nothing on it yet
+    const app = makeApp({ todos: TODOS }, { '.deployd/realtime.json': '{}' });
+    const servers: TestServer[] = [];
+    const clients: Listener[] = [];
+    try {
+      const a = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+      servers.push(a);
+      assert.deepEqual(await health(a).then((h) => [h.status, h.bus]), ['degraded', 'degraded']);
+      const onA = new Listener('onA', a, { root: true });
+      clients.push(onA);
+      await onA.open();
+      assert.equal((await a.post('/todos', { title: 'alone' })).status, 200);
+      await onA.untilHas(['todos:created:alone'], 10_000);
+
+      await redis.launch();
+      await eventually(async () => (await health(a)).bus === 'ok', 15_000, 'bus ok once Redis answers');
+      // It could not know what the others did meanwhile: its clients refetch, once.
+      await onA.until(() => onA.resyncs === 1, 'resync_required');
+      const b = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+      servers.push(b);
+      assert.equal((await b.post('/todos', { title: 'from b' })).status, 200);
+      assert.equal((await a.post('/todos', { title: 'from a' })).status, 200);
+      await onA.untilHas(['todos:created:from b', 'todos:created:from a']);
+      assertExactlyOnceInOrder(onA);
+      assert.equal(onA.resyncs, 1);
+    } finally {
+      for (const l of clients) l.close();
+      await Promise.all(servers.map((s) => s.stop()));
+      await redis.close();
+    }
+  });
 });

@@ -268,6 +268,7 @@ export class RedisHistory implements EventHistory {
     }
     this.epoch = state.epoch;
     this.position = state.seq;
+    this.written = 0; // what this instance wrote before belongs to the old stream
     this.headId = `${state.epoch}:${state.seq}`;
     this.lastByOrigin.clear();
     // Own events still queued will be appended after this position: keep skipping those only.

@@ -21,13 +21,14 @@ export class RedisServer {
 
   private constructor(readonly port: number, private readonly options: RedisOptions) {}
 
-  static async start(options: RedisOptions = {}): Promise<RedisServer> {
+  /** A server on a free port; `launch: false` only reserves the port (Redis is "down" until `launch()`). */
+  static async start(options: RedisOptions = {}, launch = true): Promise<RedisServer> {
     const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
     if (found.error || found.status !== 0) {
       throw new Error('redis-server is not installed (the cluster tests need a real one): run `bash .ci/run`, or `apt-get install redis-server`');
     }
     const server = new RedisServer(await freePort(), options);
-    await server.launch();
+    if (launch) await server.launch();
     return server;
   }
 
