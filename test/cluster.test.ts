@@ -8,6 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import WebSocket from 'ws';
 import { RedisServer } from './helpers/redis.js';
 import { eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
@@ -227,6 +228,30 @@ describe('cluster: instances sharing real-time through Redis', { timeout: 240_00
     for (const listener of [...root, ...anonymous]) listener.close();
   });
 
+  it('a client that was on one instance resumes on another with ?since= and gets exactly what it missed', async () => {
+    const first = await listen('resumer@0', cluster[0]);
+    for (let k = 0; k < 5; k++) assert.equal((await cluster[2].post('/todos', { title: `seen${k}` })).status, 200);
+    await first.untilHas(Array.from({ length: 5 }, (_, k) => `todos:created:seen${k}`));
+    const lastSeen = first.lastId!;
+    first.close();
+    for (let k = 0; k < 7; k++) assert.equal((await cluster[k % 3].post('/todos', { title: `missed${k}` })).status, 200);
+    const back = new Listener('resumer@1', cluster[1]);
+    listeners.push(back);
+    await back.open(lastSeen);
+    const missed = Array.from({ length: 7 }, (_, k) => `todos:created:missed${k}`);
+    await back.untilHas(missed);
+    await new Promise((r) => setTimeout(r, 300));
+    assert.deepEqual(back.keys(), missed, 'exactly the missed events, in commit order');
+    assert.equal(back.resyncs, 0);
+    // An id this stream never gave out (another epoch) cannot be resumed from: resync.
+    const stranger = new Listener('stranger@2', cluster[2]);
+    listeners.push(stranger);
+    await stranger.open(`zz${lastSeen.split(':')[0]}:${seqOf(lastSeen)}`);
+    await stranger.until(() => stranger.resyncs === 1, 'resync_required');
+    back.close();
+    stranger.close();
+  });
+
   it('a room emit on one instance reaches the room\'s members on every instance, and only them', async () => {
     const members = await Promise.all([1, 2].map((i) => listen(`member@${i}`, cluster[i])));
     const outsider = await listen('outsider@2', cluster[2]);
@@ -298,6 +323,25 @@ describe('cluster: instances sharing real-time through Redis', { timeout: 240_00
     await slow.untilHas(expected);
     assertExactlyOnceInOrder(slow);
     for (const l of [slow, fastSame, fastOther]) l.close();
+  });
+
+  it('an unreadable entry in the stream makes every client resync, then events go on', async () => {
+    const clients = await Promise.all(cluster.map((s, i) => listen(`garbled@${i}`, s)));
+    const raw = new Redis(redis.url);
+    try {
+      const seq = await raw.incr('dpd:rt:seq');
+      await raw.xadd('dpd:rt:events', `${seq}-0`, 'o', 'intruder', 'n', '1', 't', String(Date.now()), 'm', '{not json');
+    } finally {
+      raw.disconnect();
+    }
+    for (const c of clients) await c.until(() => c.resyncs === 1, 'resync_required');
+    assert.equal((await cluster[1].post('/todos', { title: 'after garbage' })).status, 200);
+    for (const c of clients) {
+      await c.untilHas(['todos:created:after garbage']);
+      assert.equal(c.resyncs, 1);
+      assertExactlyOnceInOrder(c);
+      c.close();
+    }
   });
 });
 

@@ -70,7 +70,8 @@ export interface StreamEntry {
   /** The origin's own counter: consecutive per origin, so a gap in it is a lost entry. */
   n: number;
   at: number;
-  message: BusMessage;
+  /** undefined: the entry could not be read (not written by deployd-ts): counts as a lost event. */
+  message: BusMessage | undefined;
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -154,5 +155,11 @@ function seqOf(streamId: string): number {
 function decode([id, fields]: RawEntry): StreamEntry {
   const value: Record<string, string> = {};
   for (let i = 0; i < fields.length; i += 2) value[fields[i]] = fields[i + 1];
-  return { seq: seqOf(id), origin: value.o, n: Number(value.n), at: Number(value.t), message: JSON.parse(value.m) as BusMessage };
+  let message: BusMessage | undefined;
+  try {
+    message = JSON.parse(value.m) as BusMessage;
+  } catch {
+    message = undefined;
+  }
+  return { seq: seqOf(id), origin: value.o ?? '', n: Number(value.n), at: Number(value.t), message };
 }

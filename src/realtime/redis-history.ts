@@ -159,9 +159,10 @@ export class RedisHistory implements EventHistory {
     const { state, entries } = await this.writer.guard(this.stream.range(this.writer.redis, parsed.seq, this.stream.maxLength * 2));
     if (state.epoch !== parsed.epoch || parsed.seq > state.seq || state.trimmedThrough > parsed.seq) return undefined;
     if (entries.length > 0 && Date.now() - entries[0].at > this.options.maxAgeMs) return undefined;
+    if (entries.some((e) => e.message === undefined)) return undefined;
     // Only up to what this instance has handed out: later entries reach the client live.
     if (this.epoch !== parsed.epoch) return undefined;
-    return entries.filter((e) => e.seq <= this.position).map((e) => ({ id: `${parsed.epoch}:${e.seq}`, message: e.message }));
+    return entries.filter((e) => e.seq <= this.position).map((e) => ({ id: `${parsed.epoch}:${e.seq}`, message: e.message! }));
   }
 
   subscribe(listener: HistoryListener): () => void {
@@ -315,6 +316,11 @@ export class RedisHistory implements EventHistory {
   private take(entry: StreamEntry): void {
     if (entry.seq <= this.position) return;
     this.position = entry.seq;
+    if (entry.message === undefined) {
+      this.options.log.warn({ seq: entry.seq }, 'real-time stream entry is not readable: clients will resync');
+      this.gap();
+      return;
+    }
     const last = this.lastByOrigin.get(entry.origin);
     if (last !== undefined && entry.n <= last) return; // cannot happen (appends are idempotent); never deliver twice
     this.lastByOrigin.set(entry.origin, entry.n);
