@@ -23,13 +23,18 @@ export class RedisServer {
 
   /** A server on a free port; `launch: false` only reserves the port (Redis is "down" until `launch()`). */
   static async start(options: RedisOptions = {}, launch = true): Promise<RedisServer> {
+    RedisServer.assertInstalled();
+    const server = new RedisServer(await freePort(), options);
+    if (launch) await server.launch();
+    return server;
+  }
+
+  /** Throws, saying how to install it, when redis-server is missing. */
+  static assertInstalled(): void {
     const found = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
     if (found.error || found.status !== 0) {
       throw new Error('redis-server is not installed (the cluster tests need a real one): run `bash .ci/run`, or `apt-get install redis-server`');
     }
-    const server = new RedisServer(await freePort(), options);
-    if (launch) await server.launch();
-    return server;
   }
 
   get url(): string {
