@@ -107,6 +107,7 @@ export class RedisHistory implements EventHistory {
   private everSynced = false;
   private startedLate = false;
   private closed = false;
+  private lastRecoverError: string | undefined;
   private readonly retry: NodeJS.Timeout;
   private wakeReader: () => void = () => {};
 
@@ -160,8 +161,8 @@ export class RedisHistory implements EventHistory {
     if (state.epoch !== parsed.epoch || parsed.seq > state.seq || state.trimmedThrough > parsed.seq) return undefined;
     if (entries.length > 0 && Date.now() - entries[0].at > this.options.maxAgeMs) return undefined;
     if (entries.some((e) => e.message === undefined)) return undefined;
+    if (this.epoch !== parsed.epoch) return undefined; // the stream started over while this was read
     // Only up to what this instance has handed out: later entries reach the client live.
-    if (this.epoch !== parsed.epoch) return undefined;
     return entries.filter((e) => e.seq <= this.position).map((e) => ({ id: `${parsed.epoch}:${e.seq}`, message: e.message! }));
   }
 
@@ -236,10 +237,14 @@ export class RedisHistory implements EventHistory {
       }
       if (!this.closed && this.writer.ready && this.reader.ready && this.synced) {
         this.up = true;
+        this.lastRecoverError = undefined;
         this.options.log.info('real-time bus connected (Redis)');
       }
     } catch (err) {
-      this.options.log.warn({ err: (err as Error).message }, 'real-time bus: Redis not ready yet');
+      // Retried every RETRY_MS: say it once per distinct reason, not twice a second.
+      const reason = (err as Error).message;
+      if (reason !== this.lastRecoverError) this.options.log.warn({ err: reason }, 'real-time bus: cannot catch up with Redis yet; retrying');
+      this.lastRecoverError = reason;
     } finally {
       this.recovering = false;
     }
