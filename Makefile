@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_FLAGS := --no-node-snapshot
 PORT ?= 2403
 
-.PHONY: run test build install bench clean proto proto-check
+.PHONY: run cluster stop test build install bench clean proto proto-check
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -16,8 +16,22 @@ build: install
 	npx tsc -p tsconfig.json
 
 ## make run: install, build and serve the example app on http://localhost:$(PORT)
+## make run cluster: Redis, three instances (2403, 2404, 2405) sharing examples/todos and its
+##   database, HAProxy on http://localhost:2400 in front; Ctrl-C or `make stop` stops all of it
 run: build
+ifneq ($(filter cluster,$(MAKECMDGOALS)),)
+	bash scripts/cluster.sh start
+else
 	cd examples/todos && ../../bin/deployd --port $(PORT)
+endif
+
+# The second word of `make run cluster`: `run` does the work.
+cluster:
+	@:
+
+## make stop: stop every process `make run cluster` started
+stop:
+	bash scripts/cluster.sh stop
 
 ## make test: install, build and run every test
 test: build

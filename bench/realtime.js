@@ -173,11 +173,12 @@ function checkEvent(frame, title) {
  * Resolves { firstP50, firstP99, lastP50, lastP99, httpP50, httpP99 } in ms.
  */
 export function deliveryLatency({ subscribers, maxEvents }) {
-  return async (url, seconds) => {
+  // `server.subscribeUrl`: subscribers on another instance than the one the POSTs go to.
+  return async (url, seconds, server) => {
     const tag = randomBytes(4).toString('hex');
     let current = null; // the event in flight
     let frameBytes = 0;
-    const subs = await Subscribers.open(url, subscribers, (index, data, at) => {
+    const subs = await Subscribers.open(server?.subscribeUrl ?? url, subscribers, (index, data, at) => {
       const event = current;
       if (!event || data.indexOf(event.pattern) === -1) {
         return subs.fail(new Error(`subscriber #${index} received a frame for no event in flight: ${data.toString().slice(0, 200)}`));

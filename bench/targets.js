@@ -73,12 +73,12 @@ export function baselineWs({ label = 'baseline (fastify + ws)' } = {}) {
   return baseline({ label, script: 'baseline-ws-server.js' });
 }
 
-function tempDir() {
+export function tempDir() {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'deployd-bench-'));
 }
 
 /** Spawns the server, waits for its "listening on http://…" line, and returns its handle. */
-async function launch(label, command, args, env, dir) {
+export async function launch(label, command, args, env, dir) {
   const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
   running.add(child);
   let output = ''; // kept (bounded) for error messages; reading also keeps the pipes drained

@@ -27,7 +27,8 @@ import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { readRealtimeConfig } from './realtime/config.js';
 import { RealtimeGateway } from './realtime/gateway.js';
-import { MemoryHistory } from './realtime/history.js';
+import { MemoryHistory, type EventHistory } from './realtime/history.js';
+import { RedisHistory } from './realtime/redis-history.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -55,6 +56,8 @@ export interface ServerOptions {
   hookLimits?: Partial<HookLimits>;
   /** Hook worker processes (default 2). */
   hookWorkers?: number;
+  /** `REDIS_URL`: share real-time events with every instance using the same Redis. */
+  redisUrl?: string;
 }
 
 export interface DeploydServer {
@@ -69,6 +72,8 @@ export interface DeploydServer {
 }
 
 const MAX_DEPTH = 32;
+/** How long a start waits for Redis before serving with real-time on this instance only. */
+const REDIS_START_TIMEOUT_MS = 3000;
 
 export async function createServer(options: ServerOptions): Promise<DeploydServer> {
   const appDir = path.resolve(options.appDir);
@@ -167,8 +172,18 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
 
   const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
+  let history: EventHistory | undefined;
   if (realtime.enabled) {
-    gateway = new RealtimeGateway(realtime, bus, new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs), registry, auth, app.log);
+    // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
+    const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+    if (redisUrl) {
+      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, log: app.log });
+      await shared.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
+      history = shared;
+    } else {
+      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs);
+    }
+    gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
   }
   if (gateway) {
@@ -178,7 +193,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     });
   }
 
-  app.get('/health', async () => ({ status: 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 }));
+  // Always 200 while the process serves requests (a balancer must not drop every instance when
+  // Redis is down); `bus` says whether real-time events reach the other instances right now.
+  app.get('/health', async () => {
+    const busStatus = history?.status() ?? 'in-process';
+    return { status: busStatus === 'degraded' ? 'degraded' : 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0, bus: busStatus };
+  });
   await app.register(clientRoutes, { registry });
   await app.register(authRoutes, { registry, auth });
   await app.register(collectionRoutes, { registry, auth, limits, serveStatic });
@@ -204,6 +224,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
       closing ??= (async () => {
         shuttingDown = true;
         await gateway?.close();
+        await history?.close();
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
         try {
           await app.close();

@@ -20,7 +20,7 @@ import type { BusMessage, CollectionChange, CustomEvent, EventBus } from '../bus
 import type { Registry } from '../collections/registry.js';
 import type { Caller, JsonObject } from '../hooks/protocol.js';
 import { isJoinable, type RealtimeConfig } from './config.js';
-import type { EventHistory, StreamEvent } from './history.js';
+import { parseStreamId, type EventHistory, type StreamEvent } from './history.js';
 
 /** Who a connection is; `key` groups connections that see the same things. */
 export interface Identity {
@@ -67,6 +67,8 @@ interface Client {
   tokensAt: number;
   /** Live events held back while a resume replays history. */
   pending: StreamEvent[] | null;
+  /** The last event a resume replayed: live deliveries up to it were already sent. */
+  replayedThrough: string | null;
 }
 
 /** Per connection: subscribed plus excluded collection names, and joined rooms. */
@@ -79,6 +81,7 @@ export class RealtimeGateway {
   private readonly heartbeat: NodeJS.Timeout;
   private delivery: Promise<void> = Promise.resolve();
   private readonly unsubscribe: () => void;
+  private readonly unlisten: () => void;
 
   constructor(
     private readonly config: RealtimeConfig,
@@ -89,7 +92,10 @@ export class RealtimeGateway {
     private readonly log: FastifyBaseLogger,
   ) {
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
+    // What this instance commits goes into the history; what the history hands back (this
+    // instance's events and, with Redis, every other instance's) is delivered to local sockets.
     this.unsubscribe = bus.subscribe((message) => this.publish(message));
+    this.unlisten = history.subscribe({ event: (event) => this.deliver(event), gap: () => this.resyncAll() });
     // Checked four times per ping interval, so a ping goes out at most a quarter late.
     this.heartbeat = setInterval(() => this.beat(), Math.max(10, this.pingEveryMs / 4));
     this.heartbeat.unref();
@@ -124,7 +130,7 @@ export class RealtimeGateway {
   private connect(ws: WebSocket, identity: Identity, since: string | null): void {
     const client: Client = {
       ws, identity, collections: null, excluded: new Set(), rooms: new Set(), sessionRooms: new Set(identity.sessionRooms), lastSeen: Date.now(), pingedAt: 0,
-      tokens: this.config.messageRateLimit, tokensAt: Date.now(), pending: null,
+      tokens: this.config.messageRateLimit, tokensAt: Date.now(), pending: null, replayedThrough: null,
     };
     this.clients.add(client);
     ws.on('message', (data, isBinary) => this.onMessage(client, data.toString(), isBinary));
@@ -145,26 +151,31 @@ export class RealtimeGateway {
 
   /** Replays what a reconnecting client missed, then lets live events through, in order. */
   private async resume(client: Client, since: string): Promise<void> {
-    const missed = this.history.since(since);
-    if (!missed) {
-      this.sendControl(client, { type: 'resync_required' });
-      return;
-    }
+    // Live events are held from now on: the history answers asynchronously, and whatever is
+    // delivered meanwhile is either in its answer or in `pending` (duplicates are skipped below).
     const pending: StreamEvent[] = [];
     client.pending = pending;
     try {
-      for (const event of missed) {
+      const missed = await this.history.since(since).catch((err: Error) => {
+        this.log.warn({ err: err.message }, 'real-time history unavailable for a resume: asking the client to resync');
+        return undefined;
+      });
+      if (!missed) this.sendControl(client, { type: 'resync_required' }); // live events still follow
+      // Live events up to here were replayed, or were seen elsewhere: a client coming from another
+      // instance may be ahead of this one's reader.
+      else client.replayedThrough = missed.length > 0 ? missed[missed.length - 1].id : since;
+      for (const event of missed ?? []) {
         if (!this.clients.has(client)) return; // gone (or dropped as too slow) mid-replay
         const frame = await this.frameFor(event, client.identity);
         if (frame && this.wants(client, event.message)) this.send(client, frame);
       }
       // Live events that arrived during the replay (and while these are sent), skipping any the
       // replay already covered; only then does the client take live events directly.
-      const replayed = new Set(missed.map((e) => e.id));
+      const replayed = new Set((missed ?? []).map((e) => e.id));
       while (pending.length > 0) {
         const event = pending.shift()!;
         if (!this.clients.has(client)) return;
-        if (replayed.has(event.id)) continue;
+        if (replayed.has(event.id) || (client.replayedThrough !== null && covers(client.replayedThrough, event.id))) continue;
         const frame = await this.frameFor(event, client.identity);
         if (frame && this.wants(client, event.message)) this.send(client, frame);
       }
@@ -178,12 +189,31 @@ export class RealtimeGateway {
   private publish(message: BusMessage): void {
     // Runs inside the request that committed: a failure here must not fail that request.
     try {
-      if (message.type === 'session_ended') return this.endSessions(new Set(message.sessionIds));
-      if (message.type === 'session_rooms') return this.setSessionRooms(message.sessionId, message.rooms);
-      this.fanOut(message);
+      // Every message goes through the history: with Redis that is how the other instances get it,
+      // session messages included, in order with the events around them.
+      this.history.append(message);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'real-time publish failed');
     }
+  }
+
+  /** A message from the history (committed here or, with Redis, on any instance): to local sockets. */
+  private deliver(event: StreamEvent): void {
+    try {
+      const { message } = event;
+      if (message.type === 'session_ended') return this.endSessions(new Set(message.sessionIds));
+      if (message.type === 'session_rooms') return this.setSessionRooms(message.sessionId, message.rooms);
+      this.fanOut(event, message);
+    } catch (err) {
+      this.log.error({ err: (err as Error).message }, 'real-time delivery failed');
+    }
+  }
+
+  /** The history may have lost events: every client refetches (`resync_required`), then live events go on. */
+  private resyncAll(): void {
+    this.delivery = this.delivery.then(() => {
+      for (const client of this.clients) this.sendControl(client, { type: 'resync_required' });
+    });
   }
 
   /** Logout or new credentials: those connections become anonymous at once (Deployd §7.2 #6 closed). */
@@ -202,8 +232,7 @@ export class RealtimeGateway {
     }
   }
 
-  private fanOut(message: CollectionChange | CustomEvent): void {
-    const event = this.history.append(message);
+  private fanOut(event: StreamEvent, message: CollectionChange | CustomEvent): void {
     const recipients = [...this.clients].filter((c) => c.pending !== null || this.wants(c, message));
     // Who each recipient was when the event was committed: an `auth` that lands while the
     // permissions are evaluated must not make the client miss the event.
@@ -219,6 +248,10 @@ export class RealtimeGateway {
           return;
         }
         if (!this.clients.has(client) || !this.wants(client, message)) return;
+        if (client.replayedThrough !== null) {
+          if (covers(client.replayedThrough, event.id)) return; // the resume already sent it
+          client.replayedThrough = null;
+        }
         const frame = byIdentity.get(keys[i]);
         if (frame) this.send(client, frame);
       });
@@ -424,6 +457,7 @@ export class RealtimeGateway {
   async close(): Promise<void> {
     clearInterval(this.heartbeat);
     this.unsubscribe();
+    this.unlisten();
     for (const client of this.clients) client.ws.close(1001, 'server shutting down');
     this.clients.clear();
     // Peers that do not answer the close (or stopped reading) must not hold the shutdown for ws's 30 s.
@@ -433,6 +467,13 @@ export class RealtimeGateway {
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
     clearTimeout(stragglers);
   }
+}
+
+/** Whether `through` is at or after `id` in the same stream (ids of different epochs never cover). */
+function covers(through: string, id: string): boolean {
+  const a = parseStreamId(through);
+  const b = parseStreamId(id);
+  return a !== undefined && b !== undefined && a.epoch === b.epoch && b.seq <= a.seq;
 }
 
 /** Answers an upgrade we will not accept with a JSON error, then closes the socket. */

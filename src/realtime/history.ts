@@ -1,8 +1,12 @@
 /**
  * The stream of real-time events a client can resume from (`/ws?since=<id>`). Ids are
- * `<epoch>:<seq>`: the epoch changes with every server start, so an id from another run (or one
- * older than what is kept) asks the client to refetch instead of silently missing events.
- * Behind an interface so a Redis-backed history can share one stream across instances.
+ * `<epoch>:<seq>`: the epoch changes whenever the stream starts over (a server start for the
+ * in-process history; a Redis that lost its data for the shared one), so an id from another run
+ * (or one older than what is kept) asks the client to refetch instead of silently missing events.
+ *
+ * The gateway appends what this instance committed and delivers what the history hands its
+ * listeners, in history order: for the in-process history that is the same event, at once; for the
+ * Redis history (./redis-history.ts) it is every instance's events, in the shared stream's order.
  */
 import { randomBytes } from 'node:crypto';
 import type { BusMessage } from '../bus/event-bus.js';
@@ -12,45 +16,86 @@ export interface StreamEvent {
   message: BusMessage;
 }
 
+export interface HistoryListener {
+  /** The next event, in history order (each exactly once). */
+  event(event: StreamEvent): void;
+  /** Events may have been lost (the shared stream lost data, or fell behind): clients must refetch. */
+  gap(): void;
+}
+
+/** in-process: no REDIS_URL; ok / degraded: the shared stream is reachable, or not right now. */
+export type BusStatus = 'in-process' | 'ok' | 'degraded';
+
 export interface EventHistory {
-  append(message: BusMessage): StreamEvent;
-  /** Events after `id`, oldest first; `undefined` when `id` is unknown or older than what is kept. */
-  since(id: string): StreamEvent[] | undefined;
-  /** The position of the latest event (what a client that saw nothing yet can resume from). */
+  /** Records a message committed on this instance; listeners get it once it is in the history. Never throws. */
+  append(message: BusMessage): void;
+  /**
+   * Events after `id` up to `head()`, oldest first; `undefined` when `id` is unknown, from another
+   * epoch, or older than what is kept. Rejects when the history cannot be read right now.
+   */
+  since(id: string): Promise<StreamEvent[] | undefined>;
+  /** The position of the last event handed to listeners (where a client that saw nothing yet resumes). */
   head(): string;
+  subscribe(listener: HistoryListener): () => void;
+  status(): BusStatus;
+  close(): Promise<void>;
+}
+
+/** `<epoch>:<seq>` with a base-36 epoch and a decimal seq; undefined for anything else. */
+export function parseStreamId(id: string): { epoch: string; seq: number } | undefined {
+  const match = /^([0-9a-z]{1,40}):(0|[1-9][0-9]{0,15})$/.exec(id);
+  return match ? { epoch: match[1], seq: Number(match[2]) } : undefined;
+}
+
+/** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */
+export function newEpoch(): string {
+  return Date.now().toString(36) + randomBytes(3).toString('hex');
 }
 
 export class MemoryHistory implements EventHistory {
-  /** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */
-  private readonly epoch = Date.now().toString(36) + randomBytes(3).toString('hex');
+  private readonly epoch = newEpoch();
   private seq = 0;
   private readonly events: Array<StreamEvent & { at: number; seq: number }> = [];
+  private readonly listeners = new Set<HistoryListener>();
 
   constructor(private readonly size: number, private readonly maxAgeMs: number) {}
 
-  append(message: BusMessage): StreamEvent {
+  append(message: BusMessage): void {
     const seq = ++this.seq;
     const event = { id: `${this.epoch}:${seq}`, message, at: Date.now(), seq };
     if (this.size > 0) {
       this.events.push(event);
       this.prune(event.at);
     }
-    return event;
+    for (const listener of this.listeners) listener.event({ id: event.id, message });
   }
 
   head(): string {
     return `${this.epoch}:${this.seq}`;
   }
 
-  since(id: string): StreamEvent[] | undefined {
-    const match = /^([0-9a-z]+):(0|[1-9][0-9]{0,15})$/.exec(id);
-    if (!match || match[1] !== this.epoch) return undefined;
-    const seq = Number(match[2]);
+  async since(id: string): Promise<StreamEvent[] | undefined> {
+    const parsed = parseStreamId(id);
+    if (!parsed || parsed.epoch !== this.epoch) return undefined;
+    const { seq } = parsed;
     if (seq > this.seq) return undefined;
     this.prune(Date.now());
     const oldest = this.events.length > 0 ? this.events[0].seq : this.seq + 1;
     if (seq < oldest - 1) return undefined; // some events after `id` are gone
     return this.events.filter((e) => e.seq > seq).map(({ id: eventId, message }) => ({ id: eventId, message }));
+  }
+
+  subscribe(listener: HistoryListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  status(): BusStatus {
+    return 'in-process';
+  }
+
+  async close(): Promise<void> {
+    this.listeners.clear();
   }
 
   private prune(now: number): void {

@@ -1,0 +1,115 @@
+/**
+ * `make run cluster` / `make stop` (scripts/cluster.sh) as a person uses them, on free ports and a
+ * temp app: Redis, three instances and HAProxy come up; WebSockets through HAProxy are spread over
+ * the instances and each receives a write made on any instance; Ctrl-C (SIGINT to the foreground
+ * process group) or `stop` from elsewhere ends every process the start recorded.
+ */
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import WebSocket from 'ws';
+import { RedisServer } from './helpers/redis.js';
+import { freePort, makeApp, ROOT, TODOS } from './helpers/server.js';
+
+const SCRIPT = path.join(ROOT, 'scripts', 'cluster.sh');
+
+interface Running {
+  child: ChildProcess;
+  env: Record<string, string>;
+  pids: Record<string, number>;
+  haproxy: string;
+  instances: string[];
+  exited: Promise<number | null>;
+}
+
+async function startCluster(): Promise<Running> {
+  if (spawnSync('haproxy', ['-v']).status !== 0) throw new Error('haproxy is not installed (make run cluster needs it): run `bash .ci/run`, or `apt-get install haproxy`');
+  RedisServer.assertInstalled();
+  const app = makeApp({ todos: TODOS });
+  const ports = await Promise.all([1, 2, 3, 4, 5].map(() => freePort()));
+  const [clusterPort, redisPort, ...instancePorts] = ports;
+  const env: Record<string, string> = {
+    ...(process.env as Record<string, string>), LOG_LEVEL: 'warn', APP: app, CLUSTER_DIR: path.join(app, '.cluster'),
+    CLUSTER_PORT: String(clusterPort), REDIS_PORT: String(redisPort), INSTANCE_PORTS: instancePorts.join(' '), BIND_HOST: '127.0.0.1',
+  };
+  delete env.MASTER_KEY;
+  delete env.REDIS_URL;
+  // Its own process group, as a terminal's foreground job: Ctrl-C signals the whole group.
+  const child = spawn('bash', [SCRIPT, 'start'], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => { output += c.toString(); });
+  child.stderr!.on('data', (c: Buffer) => { output += c.toString(); });
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const deadline = Date.now() + 90_000;
+  while (!output.includes('cluster: up')) {
+    if (child.exitCode !== null) throw new Error(`scripts/cluster.sh exited (${child.exitCode}):\n${output}`);
+    if (Date.now() > deadline) {
+      process.kill(-child.pid!, 'SIGTERM');
+      throw new Error(`the cluster did not come up in 90 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const pids: Record<string, number> = {};
+  for (const file of fs.readdirSync(env.CLUSTER_DIR).filter((f) => f.endsWith('.pid'))) {
+    pids[file.replace(/\.pid$/, '')] = Number(fs.readFileSync(path.join(env.CLUSTER_DIR, file), 'utf8'));
+  }
+  return { child, env, pids, exited, haproxy: `http://127.0.0.1:${clusterPort}`, instances: instancePorts.map((p) => `http://127.0.0.1:${p}`) };
+}
+
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function allGone(running: Running): Promise<void> {
+  const code = await Promise.race([running.exited, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 30_000))]);
+  assert.notEqual(code, 'timeout', 'the foreground script ended');
+  for (const [name, pid] of Object.entries(running.pids)) assert.equal(alive(pid), false, `${name} (${pid}) was stopped`);
+  assert.deepEqual(fs.readdirSync(running.env.CLUSTER_DIR).filter((f) => f.endsWith('.pid')), [], 'no pid file left');
+}
+
+describe('make run cluster (scripts/cluster.sh)', { timeout: 240_000 }, () => {
+  it('starts Redis, three instances and HAProxy; a WebSocket through HAProxy gets every instance\'s writes; Ctrl-C stops all of it', async () => {
+    const running = await startCluster();
+    try {
+      assert.deepEqual(Object.keys(running.pids).sort(), ['deployd-' + running.instances[0].split(':')[2], 'deployd-' + running.instances[1].split(':')[2], 'deployd-' + running.instances[2].split(':')[2], 'haproxy', 'redis'].sort());
+      const health = await (await fetch(`${running.haproxy}/health`)).json();
+      assert.equal(health.bus, 'ok');
+      const sockets = await Promise.all([0, 1, 2].map(async () => {
+        const ws = new WebSocket(`${running.haproxy.replace('http', 'ws')}/ws`);
+        const frames: any[] = [];
+        ws.on('message', (d) => frames.push(JSON.parse(d.toString())));
+        await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+        return { ws, frames };
+      }));
+      // Least-connections: one WebSocket per instance.
+      const perInstance = await Promise.all(running.instances.map(async (u) => (await (await fetch(`${u}/health`)).json()).realtimeConnections));
+      assert.deepEqual(perInstance, [1, 1, 1]);
+      const res = await fetch(`${running.instances[2]}/todos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'through the cluster' }) });
+      assert.equal(res.status, 200);
+      for (const { frames } of sockets) {
+        const deadline = Date.now() + 10_000;
+        while (!frames.some((f) => f.document?.title === 'through the cluster') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        assert.equal(frames.filter((f) => f.document?.title === 'through the cluster').length, 1);
+      }
+      for (const { ws } of sockets) ws.close();
+    } finally {
+      process.kill(-running.child.pid!, 'SIGINT'); // what Ctrl-C in the terminal does
+      await allGone(running);
+    }
+  });
+
+  it('`stop` from another terminal ends every process and the foreground script', async () => {
+    const running = await startCluster();
+    const stop = spawnSync('bash', [SCRIPT, 'stop'], { env: running.env, encoding: 'utf8', timeout: 60_000 });
+    assert.equal(stop.status, 0, stop.stderr);
+    await allGone(running);
+    assert.equal(await running.exited, 0);
+  });
+});
