@@ -60,6 +60,7 @@ export const Errors = {
   configInvalid: define('DPD_ERR_CONFIG_INVALID', 500, (detail: string) => detail),
   notImplemented: define('DPD_ERR_NOT_IMPLEMENTED', 501, (detail: string) => detail),
   storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
+  storeUnavailable: define('DPD_ERR_STORE_UNAVAILABLE', 503, () => 'the database cannot be reached, try again later'),
   internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
 };
 

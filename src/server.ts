@@ -89,7 +89,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
 
   const masterKey = loadMasterKey(appDir, options.masterKey);
-  const store = openStore(options.databaseUrl, appDir);
+  const store = openStore(options.databaseUrl, appDir, (message) => app.log.warn(message));
   const bus = new EventBus();
   // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
   // created on first use; nothing Go-related runs for an app without .go files.
@@ -170,7 +170,11 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     });
   }
 
-  app.get('/health', async () => ({ status: 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 }));
+  app.get('/health', async (_request, reply) => {
+    const storeStatus = store.status(); // `down`: MongoDB unreachable; every store operation answers 503
+    if (storeStatus === 'down') reply.code(503);
+    return { status: storeStatus === 'up' ? 'ok' : 'degraded', store: storeStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 };
+  });
   await app.register(clientRoutes, { registry });
   await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
 

@@ -116,7 +116,8 @@ export class FilterTranslator {
     }
     if (ops.$size !== undefined) {
       const size = ops.$size;
-      parts.push(whole((v, t) => `(${t} = 'array' AND json_array_length(${v}) = ${this.bind(size)})`));
+      // CASE, not AND: SQLite may evaluate json_array_length on a plain string, which is not JSON text.
+      parts.push(whole((v, t) => `(CASE WHEN ${t} = 'array' THEN json_array_length(${v}) = ${this.bind(size)} ELSE 0 END)`));
     }
     if (ops.$regex !== undefined) {
       const regex = ops.$regex;
@@ -150,7 +151,7 @@ export class FilterTranslator {
     if (ops.$nin) parts.push(negate(this.inList(ops.$nin, v, t)));
     if (ops.$exists !== undefined) parts.push(ops.$exists ? '1' : '0');
     if (ops.$regex !== undefined) parts.push(this.regex(ops.$regex, ops.$options ?? '', v, t));
-    if (ops.$size !== undefined) parts.push(`(${t} = 'array' AND json_array_length(${v}) = ${this.bind(ops.$size)})`);
+    if (ops.$size !== undefined) parts.push(`(CASE WHEN ${t} = 'array' THEN json_array_length(${v}) = ${this.bind(ops.$size)} ELSE 0 END)`);
     if (ops.$not) parts.push(negate(this.elementOperators(ops.$not, v, t)));
     return join(parts, 'AND');
   }
