@@ -1,0 +1,142 @@
+/**
+ * The server on MongoDB (a real FerretDB process): REST end to end, and the connection faults the
+ * issue names, injected by really stopping and starting the MongoDB-wire server. Through all of
+ * them the server stays up, GET /health says `store: down`, requests get 503 JSON at once, and it
+ * recovers without a restart.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { startFerretDb, type FerretDb } from './helpers/mongo.js';
+import { eventually, makeApp, startServer, TODOS, type ApiResponse, type TestServer } from './helpers/server.js';
+
+const APP = {
+  todos: TODOS,
+  users: { type: 'Collection', properties: { username: { type: 'string', required: true, unique: true } } },
+};
+
+function assertUnavailable(res: ApiResponse): void {
+  assert.equal(res.status, 503, res.text);
+  assert.equal(res.body?.code, 'DPD_ERR_STORE_UNAVAILABLE', res.text);
+  assert.equal(res.body?.statusCode, 503, res.text);
+  assert.equal(typeof res.body?.message, 'string', res.text);
+  assert.doesNotMatch(res.text, /at .*\.js/, 'no stack trace');
+}
+
+async function storeIs(server: TestServer, status: 'up' | 'down'): Promise<boolean> {
+  const res = await server.get('/health');
+  return res.body?.store === status && res.status === (status === 'up' ? 200 : 503);
+}
+
+describe('REST on MongoDB', () => {
+  let ferret: FerretDb;
+  let server: TestServer;
+
+  before(async () => {
+    ferret = await startFerretDb();
+    server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
+  });
+  after(async () => {
+    await server?.stop();
+    await ferret?.close();
+  });
+
+  it('says where the data lives, without credentials, and /health says store: up', async () => {
+    assert.match(server.output, /mongodb:\/\/127\.0\.0\.1:\d+\/dpd_test_/);
+    const health = await server.get('/health');
+    assert.equal(health.status, 200, health.text);
+    assert.equal(health.body.store, 'up');
+  });
+
+  it('POST, GET, PUT with commands, DELETE', async () => {
+    const created = await server.post('/todos', { title: 'a', tags: ['x'], priority: 2 });
+    assert.equal(created.status, 200, created.text);
+    assert.match(created.body.id, /^[0-9a-f]{16}$/);
+    const got = await server.get(`/todos/${created.body.id}`);
+    assert.deepEqual(got.body, created.body);
+    const put = await server.put(`/todos/${created.body.id}`, { tags: { $push: 'y' }, priority: { $inc: 3 } });
+    assert.deepEqual([put.body.tags, put.body.priority], [['x', 'y'], 5]);
+    const list = await server.get('/todos?priority=5');
+    assert.deepEqual(list.body.map((d: { id: string }) => d.id), [created.body.id]);
+    assert.equal((await server.del(`/todos/${created.body.id}`)).status, 200);
+    assert.equal((await server.get(`/todos/${created.body.id}`)).status, 404);
+  });
+
+  it('50 concurrent {"n":{"$inc":1}} on one document end at exactly +50', async () => {
+    const { body: doc } = await server.post('/todos', { title: 'counter', n: 0 });
+    const results = await Promise.all(Array.from({ length: 50 }, () => server.put(`/todos/${doc.id}`, { n: { $inc: 1 } })));
+    for (const res of results) assert.equal(res.status, 200, res.text);
+    assert.equal((await server.get(`/todos/${doc.id}`)).body.n, 50);
+  });
+
+  it('a unique property: the second value is 409 {"errors":{"username":"must be unique"}}', async () => {
+    assert.equal((await server.post('/users', { username: 'ann' })).status, 200);
+    const dup = await server.post('/users', { username: 'ann' });
+    assert.equal(dup.status, 409, dup.text);
+    assert.deepEqual(dup.body.errors, { username: 'must be unique' });
+  });
+});
+
+describe('MongoDB unreachable at start', () => {
+  let ferret: FerretDb;
+  let server: TestServer;
+
+  before(async () => {
+    ferret = await startFerretDb({ start: false });
+    server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
+  });
+  after(async () => {
+    await server?.stop();
+    await ferret?.close();
+  });
+
+  it('the server starts anyway; /health says store: down; requests get 503 JSON at once', async () => {
+    assert.ok(await storeIs(server, 'down'));
+    const started = Date.now();
+    assertUnavailable(await server.get('/todos'));
+    assertUnavailable(await server.post('/todos', { title: 'a' }));
+    assertUnavailable(await server.get('/users/count', server.root));
+    assert.ok(Date.now() - started < 3000, 'answers do not wait for a connection timeout');
+  });
+
+  it('when MongoDB comes up, the same process serves requests, unique index included', async () => {
+    await ferret.start();
+    await eventually(() => storeIs(server, 'up'), 10_000, 'store: up');
+    assert.equal((await server.post('/users', { username: 'bob' })).status, 200);
+    assert.equal((await server.post('/users', { username: 'bob' })).status, 409, 'the unique index was created on connection');
+    assert.equal(server.proc.exitCode, null);
+  });
+});
+
+describe('MongoDB lost while serving', () => {
+  let ferret: FerretDb;
+  let server: TestServer;
+
+  before(async () => {
+    ferret = await startFerretDb();
+    server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
+  });
+  after(async () => {
+    await server?.stop();
+    await ferret?.close();
+  });
+
+  it('stopped: /health says store: down and requests get 503 JSON; started again: it recovers, data intact', async () => {
+    const { body: doc } = await server.post('/todos', { title: 'survives' });
+    assert.ok(await storeIs(server, 'up'));
+
+    await ferret.stop();
+    // The first request after the loss may be the one that notices it: 503 either way, never a hang.
+    assertUnavailable(await server.get('/todos'));
+    await eventually(() => storeIs(server, 'down'), 10_000, 'store: down');
+    assertUnavailable(await server.put(`/todos/${doc.id}`, { title: 'x' }));
+    assertUnavailable(await server.del(`/todos/${doc.id}`));
+
+    await ferret.start();
+    await eventually(() => storeIs(server, 'up'), 10_000, 'store: up');
+    const got = await server.get(`/todos/${doc.id}`);
+    assert.equal(got.status, 200, got.text);
+    assert.equal(got.body.title, 'survives');
+    assert.equal((await server.put(`/todos/${doc.id}`, { title: 'again' })).body.title, 'again');
+    assert.equal(server.proc.exitCode, null, 'never restarted');
+  });
+});
