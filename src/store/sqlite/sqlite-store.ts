@@ -12,6 +12,7 @@ import { applyUpdate } from '../../collections/update.js';
 import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
 import type { Filter } from '../../query/filter.js';
 import type { CollectionStore, Doc, FindOptions, Store, StoreStatus, UpdateSpec } from '../store.js';
+import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
 
 export interface SqliteStoreOptions {
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.db.function('dpd_sort_key', { deterministic: true }, sortKey);
     this.db.function('dpd_regexp', { deterministic: true }, (source: unknown, flags: unknown, value: unknown) => {
       if (typeof value !== 'string') return 0;
       const key = `${String(flags)}/${String(source)}`;

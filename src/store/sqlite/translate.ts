@@ -67,9 +67,11 @@ export class FilterTranslator {
       }
       const t = `json_type(data, ${jp})`;
       const e = this.alias();
-      const pick = (what: string) => `(SELECT ${what} FROM json_each(data, ${jp}) AS ${e} ORDER BY ${typeRank(`${e}.type`)} ${dir}, ${e}.value ${dir} LIMIT 1)`;
+      // Objects (and arrays inside arrays) compare as BSON does, through dpd_sort_key (sort-key.ts).
+      const comparable = (v: string, type: string) => `CASE WHEN ${type} IN ('object','array') THEN dpd_sort_key(${v}) ELSE ${v} END`;
+      const pick = (what: string) => `(SELECT ${what} FROM json_each(data, ${jp}) AS ${e} ORDER BY ${typeRank(`${e}.type`)} ${dir}, ${comparable(`${e}.value`, `${e}.type`)} ${dir} LIMIT 1)`;
       keys.push(`CASE WHEN ${t} = 'array' THEN CASE WHEN json_array_length(data, ${jp}) = 0 THEN -1 ELSE ${pick(typeRank(`${e}.type`))} END ELSE ${typeRank(t)} END ${dir}`);
-      keys.push(`CASE WHEN ${t} = 'array' THEN ${pick(`${e}.value`)} ELSE json_extract(data, ${jp}) END ${dir}`);
+      keys.push(`CASE WHEN ${t} = 'array' THEN ${pick(comparable(`${e}.value`, `${e}.type`))} ELSE ${comparable(`json_extract(data, ${jp})`, t)} END ${dir}`);
     }
     keys.push('rowid ASC'); // insertion order, as MongoDB's natural order, and a stable tie-break
     return keys.join(', ');
