@@ -24,6 +24,7 @@ async function startFerretDb() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ferretdb-'));
   const port = await freePort();
   const child = spawn(binary, ['--handler=sqlite', `--sqlite-url=file:${dir}/`, `--state-dir=${dir}`, `--listen-addr=127.0.0.1:${port}`, '--debug-addr=-', '--telemetry=disable', '--log-level=error'], { stdio: 'ignore' });
+  child.unref(); // the bench exits when it is done; FerretDB goes with it
   process.once('exit', () => {
     child.kill('SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });

@@ -3,6 +3,16 @@
  */
 import { MongoError, MongoNetworkError, MongoNotConnectedError, MongoServerSelectionError, MongoTopologyClosedError } from 'mongodb';
 
+/** Driver defaults this store changes, unless the URL sets them: fail and recover in seconds, not 30 s. */
+const DEFAULTS: Record<string, number> = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, heartbeatFrequencyMS: 1000 };
+
+/** The driver options to pass beside the URL: only our defaults that the URL does not set (pool size, timeouts... come from the URL). */
+export function driverDefaults(url: string): Record<string, number> {
+  const query = url.includes('?') ? url.slice(url.indexOf('?') + 1) : '';
+  const given = new Set([...new URLSearchParams(query).keys()].map((k) => k.toLowerCase()));
+  return Object.fromEntries(Object.entries(DEFAULTS).filter(([key]) => !given.has(key.toLowerCase())));
+}
+
 /** The URL without user and password, for the start-up line and logs. */
 export function redactUrl(url: string): string {
   return url.replace(/^(mongodb(?:\+srv)?:\/\/)[^@/]*@/, '$1');

@@ -7,14 +7,14 @@
  * `down` (GET /health), every operation answers 503 DPD_ERR_STORE_UNAVAILABLE at once, and the
  * driver's monitor notices when MongoDB is back (indexes are then ensured before the first use).
  */
-import { MongoClient, MongoServerError, ObjectId, type Collection as MongoCollection, type Db, type Document, type MongoClientOptions } from 'mongodb';
+import { MongoClient, MongoServerError, ObjectId, type Collection as MongoCollection, type Db, type Document } from 'mongodb';
 import { indexedProperties, type CollectionSchema, type PropertyDef } from '../../collections/schema.js';
 import { applyUpdate } from '../../collections/update.js';
 import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
 import type { Filter } from '../../query/filter.js';
 import type { CollectionStore, Doc, FindOptions, Store, StoreStatus, UpdateSpec } from '../store.js';
 import { HIDDEN, nativeGuard, ORDER_FIELD, toMongoFilter, toMongoSort, toMongoUpdate, VERSION_FIELD, type MongoQuery } from './translate.js';
-import { isUnavailable, mongoCollectionName, redactUrl } from './connection.js';
+import { driverDefaults, isUnavailable, mongoCollectionName, redactUrl } from './connection.js';
 
 export interface MongoStoreOptions {
   url: string;
@@ -23,9 +23,6 @@ export interface MongoStoreOptions {
   /** Wait between connection attempts while MongoDB was never reached. */
   retryMs?: number;
 }
-
-/** Driver defaults this store changes, unless the URL sets them: fail and recover in seconds, not 30 s. */
-const DEFAULT_URL_OPTIONS: Record<string, number> = { serverSelectionTimeoutMS: 5000, connectTimeoutMS: 5000, heartbeatFrequencyMS: 1000 };
 
 const BAD_VALUE = 2;
 const BAD_REGEX = 51091;
@@ -54,10 +51,7 @@ export class MongoStore implements Store {
     this.description = redactUrl(options.url);
     this.log = options.log ?? (() => {});
     this.retryMs = options.retryMs ?? 1000;
-    const given = new Set([...new URL(options.url.replace(/^mongodb\+srv:/, 'http:').replace(/^mongodb:/, 'http:')).searchParams.keys()].map((k) => k.toLowerCase()));
-    const defaults: MongoClientOptions = {};
-    for (const [key, value] of Object.entries(DEFAULT_URL_OPTIONS)) if (!given.has(key.toLowerCase())) (defaults as Record<string, number>)[key] = value;
-    this.client = new MongoClient(options.url, { ...defaults, ignoreUndefined: true });
+    this.client = new MongoClient(options.url, { ...driverDefaults(options.url), ignoreUndefined: true });
     this.db = this.client.db();
     this.client.on('topologyDescriptionChanged', (event) => this.setUp(event.newDescription.hasKnownServers));
     this.firstAttempt = this.connect();
