@@ -89,7 +89,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
 
   const masterKey = loadMasterKey(appDir, options.masterKey);
-  const store = openStore(options.databaseUrl, appDir, (message) => app.log.warn(message));
+  const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
   const bus = new EventBus();
   // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
   // created on first use; nothing Go-related runs for an app without .go files.

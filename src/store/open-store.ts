@@ -8,7 +8,7 @@ import type { Store } from './store.js';
 import { MongoStore } from './mongodb/mongo-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
-export function openStore(url: string | undefined, appDir: string, log?: (message: string) => void): Store {
+export function openStore(url: string | undefined, appDir: string, log?: (level: 'info' | 'warn', message: string) => void): Store {
   if (!url) return new SqliteStore({ file: path.join(appDir, '.deployd', 'data.sqlite') });
   if (/^mongodb(\+srv)?:\/\//.test(url)) {
     if (!/^mongodb(\+srv)?:\/\/[^/]+\/[^/?]+/.test(url)) throw new Error(`name the database in the MongoDB URL, e.g. mongodb://localhost:27017/myapp`);

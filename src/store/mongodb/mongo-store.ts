@@ -18,8 +18,8 @@ import { driverDefaults, isUnavailable, mongoCollectionName, redactUrl } from '.
 
 export interface MongoStoreOptions {
   url: string;
-  /** Told when the store goes down or comes back (never with credentials). */
-  log?: (message: string) => void;
+  /** Told when the store goes down (warn) or comes up (info); never with credentials. */
+  log?: (level: 'info' | 'warn', message: string) => void;
   /** Wait between connection attempts while MongoDB was never reached. */
   retryMs?: number;
 }
@@ -38,10 +38,11 @@ export class MongoStore implements Store {
   readonly description: string;
   private readonly client: MongoClient;
   private readonly db: Db;
-  private readonly log: (message: string) => void;
+  private readonly log: (level: 'info' | 'warn', message: string) => void;
   private readonly retryMs: number;
   private readonly collections = new Set<MongoCollectionStore>();
   private up = false;
+  private told = false;
   private closed = false;
   /** Settles once the first connection attempt has (start-up requests wait for it, briefly). */
   private readonly firstAttempt: Promise<void>;
@@ -108,13 +109,14 @@ export class MongoStore implements Store {
   }
 
   private setUp(up: boolean, err?: unknown): void {
-    if (up === this.up) return;
+    if (up === this.up && this.told) return;
     this.up = up;
+    this.told = true; // so that "unreachable at start" is said once too
     if (up) {
-      this.log(`MongoDB store is up (${this.description})`);
+      this.log('info', `MongoDB store is up (${this.description})`);
       for (const handle of this.collections) handle.reconnected();
     } else {
-      this.log(`MongoDB store is down (${this.description})${err ? `: ${(err as Error).message}` : ''}`);
+      this.log('warn', `MongoDB store is down (${this.description})${err ? `: ${(err as Error).message}` : ''}`);
     }
   }
 }
