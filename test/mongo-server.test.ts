@@ -102,6 +102,7 @@ describe('MongoDB unreachable at start', () => {
     assert.equal((await server.post('/users', { username: 'bob' })).status, 200);
     assert.equal((await server.post('/users', { username: 'bob' })).status, 409, 'the unique index was created on connection');
     assert.equal(server.proc.exitCode, null);
+    assert.match(server.output, /MongoDB store is down \(mongodb:\/\/127\.0\.0\.1:\d+\/dpd_test_\w+\)/, 'the warning at start says so');
   });
 });
 
