@@ -40,7 +40,8 @@ export class MongoStore implements Store {
   private readonly db: Db;
   private readonly log: (level: 'info' | 'warn', message: string) => void;
   private readonly retryMs: number;
-  private readonly collections = new Set<MongoCollectionStore>();
+  /** The latest handle per collection (a reloaded config replaces it), re-indexed on reconnection. */
+  private readonly collections = new Map<string, MongoCollectionStore>();
   private up = false;
   private told = false;
   private closed = false;
@@ -64,7 +65,7 @@ export class MongoStore implements Store {
 
   async collection(schema: CollectionSchema): Promise<CollectionStore> {
     const handle = new MongoCollectionStore(this, schema, this.db.collection<Stored>(mongoCollectionName(schema.name)));
-    this.collections.add(handle);
+    this.collections.set(schema.name, handle);
     await this.firstAttempt;
     // Reachable now: a unique index that existing data violates is a config error at load, as on SQLite.
     if (this.up) await handle.ready().catch((err) => { if (!isUnavailable(err)) throw err; });
@@ -114,7 +115,7 @@ export class MongoStore implements Store {
     this.told = true; // so that "unreachable at start" is said once too
     if (up) {
       this.log('info', `MongoDB store is up (${this.description})`);
-      for (const handle of this.collections) handle.reconnected();
+      for (const handle of this.collections.values()) handle.reconnected();
     } else {
       this.log('warn', `MongoDB store is down (${this.description})${err ? `: ${(err as Error).message}` : ''}`);
     }
