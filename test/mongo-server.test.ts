@@ -8,10 +8,12 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startFerretDb, type FerretDb } from './helpers/mongo.js';
 import { eventually, makeApp, startServer, TODOS, type ApiResponse, type TestServer } from './helpers/server.js';
+import { bearer } from './helpers/users.js';
 
 const APP = {
   todos: TODOS,
   users: { type: 'Collection', properties: { username: { type: 'string', required: true, unique: true } } },
+  people: { type: 'UserCollection', properties: { team: { type: 'string' } } },
 };
 
 function assertUnavailable(res: ApiResponse): void {
@@ -20,6 +22,12 @@ function assertUnavailable(res: ApiResponse): void {
   assert.equal(res.body?.statusCode, 503, res.text);
   assert.equal(typeof res.body?.message, 'string', res.text);
   assert.doesNotMatch(res.text, /at .*\.js/, 'no stack trace');
+}
+
+async function logIn(server: TestServer): Promise<{ token: string; uid: string }> {
+  const res = await server.post('/people/login', { username: 'ann', password: 'ann-password' });
+  assert.equal(res.status, 200, res.text);
+  return { token: res.body.id, uid: res.body.uid };
 }
 
 async function storeIs(server: TestServer, status: 'up' | 'down'): Promise<boolean> {
@@ -73,6 +81,45 @@ describe('REST on MongoDB', () => {
     const dup = await server.post('/users', { username: 'ann' });
     assert.equal(dup.status, 409, dup.text);
     assert.deepEqual(dup.body.errors, { username: 'must be unique' });
+  });
+});
+
+describe('users and sessions on MongoDB', () => {
+  let ferret: FerretDb;
+  let server: TestServer;
+  let url: string;
+
+  before(async () => {
+    ferret = await startFerretDb();
+    url = ferret.url();
+    server = await startServer(makeApp(APP), { env: { DATABASE_URL: url } });
+  });
+  after(async () => {
+    await server?.stop();
+    await ferret?.close();
+  });
+
+  it('sign up, a taken username is 409, log in, /people/me, log out, and the session is gone', async () => {
+    assert.equal((await server.post('/people', { username: 'ann', password: 'ann-password', team: 'red' })).status, 200);
+    const { token, uid } = await logIn(server);
+    const headers = bearer(token);
+    const taken = await server.post('/people', { username: 'ann', password: 'other-password' });
+    assert.equal(taken.status, 409, taken.text);
+    const me = await server.get('/people/me', headers);
+    assert.equal(me.status, 200, me.text);
+    assert.deepEqual([me.body.id, me.body.username, me.body.team, me.body.password], [uid, 'ann', 'red', undefined]);
+    const out = await server.post('/people/logout', {}, headers);
+    assert.deepEqual(out.body, { count: 1 });
+    assert.equal((await server.get('/people/me', headers)).status, 204);
+  });
+
+  it('sessions live in MongoDB: they survive a restart of the server', async () => {
+    const { token } = await logIn(server);
+    await server.stop();
+    server = await startServer(server.appDir, { env: { DATABASE_URL: url }, masterKey: server.masterKey });
+    const me = await server.get('/people/me', bearer(token));
+    assert.equal(me.status, 200, me.text);
+    assert.equal(me.body.username, 'ann');
   });
 });
 
