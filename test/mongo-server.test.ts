@@ -121,6 +121,21 @@ describe('users and sessions on MongoDB', () => {
     assert.equal(me.status, 200, me.text);
     assert.equal(me.body.username, 'ann');
   });
+
+  it('two instances on one database (a cluster) share documents and sessions', async () => {
+    const second = await startServer(server.appDir, { env: { DATABASE_URL: url }, masterKey: server.masterKey });
+    try {
+      const { token } = await logIn(server);
+      const me = await second.get('/people/me', bearer(token));
+      assert.equal(me.status, 200, me.text);
+      const created = await second.post('/todos', { title: 'from the second' });
+      assert.equal((await server.get(`/todos/${created.body.id}`)).body.title, 'from the second');
+      assert.deepEqual((await second.post('/people/logout', {}, bearer(token))).body, { count: 1 });
+      assert.equal((await server.get('/people/me', bearer(token))).status, 204, 'logged out everywhere');
+    } finally {
+      await second.stop();
+    }
+  });
 });
 
 describe('MongoDB unreachable at start', () => {
