@@ -16,6 +16,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { prepareUpdate } from '../src/collections/document.js';
 import { newId } from '../src/collections/id.js';
+import { MongoClient } from 'mongodb';
 import { parseSchema, type CollectionSchema } from '../src/collections/schema.js';
 import { parseQuery, project } from '../src/query/filter.js';
 import { MongoStore } from '../src/store/mongodb/mongo-store.js';
@@ -368,6 +369,18 @@ describe('unique properties and collection names', () => {
     const again = await mongo.collection(schema);
     await again.insert({ id: newId(), username: 'eve', email: 'eve@example.com' });
     await assert.rejects(again.insert({ id: newId(), username: 'eve' }), { code: 'DPD_ERR_UNIQUE' });
+  });
+
+  it('an index of the same name left with other options (by hand, by an older version) is replaced', async () => {
+    const client = new MongoClient(target.url().replace(/\/dpd_test_\w+/, `/${mongo.description.split('/').pop()}`));
+    try {
+      await client.db().collection('reindexed').createIndex({ username: 1 }, { name: 'ux_username' }); // not unique
+    } finally {
+      await client.close();
+    }
+    const handle = await mongo.collection(parseSchema('reindexed', USERS));
+    await handle.insert({ id: newId(), username: 'zed' });
+    await assert.rejects(handle.insert({ id: newId(), username: 'zed' }), { code: 'DPD_ERR_UNIQUE' });
   });
 
   it('internal, nested and odd collection names map to separate MongoDB collections', async () => {

@@ -27,6 +27,8 @@ export interface MongoStoreOptions {
 const BAD_VALUE = 2;
 const BAD_REGEX = 51091;
 const NOT_IMPLEMENTED = 238;
+/** IndexOptionsConflict, IndexKeySpecsConflict. */
+const INDEX_CONFLICT = new Set([85, 86]);
 /** Duplicate key: MongoDB's E11000. */
 const DUPLICATE_KEY = 11000;
 /** Write errors that applyUpdate explains better (TypeMismatch, BadValue: $inc on a string, $push on null). */
@@ -145,10 +147,22 @@ class MongoCollectionStore implements CollectionStore {
 
   private async ensureIndexes(): Promise<void> {
     await this.native.createIndex({ [ORDER_FIELD]: 1 }, { name: 'dpd_order' });
+    const existing = await this.native.listIndexes().toArray();
     for (const prop of indexedProperties(this.schema)) {
       const name = `${prop.unique ? 'ux' : 'ix'}_${prop.name}`;
+      // An index of that name made otherwise (by hand, by an older version) is replaced: FerretDB
+      // would silently keep it, MongoDB refuses the createIndex (caught below).
+      const found = existing.find((index) => index.name === name);
+      if (found && (Boolean(found.unique) !== prop.unique || JSON.stringify(found.key) !== JSON.stringify({ [prop.name]: 1 }))) {
+        await this.native.dropIndex(name);
+      }
       try {
-        await this.createIndex(prop, name);
+        await this.createIndex(prop, name).catch(async (err) => {
+          // Same name and key, other options (e.g. not partial): MongoDB's IndexOptionsConflict.
+          if (!(err instanceof MongoServerError) || !INDEX_CONFLICT.has(err.code as number)) throw err;
+          await this.native.dropIndex(name);
+          await this.createIndex(prop, name);
+        });
       } catch (err) {
         if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) {
           throw Errors.configInvalid(`cannot make "${prop.name}" unique in ${this.schema.name}: existing documents share a value`);
