@@ -50,6 +50,7 @@ describe('REST on MongoDB', () => {
 
   it('says where the data lives, without credentials, and /health says store: up', async () => {
     assert.match(server.output, /mongodb:\/\/127\.0\.0\.1:\d+\/dpd_test_/);
+    assert.doesNotMatch(server.output, /MongoDB store is down/, 'no false alarm while connecting');
     const health = await server.get('/health');
     assert.equal(health.status, 200, health.text);
     assert.equal(health.body.store, 'up');

@@ -57,7 +57,8 @@ export class MongoStore implements Store {
     this.retryMs = options.retryMs ?? 1000;
     this.client = new MongoClient(options.url, { ...driverDefaults(options.url), ignoreUndefined: true });
     this.db = this.client.db();
-    this.client.on('topologyDescriptionChanged', (event) => this.setUp(event.newDescription.hasKnownServers));
+    // After the first attempt, the driver's monitor says when servers are lost and found again.
+    this.client.on('topologyDescriptionChanged', (event) => { if (this.told) this.setUp(event.newDescription.hasKnownServers); });
     this.firstAttempt = this.connect();
   }
 
