@@ -217,6 +217,12 @@ describe('both stores answer every query identically', () => {
     if (target.ferret) assert.deepEqual(knownOnFerret.sort(), Object.keys(FERRETDB_DIFFERS).sort());
   });
 
+  it('paging at the store boundary: limit 0 is no documents, skip alone is the rest', async () => {
+    await same('limit 0', todos, (s) => s.find({ fields: {} }, { limit: 0 }));
+    await same('skip 3', todos, (s) => s.find({ fields: {} }, { skip: 3 }));
+    await same('skip 3 limit 0', todos, (s) => s.find({ fields: {} }, { skip: 3, limit: 0 }));
+  });
+
   it('by id, with and without a filter', async () => {
     const [first] = await todos.sqlite.find({ fields: {} }, { limit: 1 });
     for (const raw of [{ id: first.id }, { id: first.id, status: 'open' }, { id: first.id, status: 'done' }, { id: { $in: [first.id, 'nope'] } }, { id: { $gt: first.id } }]) {

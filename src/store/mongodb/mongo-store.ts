@@ -202,6 +202,7 @@ class MongoCollectionStore implements CollectionStore {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
+    if (options.limit === 0) return []; // as SQLite's LIMIT 0 (MongoDB reads limit 0 as "no limit")
     return this.run(async () => {
       let cursor = this.native.find(toMongoFilter(filter), { projection: HIDDEN, sort: toMongoSort(options.sort) });
       if (options.skip) cursor = cursor.skip(options.skip);
