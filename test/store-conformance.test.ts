@@ -264,6 +264,8 @@ describe('both stores apply every update identically', () => {
     ['$pull from a missing array leaves []', { tags: { $pull: 'a' } }, { title: 't' }],
     ['$pull from null leaves []', { tags: { $pull: 'a' } }, { title: 't', tags: null }],
     ['$addUnique adds only missing items', { $addUnique: { tags: ['a', 'c', 'c', { k: 1 }] } }],
+    ['$pull an object written in another key order', { tags: { $pull: { k: 1, j: 2 } } }, { title: 't', tags: [{ j: 2, k: 1 }, 'a'] }],
+    ['$addUnique an object written in another key order', { tags: { $addUnique: { k: 1, j: 2 } } }, { title: 't', tags: [{ j: 2, k: 1 }] }],
     ['$addUnique onto a missing array', { tags: { $addUnique: 'z' } }, { title: 't' }],
     ['$set several fields, new and old', { label: 'L', n: 7, meta: { y: [1, { z: null }] } }],
     ['$unset', { meta: { $unset: true }, n: { $unset: 1 } }],

@@ -109,12 +109,14 @@ export function toMongoUpdate(spec: UpdateSpec): MongoQuery | null {
     if (!claim(field)) return null;
     add('$push', field, { $each: items });
   }
+  // applyUpdate compares objects whatever their key order; BSON would not: such items go through it.
+  const structured = (items: unknown[]) => items.some((item) => typeof item === 'object' && item !== null);
   for (const [field, items] of Object.entries(spec.pull)) {
-    if (!claim(field)) return null;
+    if (!claim(field) || structured(items)) return null;
     add('$pullAll', field, items); // exact (deep) equality per element, as applyUpdate; `$pull` would read items as conditions
   }
   for (const [field, items] of Object.entries(spec.addUnique)) {
-    if (!claim(field)) return null;
+    if (!claim(field) || structured(items)) return null;
     add('$addToSet', field, { $each: items });
   }
   add('$inc', VERSION_FIELD, 1);
