@@ -88,6 +88,8 @@ const QUERIES: Record<string, unknown>[] = [
   { title: { $regex: 'a' } }, { title: { $regex: '^A', $options: 'i' } }, { title: { $regex: '^second', $options: 'm' } },
   { title: { $regex: 'eps.second', $options: 's' } }, { title: { $regex: 'clair', $options: 'u' } }, { title: { $regex: '☕$' } },
   { tags: { $regex: '^b' } }, { title: { $regex: '^$' } },
+  { title: { $regex: '\\d|\\s' } }, { title: { $regex: '\\beta' } }, { title: { $regex: '^[A-Z][a-z]{3,}$' } }, { title: { $regex: '(?:ph|ta)a$' } },
+  { title: { $regex: '^é', $options: 'i' } }, { title: { $regex: '\\p{L}{5}', $options: 'u' } }, { status: { $regex: 'OPEN', $options: 'i' } },
   // sorting (every field, both directions, several keys), paging
   ...['title', 'priority', 'status', 'assignedTo', 'tags', 'meta', 'due', 'n', 'items', 'completed', 'meta.v', 'meta.owner', 'items.qty', 'id']
     .flatMap((field) => [{ $sort: { [field]: 1 } }, { $sort: { [field]: -1 } }]),
