@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_FLAGS := --no-node-snapshot
 PORT ?= 2403
 
-.PHONY: run cluster stop test build install bench clean proto proto-check
+.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -34,12 +34,16 @@ stop:
 	bash scripts/cluster.sh stop
 
 ## make test: install, build and run every test
-test: build
+test: build ferretdb
 	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
 
 ## make bench: paired benchmarks against raw baselines (see bench/README.md)
 bench: build
 	node $(NODE_FLAGS) bench/run.js
+
+## make ferretdb: build the tests' MongoDB-wire server once (cached in ~/.cache/deployd-ts; skipped with MONGODB_URL)
+ferretdb:
+	@if [ -z "$$MONGODB_URL" ]; then bash scripts/ferretdb.sh >/dev/null; fi
 
 clean:
 	rm -rf dist node_modules/.installed

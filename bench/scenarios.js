@@ -17,7 +17,8 @@
  * another `deployd(...)` target.
  */
 import { deliveryLatency, fanOut, idleMemory } from './realtime.js';
-import { baseline, baselineWs, deployd } from './targets.js';
+import { mongoUrl } from './mongo.js';
+import { baseline, baselineMongo, baselineWs, deployd } from './targets.js';
 import { deploydCluster, redisRelay } from './cluster.js';
 
 const SEED = Number(process.env.BENCH_SEED ?? 2000);
@@ -73,6 +74,22 @@ export const scenarios = [
     name: 'GET /todos?priority[$gte]=3&$limit=50',
     ours: deployd({ todos: TODOS }),
     baseline: baseline(),
+    setup: (url) => seedTodos(url, SEED),
+    request: { method: 'GET', path: '/todos?priority[$gte]=3&$limit=50' },
+    verify: (docs) => Array.isArray(docs) && docs.length === 50 && docs.every((d) => d.priority >= 3),
+  },
+  // ---- the same REST scenarios on MongoDB (MONGODB_URL, else FerretDB): BENCH_ONLY=MongoDB selects these ----
+  {
+    name: 'POST /todos on MongoDB',
+    ours: deployd({ todos: TODOS }, { label: 'deployd-ts (MongoDB)', database: mongoUrl }),
+    baseline: baselineMongo(mongoUrl),
+    request: { method: 'POST', path: '/todos', headers: json, body: JSON.stringify({ title: 'bench', priority: 3, status: 'open' }) },
+    verify: (doc) => typeof doc?.id === 'string' && doc.title === 'bench',
+  },
+  {
+    name: 'GET /todos?priority[$gte]=3&$limit=50 on MongoDB',
+    ours: deployd({ todos: TODOS }, { label: 'deployd-ts (MongoDB)', database: mongoUrl }),
+    baseline: baselineMongo(mongoUrl),
     setup: (url) => seedTodos(url, SEED),
     request: { method: 'GET', path: '/todos?priority[$gte]=3&$limit=50' },
     verify: (docs) => Array.isArray(docs) && docs.length === 50 && docs.every((d) => d.priority >= 3),

@@ -30,9 +30,10 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 
 /**
  * deployd-ts (`bin/deployd`) on an app folder holding `resources/<name>/config.json` per entry,
- * plus `files` (relative path → text), e.g. hook files.
+ * plus `files` (relative path → text), e.g. hook files. `database`: an async function giving the
+ * `--db` URL (MongoDB scenarios); the app folder's SQLite file otherwise.
  */
-export function deployd(resources, { label = 'deployd-ts', env = {}, files = {} } = {}) {
+export function deployd(resources, { label = 'deployd-ts', env = {}, files = {}, database } = {}) {
   return {
     label,
     async start() {
@@ -51,7 +52,8 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {} 
       const childEnv = { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
       delete childEnv.PORT;
-      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1'], childEnv, dir);
+      const db = database ? ['--db', await database()] : [];
+      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1', ...db], childEnv, dir);
     },
   };
 }
@@ -63,6 +65,18 @@ export function baseline({ label = 'baseline', script = 'baseline-server.js' } =
     async start() {
       const dir = tempDir();
       const args = [...PROFILE_FLAGS, path.join(HERE, script), '--db', path.join(dir, 'bench.sqlite'), '--port', '0', '--host', '127.0.0.1'];
+      return launch(label, process.execPath, args, process.env, dir);
+    },
+  };
+}
+
+/** The bare fastify + mongodb driver baseline (bench/baseline-mongo-server.js) on a fresh database. */
+export function baselineMongo(database, { label = 'baseline (fastify + mongodb)' } = {}) {
+  return {
+    label,
+    async start() {
+      const dir = tempDir();
+      const args = [...PROFILE_FLAGS, path.join(HERE, 'baseline-mongo-server.js'), '--db', await database(), '--port', '0', '--host', '127.0.0.1'];
       return launch(label, process.execPath, args, process.env, dir);
     },
   };

@@ -67,6 +67,7 @@ export const Errors = {
   ),
   badCredentials: define('DPD_ERR_BAD_CREDENTIALS', 401, () => 'bad credentials'),
   storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
+  storeUnavailable: define('DPD_ERR_STORE_UNAVAILABLE', 503, () => 'the database cannot be reached, try again later'),
   internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
 };
 

@@ -100,7 +100,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
 
   const masterKey = loadMasterKey(appDir, options.masterKey);
-  const store = openStore(options.databaseUrl, appDir);
+  const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
   const bus = new EventBus();
   // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
   // created on first use; nothing Go-related runs for an app without .go files.
@@ -193,11 +193,15 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     });
   }
 
-  // Always 200 while the process serves requests (a balancer must not drop every instance when
-  // Redis is down); `bus` says whether real-time events reach the other instances right now.
-  app.get('/health', async () => {
+  // 200 while the process serves requests: a balancer must not drop every instance when Redis is
+  // down (`bus` says whether events reach the other instances). 503 when the store is down
+  // (MongoDB unreachable: every store operation answers 503 until it returns).
+  app.get('/health', async (_request, reply) => {
+    const storeStatus = store.status();
     const busStatus = history?.status() ?? 'in-process';
-    return { status: busStatus === 'degraded' ? 'degraded' : 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0, bus: busStatus };
+    if (storeStatus === 'down') reply.code(503);
+    const healthy = storeStatus === 'up' && busStatus !== 'degraded';
+    return { status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 };
   });
   await app.register(clientRoutes, { registry });
   await app.register(authRoutes, { registry, auth });

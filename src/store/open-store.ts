@@ -1,15 +1,18 @@
 /**
  * Picks the store from `--db` / `DATABASE_URL`: nothing or `sqlite:<file>` / a path → the embedded
- * SQLite store (default `<app>/.deployd/data.sqlite`).
+ * SQLite store (default `<app>/.deployd/data.sqlite`); `mongodb://` or `mongodb+srv://` → MongoDB
+ * (database from the URL's path, pool size and timeouts from its options).
  */
 import path from 'node:path';
 import type { Store } from './store.js';
+import { MongoStore } from './mongodb/mongo-store.js';
 import { SqliteStore } from './sqlite/sqlite-store.js';
 
-export function openStore(url: string | undefined, appDir: string): Store {
+export function openStore(url: string | undefined, appDir: string, log?: (level: 'info' | 'warn', message: string) => void): Store {
   if (!url) return new SqliteStore({ file: path.join(appDir, '.deployd', 'data.sqlite') });
   if (/^mongodb(\+srv)?:\/\//.test(url)) {
-    throw new Error('MongoDB storage is not available in this version yet; unset DATABASE_URL to use the embedded SQLite store');
+    if (!/^mongodb(\+srv)?:\/\/[^/]+\/[^/?]+/.test(url)) throw new Error(`name the database in the MongoDB URL, e.g. mongodb://localhost:27017/myapp`);
+    return new MongoStore({ url, log });
   }
   const file = url.replace(/^sqlite:(\/\/)?/, '').replace(/^file:(\/\/)?/, '');
   if (file === '') throw new Error(`cannot read a database location from "${url}"`);

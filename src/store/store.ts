@@ -48,9 +48,14 @@ export interface CollectionStore {
   remove(filter: Filter): Promise<Doc[]>;
 }
 
+/** `down`: the database cannot be reached now; operations answer 503 until it is back. */
+export type StoreStatus = 'up' | 'down';
+
 export interface Store {
   /** Human-readable location, for the start-up line (never contains credentials). */
   readonly description: string;
+  /** For GET /health: answered from what the store already knows, without a round trip. */
+  status(): StoreStatus;
   /** Prepares storage for a collection (tables, indexes) and returns its handle. */
   collection(schema: CollectionSchema): Promise<CollectionStore>;
   close(): Promise<void>;

@@ -11,7 +11,8 @@ import { indexedProperties, type CollectionSchema } from '../../collections/sche
 import { applyUpdate } from '../../collections/update.js';
 import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
 import type { Filter } from '../../query/filter.js';
-import type { CollectionStore, Doc, FindOptions, Store, UpdateSpec } from '../store.js';
+import type { CollectionStore, Doc, FindOptions, Store, StoreStatus, UpdateSpec } from '../store.js';
+import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
 
 export interface SqliteStoreOptions {
@@ -38,6 +39,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    this.db.function('dpd_sort_key', { deterministic: true }, sortKey);
     this.db.function('dpd_regexp', { deterministic: true }, (source: unknown, flags: unknown, value: unknown) => {
       if (typeof value !== 'string') return 0;
       const key = `${String(flags)}/${String(source)}`;
@@ -69,6 +71,11 @@ export class SqliteStore implements Store {
     return new SqliteCollection(this, schema, table);
   }
 
+  /** An embedded file is always there. */
+  status(): StoreStatus {
+    return 'up';
+  }
+
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
   }
@@ -95,6 +102,7 @@ export class SqliteStore implements Store {
     } catch (err) {
       if (err instanceof DeploydError) throw err;
       if (isSqliteError(err, 'SQLITE_BUSY')) throw Errors.storeBusy();
+      if (isSqliteError(err, 'SQLITE_CONSTRAINT_PRIMARYKEY') && schema) throw uniqueViolation('id'); // as MongoDB's duplicate _id
       if (isSqliteError(err, 'SQLITE_CONSTRAINT_UNIQUE') && schema) {
         const field = /index '([^']+)'/.exec(String((err as Error).message))?.[1];
         const prop = [...schema.properties.values()].find((p) => field === indexName(tableName(schema.name), p.name, true));

@@ -67,9 +67,11 @@ export class FilterTranslator {
       }
       const t = `json_type(data, ${jp})`;
       const e = this.alias();
-      const pick = (what: string) => `(SELECT ${what} FROM json_each(data, ${jp}) AS ${e} ORDER BY ${typeRank(`${e}.type`)} ${dir}, ${e}.value ${dir} LIMIT 1)`;
+      // Objects (and arrays inside arrays) compare as BSON does, through dpd_sort_key (sort-key.ts).
+      const comparable = (v: string, type: string) => `CASE WHEN ${type} IN ('object','array') THEN dpd_sort_key(${v}) ELSE ${v} END`;
+      const pick = (what: string) => `(SELECT ${what} FROM json_each(data, ${jp}) AS ${e} ORDER BY ${typeRank(`${e}.type`)} ${dir}, ${comparable(`${e}.value`, `${e}.type`)} ${dir} LIMIT 1)`;
       keys.push(`CASE WHEN ${t} = 'array' THEN CASE WHEN json_array_length(data, ${jp}) = 0 THEN -1 ELSE ${pick(typeRank(`${e}.type`))} END ELSE ${typeRank(t)} END ${dir}`);
-      keys.push(`CASE WHEN ${t} = 'array' THEN ${pick(`${e}.value`)} ELSE json_extract(data, ${jp}) END ${dir}`);
+      keys.push(`CASE WHEN ${t} = 'array' THEN ${pick(comparable(`${e}.value`, `${e}.type`))} ELSE ${comparable(`json_extract(data, ${jp})`, t)} END ${dir}`);
     }
     keys.push('rowid ASC'); // insertion order, as MongoDB's natural order, and a stable tie-break
     return keys.join(', ');
@@ -116,7 +118,8 @@ export class FilterTranslator {
     }
     if (ops.$size !== undefined) {
       const size = ops.$size;
-      parts.push(whole((v, t) => `(${t} = 'array' AND json_array_length(${v}) = ${this.bind(size)})`));
+      // CASE, not AND: SQLite may evaluate json_array_length on a plain string, which is not JSON text.
+      parts.push(whole((v, t) => `(CASE WHEN ${t} = 'array' THEN json_array_length(${v}) = ${this.bind(size)} ELSE 0 END)`));
     }
     if (ops.$regex !== undefined) {
       const regex = ops.$regex;
@@ -150,7 +153,7 @@ export class FilterTranslator {
     if (ops.$nin) parts.push(negate(this.inList(ops.$nin, v, t)));
     if (ops.$exists !== undefined) parts.push(ops.$exists ? '1' : '0');
     if (ops.$regex !== undefined) parts.push(this.regex(ops.$regex, ops.$options ?? '', v, t));
-    if (ops.$size !== undefined) parts.push(`(${t} = 'array' AND json_array_length(${v}) = ${this.bind(ops.$size)})`);
+    if (ops.$size !== undefined) parts.push(`(CASE WHEN ${t} = 'array' THEN json_array_length(${v}) = ${this.bind(ops.$size)} ELSE 0 END)`);
     if (ops.$not) parts.push(negate(this.elementOperators(ops.$not, v, t)));
     return join(parts, 'AND');
   }
