@@ -318,11 +318,13 @@ func TestUnencodableDataFails(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	res, err := r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET})
+	res, err := r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET, DataJson: []byte(`{"a":1}`), QueryJson: []byte(`{"q":2}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "no handler", res.Cancel, &hooksv1.Cancel{Message: "no get hook is loaded", Status: 500, IsError: true})
+	eq(t, "no handler: no cancel", res.Cancel, (*hooksv1.Cancel)(nil))
+	eq(t, "no handler: data passes through", string(res.DataJson), `{"a":1}`)
+	eq(t, "no handler: query passes through", string(res.QueryJson), `{"q":2}`)
 	res, _ = r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_UNSPECIFIED})
 	eq(t, "unspecified", res.Cancel.Message, "no EVENT_UNSPECIFIED hook is loaded")
 	r.Register("get", func(*EventContext) error { return nil })

@@ -83,6 +83,8 @@ export interface GoPluginStartOptions {
    * the openssl CLI; adds ~30 ms to the start). Default false.
    */
   autoMTLS?: boolean;
+  /** With autoMTLS: the host's certificate to present (default: a new one for this start). */
+  clientCertificate?: ClientCertificate;
   /** hooks.proto; default proto/deployd/hooks/v1/hooks.proto of this package. */
   protoFile?: string;
 }
@@ -310,7 +312,7 @@ export class GoPluginProcess {
   static async start(options: GoPluginStartOptions): Promise<GoPluginProcess> {
     const name = options.name ?? path.basename(options.binary);
     const timeoutMs = options.startTimeoutMs ?? 10_000;
-    const clientCert = options.autoMTLS ? await generateClientCertificate() : undefined;
+    const clientCert = options.autoMTLS ? (options.clientCertificate ?? (await generateClientCertificate())) : undefined;
     const dir = fs.mkdtempSync(path.join(options.socketDir ?? os.tmpdir(), 'dpd-go-'));
     const env: NodeJS.ProcessEnv = {
       ...(options.inheritEnv === false ? {} : process.env),
