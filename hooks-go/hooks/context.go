@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"unicode/utf8"
 )
 
@@ -53,6 +54,8 @@ type EventContext struct {
 	response  *responseRecord
 	logs      []logRecord
 	cancel    *cancelRecord
+	// The Data map Protect last restored fields in (see protectedWrite).
+	protectedIn map[string]interface{}
 }
 
 type emitRecord struct {
@@ -136,8 +139,10 @@ func (c *EventContext) Hide(field string) {
 }
 
 // Protect keeps field from being changed by this request: it gets its previous value back right
-// away and in the result, whatever the handler writes to Data afterwards (it is removed when the
-// previous document has no such field). A field the document does not have is ignored.
+// away and in the result (it is removed when the previous document has no such field). A field the
+// document does not have is ignored. As in JavaScript, where the property becomes read-only,
+// assigning the field in the same Data map afterwards fails the hook with 400 "Cannot modify
+// protected property"; a new map assigned to Data gets the previous values back silently.
 func (c *EventContext) Protect(field string) {
 	if _, ok := c.Data[field]; !ok {
 		return
@@ -146,7 +151,27 @@ func (c *EventContext) Protect(field string) {
 		c.protected = append(c.protected, field)
 	}
 	c.restoreProtected()
+	c.protectedIn = c.Data
 }
+
+// protectedWrite names a protected field the handler assigned in the map Protect restored it in.
+func (c *EventContext) protectedWrite() string {
+	if c.protectedIn == nil || c.Data == nil || reflect.ValueOf(c.Data).Pointer() != reflect.ValueOf(c.protectedIn).Pointer() {
+		return ""
+	}
+	for _, field := range c.protected {
+		now, has := c.Data[field]
+		prev, had := c.Previous[field]
+		if has != had || (has && !sameValue(now, prev)) {
+			return field
+		}
+	}
+	return ""
+}
+
+// sameValue: a protected field still holds what Protect put there (a copy of the previous value:
+// equal scalars, or maps and slices that are equal in content).
+func sameValue(a, b interface{}) bool { return reflect.DeepEqual(a, b) }
 
 // restoreProtected puts the previous values of the protected fields back into Data.
 func (c *EventContext) restoreProtected() {

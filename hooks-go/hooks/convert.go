@@ -92,6 +92,9 @@ func decodeObject(field string, raw []byte) (map[string]interface{}, error) {
 // error and a panic all end up in HookResult.cancel.
 func Invoke(h Handler, c *EventContext) *hooksv1.HookResult {
 	c.cancel = call(h, c)
+	if field := c.protectedWrite(); field != "" && c.cancel == nil {
+		c.cancel = &cancelRecord{message: fmt.Sprintf("Cannot modify protected property '%s'", field), status: 400, isError: true}
+	}
 	return c.Result()
 }
 

@@ -219,8 +219,7 @@ func TestProtect(t *testing.T) {
 	res := run(t, "put", in, func(c *EventContext) error {
 		c.Protect("owner")
 		seen = c.Data["owner"] // restored right away
-		c.Data["owner"] = "mallory again"
-		c.Protect("fresh") // not in previous: removed
+		c.Protect("fresh")     // not in previous: removed
 		c.Protect("nested")
 		c.Data["nested"].(map[string]interface{})["k"] = "mutated" // must not reach Previous
 		c.Protect("missing")
@@ -229,6 +228,24 @@ func TestProtect(t *testing.T) {
 	eq(t, "value after Protect", seen, "alice")
 	eq(t, "protected", res.Protected, []string{"owner", "fresh", "nested"})
 	eq(t, "data", decode(t, res.DataJson), obj("owner", "alice", "nested", obj("k", "old"), "title", "t"))
+}
+
+func TestProtectedWriteFails(t *testing.T) {
+	in := &hooksv1.EventContext{DataJson: []byte(`{"owner":"mallory"}`), PreviousJson: []byte(`{"owner":"alice"}`)}
+	res := run(t, "put", in, func(c *EventContext) error {
+		c.Protect("owner")
+		c.Data["owner"] = "mallory again"
+		return nil
+	})
+	eq(t, "cancel", res.Cancel, &hooksv1.Cancel{Message: "Cannot modify protected property 'owner'", Status: 400, IsError: true})
+	// A new map assigned to Data is not a write to the protected field: its value is restored.
+	res = run(t, "put", in, func(c *EventContext) error {
+		c.Protect("owner")
+		c.Data = map[string]interface{}{"owner": "mallory", "slug": "s"}
+		return nil
+	})
+	eq(t, "no cancel", res.Cancel, (*hooksv1.Cancel)(nil))
+	eq(t, "data", decode(t, res.DataJson), obj("owner", "alice", "slug", "s"))
 }
 
 func TestEmit(t *testing.T) {
