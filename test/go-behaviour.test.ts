@@ -320,7 +320,7 @@ describe('the hook behaviour table, JavaScript and Go', () => {
         });
     };
     langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
-    await goBuilt(started.api, '/gob?title=none');
+    await goBuilt(() => started.api.get('/gob?title=none'));
   }, { timeout: 600_000 });
 
   after(async () => {

@@ -137,6 +137,11 @@ func exitWithParent(socketDir string, every time.Duration) {
 					}
 				}
 				_ = os.Remove(socketDir) // only succeeds when empty
+				// deployd-ts keeps every sidecar's directory in one of its own (dpd-sock-*):
+				// the last sidecar out removes it too.
+				if parent := filepath.Dir(socketDir); strings.HasPrefix(filepath.Base(parent), "dpd-sock-") {
+					_ = os.Remove(parent)
+				}
 			}
 			os.Exit(0)
 		}

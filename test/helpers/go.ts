@@ -54,14 +54,15 @@ function probe(pkg: string): string {
 }
 
 /**
- * Waits until `urlPath` stops answering 503 "still being built": a collection's first Go build runs
- * in the background and may take minutes on a machine whose Go build cache is cold.
+ * Repeats `request` (one that runs a Go hook) until it stops answering 503 "still being built": a
+ * collection's first Go build runs in the background and may take minutes on a machine whose Go
+ * build cache is cold. Returns the first other answer.
  */
-export async function goBuilt(api: { get(p: string): Promise<{ status: number; text: string }> }, urlPath: string, timeoutMs = 600_000): Promise<void> {
+export async function goBuilt<T extends { status: number; text: string }>(request: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await api.get(urlPath);
-    if (res.status !== 503 || !/still being built/.test(res.text)) return;
-    if (Date.now() > deadline) throw new Error(`${urlPath}: still being built after ${timeoutMs} ms`);
+    const res = await request();
+    if (res.status !== 503 || !/still being built/.test(res.text)) return res;
+    if (Date.now() > deadline) throw new Error(`still being built after ${timeoutMs} ms`);
   }
 }

@@ -332,7 +332,7 @@ export class GoHookRunner implements HookRunner {
         throw new Error(`${(err as Error).message} (AutoMTLS needs the openssl command; DEPLOYD_GO_AUTOMTLS=off turns it off)`);
       }
     }
-    return GoPluginProcess.start({
+    const proc = await GoPluginProcess.start({
       binary: set.binary!,
       name: `${set.collection} go hooks`,
       socketDir: this.options.socketDir ?? os.tmpdir(),
@@ -340,6 +340,8 @@ export class GoHookRunner implements HookRunner {
       autoMTLS: this.autoMTLS,
       clientCertificate,
     });
+    this.options.log.info({ collection: set.collection, pid: proc.pid, address: proc.address, tls: proc.tls, ms: Date.now() - set.startedAt }, 'go hook sidecar started');
+    return proc;
   }
 
   /** Restarts the set's sidecar when it exits on its own. */
