@@ -27,6 +27,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
+import { UnaryChannel } from './unary-channel.js';
 
 /** hooks-go's handshake (hooks-go/hooks/serve.go). */
 export const MAGIC_COOKIE_KEY = 'DPD_HOOK_PLUGIN';
@@ -262,6 +263,8 @@ export class GoPluginProcess {
   private closed = false;
   private stopping: Promise<void> | undefined;
   private client: grpc.Client | undefined;
+  /** HookService/Run's own lean channel (see unary-channel.ts); grpc-js serves the rest. */
+  private runChannel: UnaryChannel | undefined;
   private stdio: grpc.ClientReadableStream<unknown> | undefined;
   private readonly runMethod: protoLoader.MethodDefinition<object, object>;
 
@@ -343,6 +346,7 @@ export class GoPluginProcess {
       p.killNow();
       await p.exited;
       p.releaseStdio();
+      p.runChannel?.close();
       p.client?.close();
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -417,6 +421,11 @@ export class GoPluginProcess {
       throw new GoPluginError('HANDSHAKE', `Go plugin ${this.name}: the plugin serves TLS, but no AutoMTLS was requested`);
     }
     this.tls = clientCert !== undefined;
+    const [host, port] = [handshake.address.slice(0, handshake.address.lastIndexOf(':')), Number(handshake.address.slice(handshake.address.lastIndexOf(':') + 1))];
+    this.runChannel = new UnaryChannel(
+      handshake.network === 'unix' ? { path: handshake.address } : { host, port },
+      clientCert ? { ca: serverCertificatePem(handshake.serverCert), key: clientCert.keyPem, cert: clientCert.certPem } : undefined,
+    );
     this.client = new grpc.Client(target, credentials, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -451,6 +460,8 @@ export class GoPluginProcess {
       }
       await delay(50);
     }
+    // Keep the Run channel warm: connected (and TLS-handshaken) before the first hook call.
+    await this.runChannel.warm(Math.max(1000, timeoutMs - (Date.now() - started)));
     this.openStdio();
   }
 
@@ -510,7 +521,9 @@ export class GoPluginProcess {
     if (!this.alive) throw new GoPluginError('EXITED', `Go plugin ${this.name}: ${this.exitText()}`);
     const deadline = Date.now() + Math.max(0, deadlineMs);
     try {
-      return (await this.unary(this.runMethod, eventContext, deadlineMs)) as ProtoHookResult;
+      if (!this.runChannel) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: not connected`);
+      const m = this.runMethod;
+      return m.responseDeserialize(await this.runChannel.call(m.path, m.requestSerialize(eventContext), deadlineMs)) as ProtoHookResult;
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (e instanceof GoPluginError) throw e;
@@ -565,6 +578,7 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
+      this.runChannel?.close();
       this.client?.close();
       fs.rmSync(this.socketDir, { recursive: true, force: true });
     })();
