@@ -19,6 +19,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import autocannon from 'autocannon';
 import { deployd } from './targets.js';
 
+// Go from its standard place when it is not on PATH (the servers started here inherit PATH).
+if (fs.existsSync('/usr/local/go/bin/go') && !(process.env.PATH ?? '').split(path.delimiter).includes('/usr/local/go/bin')) {
+  process.env.PATH = `/usr/local/go/bin${path.delimiter}${process.env.PATH ?? ''}`;
+}
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);

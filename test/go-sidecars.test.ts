@@ -25,6 +25,8 @@ const TODOS_POST = (version: string) =>
 	switch ctx.Data["title"] {
 	case "slow":
 		time.Sleep(400 * time.Millisecond)
+	case "patient":
+		time.Sleep(1500 * time.Millisecond) // past JavaScript's 1 s default, within Go's 2 s
 	case "panic":
 		var m map[string]int
 		m["boom"] = 1 // a nil-map write: a runtime panic
@@ -170,6 +172,11 @@ describe('Go hook sidecars', () => {
     await eventually(() => !sidecarPids(app).has(pid), 5000, 'the stuck sidecar to be killed');
     await eventually(async () => (await server.put(`/stuck/${id}`, { title: 'quick' })).status === 200, 10_000, 'a replacement sidecar');
     await eventually(() => sidecarsStarted(server, 'stuck').at(-1)!.pid !== pid, 5000, 'the new sidecar in the log');
+  });
+
+  it('the default deadline of a Go hook call is 2 s', async () => {
+    const res = await server.post('/todos', { title: 'patient' });
+    assert.equal(res.status, 200, res.text);
   });
 
   it('a compile error answers 500 naming the file and is logged with file:line; the other events work', async () => {

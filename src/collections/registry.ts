@@ -199,7 +199,7 @@ function hookLimits(schema: CollectionSchema, defaults: HookLimits): HookLimits 
   const limits = { ...defaults };
   if (typeof raw === 'object' && raw !== null) {
     const { timeoutMs, memoryMb } = raw as Record<string, unknown>;
-    if (typeof timeoutMs === 'number' && timeoutMs > 0) limits.timeoutMs = Math.min(timeoutMs, 60_000);
+    if (typeof timeoutMs === 'number' && timeoutMs > 0) limits.timeoutMs = limits.configuredTimeoutMs = Math.min(timeoutMs, 60_000);
     if (typeof memoryMb === 'number' && memoryMb >= 8) limits.memoryMb = Math.min(memoryMb, 1024);
   }
   return limits;

@@ -67,6 +67,11 @@ export interface GoHookRunnerOptions {
    * DEPLOYD_GO_BUILD_WAIT_MS or 20 000 ms.
    */
   buildWaitMs?: number;
+  /**
+   * Deadline of one call when the collection's config.json sets no `"hooks": {"timeoutMs"}`;
+   * default DEPLOYD_GO_TIMEOUT_MS or 2000 ms.
+   */
+  timeoutMs?: number;
   log: FastifyBaseLogger;
 }
 
@@ -99,12 +104,15 @@ export class GoHookRunner implements HookRunner {
   private readonly sdkDir: string;
   private readonly autoMTLS: boolean;
   private readonly buildWaitMs: number;
+  private readonly defaultTimeoutMs: number;
   private clientCertificate?: Promise<ClientCertificate>;
   private closed = false;
 
   constructor(private readonly options: GoHookRunnerOptions) {
     this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
     this.autoMTLS = options.autoMTLS ?? !/^(0|off|false|no)$/i.test(process.env.DEPLOYD_GO_AUTOMTLS ?? '');
+    const envTimeout = Number(process.env.DEPLOYD_GO_TIMEOUT_MS);
+    this.defaultTimeoutMs = options.timeoutMs ?? (envTimeout > 0 ? envTimeout : DEFAULT_GO_TIMEOUT_MS);
     const envWait = Number(process.env.DEPLOYD_GO_BUILD_WAIT_MS);
     this.buildWaitMs = options.buildWaitMs ?? (envWait > 0 ? envWait : DEFAULT_BUILD_WAIT_MS);
   }
@@ -122,7 +130,7 @@ export class GoHookRunner implements HookRunner {
       name: hookSet,
       collection,
       files: new Map(used.map((h) => [h.event, h.file])),
-      timeoutMs: limits?.timeoutMs > 0 ? limits.timeoutMs : DEFAULT_GO_TIMEOUT_MS,
+      timeoutMs: limits?.configuredTimeoutMs ?? this.defaultTimeoutMs,
       state: 'loading',
       loaded: Promise.resolve(),
       errors: {},
