@@ -25,13 +25,15 @@ const TODOS_POST = (version: string) =>
 	switch ctx.Data["title"] {
 	case "slow":
 		time.Sleep(400 * time.Millisecond)
+	case "print":
+		fmt.Fprintln(os.Stderr, "a line on the sidecar's stderr")
 	case "patient":
 		time.Sleep(1500 * time.Millisecond) // past JavaScript's 1 s default, within Go's 2 s
 	case "panic":
 		var m map[string]int
 		m["boom"] = 1 // a nil-map write: a runtime panic
 	}`,
-    ['time'],
+    ['time', 'fmt', 'os'],
   );
 
 const STUCK_PUT = goRun(
@@ -172,6 +174,11 @@ describe('Go hook sidecars', () => {
     await eventually(() => !sidecarPids(app).has(pid), 5000, 'the stuck sidecar to be killed');
     await eventually(async () => (await server.put(`/stuck/${id}`, { title: 'quick' })).status === 200, 10_000, 'a replacement sidecar');
     await eventually(() => sidecarsStarted(server, 'stuck').at(-1)!.pid !== pid, 5000, 'the new sidecar in the log');
+  });
+
+  it("a sidecar's own output reaches the server log, tagged with its hook files", async () => {
+    assert.equal((await server.post('/todos', { title: 'print' })).status, 200);
+    await eventually(() => server.output.split('\n').some((line) => line.includes("a line on the sidecar's stderr") && line.includes('"hookFiles":["todos/post.go"]')), 5000, 'the stderr line in the log');
   });
 
   it('the default deadline of a Go hook call is 2 s', async () => {

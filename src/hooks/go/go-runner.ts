@@ -183,7 +183,7 @@ export class GoHookRunner implements HookRunner {
     const errors: Partial<Record<HookEvent, string>> = {};
     if (!set.binary) {
       let files = toFiles(hooks);
-      const pluginLog = this.pluginLog(set.collection);
+      const pluginLog = this.pluginLog(set);
       try {
         // Each round drops the files that have errors; stops when nothing is left to blame.
         for (let round = 0; round < hooks.length && files.length > 0; round++) {
@@ -320,11 +320,12 @@ export class GoHookRunner implements HookRunner {
 
   // ---- sidecars -----------------------------------------------------------------------------------
 
-  private pluginLog(collection: string): PluginLog {
+  /** The sidecar's own output (hclog, stdout/stderr) → the server log, tagged with its hook files. */
+  private pluginLog(set: HookSet): PluginLog {
     const log = this.options.log;
     return (level, message, fields) => {
       const lvl = level === 'trace' ? 'debug' : level;
-      log[lvl]({ collection, goHooks: true, ...fields }, message);
+      log[lvl]({ collection: set.collection, hookFiles: [...set.files.values()], goHooks: true, ...fields }, message);
     };
   }
 
@@ -344,7 +345,7 @@ export class GoHookRunner implements HookRunner {
       binary: set.binary!,
       name: `${set.collection} go hooks`,
       socketDir: this.options.socketDir ?? os.tmpdir(),
-      log: this.pluginLog(set.collection),
+      log: this.pluginLog(set),
       autoMTLS: this.autoMTLS,
       clientCertificate,
     });
