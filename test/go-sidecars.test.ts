@@ -230,7 +230,7 @@ describe('Go hook sidecars', () => {
 describe('Go builds stay off the request path', () => {
   it('the server listens and serves other collections while a first build runs; requests for it wait, or get 503 past the wait', { timeout: BUILD_MS }, async () => {
     useGo();
-    const slow = slowGo(4000);
+    const slow = slowGo(6000);
     const app = makeApp({ waits: TODOS, plain: TODOS, impatient: TODOS }, {
       'resources/waits/post.go': goRun(`	ctx.Data["built"] = "waits"`),
       'resources/impatient/post.go': goRun(`	ctx.Data["built"] = "impatient"`),
@@ -238,11 +238,10 @@ describe('Go builds stay off the request path', () => {
     const env = { PATH: `${slow}${path.delimiter}${process.env.PATH}`, DEPLOYD_GO_BUILD_WAIT_MS: '1500' };
     let server: TestServer | undefined;
     try {
-      const t0 = Date.now();
       server = await startServer(app, { env });
       const plain = await server.post('/plain', { title: 'served' });
       assert.equal(plain.status, 200, plain.text);
-      assert.ok(Date.now() - t0 < 4000, 'listening and answering before the (≥ 4 s) Go builds finish');
+      // Listening and answering while the (≥ 6 s) Go builds run: no program is built yet.
       const buildDir = path.join(app, '.deployd', 'build');
       assert.equal(fs.existsSync(buildDir) && fs.readdirSync(buildDir).some((d) => fs.existsSync(path.join(buildDir, d, 'plugin'))), false);
       const early = await server.post('/impatient', { title: 'too soon' });
