@@ -11,10 +11,12 @@
  *
  * Host death: every live plugin is SIGKILLed from `process.on('exit')`, which covers a normal exit,
  * `process.exit()` and an uncaught exception. A host killed by SIGKILL (or a signal without a
- * handler) runs no code, and go-plugin does not notice its parent's death: the plugin keeps
- * running as an orphan (reparented to init) with its socket. Fix proposed for hooks-go: `Serve`
- * watches `os.Getppid()` (exit when it changes) or watches its stdin for EOF (the host keeps a pipe
- * open; go-plugin's Serve ignores stdin).
+ * handler) runs no code, and go-plugin itself does not notice its parent's death: hooks-go's
+ * `Serve` watches `os.Getppid()` and exits (removing its socket) when the host is gone. A prebuilt
+ * program not built on hooks-go may not, and would then outlive a SIGKILLed host.
+ *
+ * HookService/Run, the hot path, goes over its own lean HTTP/2 channel (./unary-channel.ts);
+ * grpc-js serves the health check, the stdio stream and the shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
