@@ -18,8 +18,8 @@ const (
 // use by several goroutines at once, and must not be used after the handler returns.
 type EventContext struct {
 	// Data is the document (`this` in a JavaScript hook). Changes to it, or a new map assigned to
-	// it, are sent back as the document after the hook. Protected fields get their previous value
-	// back whatever the handler does (see Protect).
+	// it, are sent back as the document after the hook. Protected fields keep their previous value
+	// (see Protect: assigning one in this map fails the hook).
 	Data map[string]interface{}
 	// Previous is the stored document before this write (PUT, AfterCommit). It is an empty map
 	// when there is none, except in AfterCommit where it is nil when there was no previous document.
