@@ -225,6 +225,27 @@ describe('Go hook sidecars', () => {
     assert.equal(versions.lastIndexOf('v1') < versions.indexOf('v2'), true);
     await eventually(() => sidecarPids(app).size === 3, 5000, 'the old todos sidecar to stop'); // todos, stuck, broken
   });
+
+  it('a hot edit that does not compile answers 500 naming file:line (fail closed); fixing it serves again', { timeout: BUILD_MS }, async () => {
+    const file = path.join(app, 'resources', 'todos', 'post.go');
+    fs.writeFileSync(file, goRun('\tctx.Data["version"] = versionThatDoesNotExist'));
+    await eventually(async () => (await server.post('/todos', { title: 'broken edit' })).status === 500, BUILD_MS - 20_000, 'the broken edit to load');
+    // (Until the broken version loaded, the old one served: those requests succeeded.)
+    const res = await server.post('/todos', { title: 'after the broken edit' });
+    assert.equal(res.status, 500, res.text);
+    assert.match(res.body.message, /^todos\/post\.go:2:\d+: undefined: versionThatDoesNotExist/);
+    assert.deepEqual((await server.get('/todos?title=after%20the%20broken%20edit')).body, []);
+    fs.writeFileSync(file, TODOS_POST('v3'));
+    const fixed = await goBuilt(async () => {
+      for (;;) {
+        const r = await server.post('/todos', { title: 'fixed' });
+        if (r.status !== 500) return r;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    });
+    assert.equal(fixed.status, 200, fixed.text);
+    assert.equal(fixed.body.version, 'v3');
+  });
 });
 
 describe('Go builds stay off the request path', () => {
