@@ -363,6 +363,23 @@ describe('a prebuilt go-plugin program (config.json "goPlugin")', () => {
 });
 
 describe('no sidecar or socket outlives the server', () => {
+  it('SIGTERM during a first build stops the build too', { timeout: BUILD_MS }, async () => {
+    useGo();
+    const slow = slowGo(6000);
+    const app = makeApp({ a: TODOS }, { 'resources/a/post.go': goRun(`	ctx.Data["a"] = 2`) });
+    const mentioning = () => execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((line) => line.includes(app) && !line.includes('bin/deployd') && !line.includes('cli/main'));
+    try {
+      const server = await startServer(app, { env: { PATH: `${slow}${path.delimiter}${process.env.PATH}` } });
+      await eventually(() => mentioning().length > 0, 5000, 'the build to start');
+      assert.equal(await server.stop('SIGTERM'), 0);
+      await eventually(() => mentioning().length === 0, 5000, 'no build left');
+      assert.equal(sidecarPids(app).size, 0);
+    } finally {
+      fs.rmSync(app, { recursive: true, force: true });
+      fs.rmSync(slow, { recursive: true, force: true });
+    }
+  });
+
   for (const signal of ['SIGTERM', 'SIGKILL'] as const) {
     it(`after ${signal}`, { timeout: BUILD_MS }, async () => {
       useGo();
