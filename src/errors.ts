@@ -11,6 +11,8 @@ export class DeploydError extends Error {
   readonly statusCode: number;
   /** Field → message map, for validation failures (Deployd's `{"errors":{...}}`). */
   readonly errors?: Record<string, string>;
+  /** Response headers that belong to this error (`Retry-After`). */
+  headers?: Record<string, string>;
 
   constructor(code: string, statusCode: number, message: string, errors?: Record<string, string>) {
     super(message);
@@ -59,6 +61,11 @@ export const Errors = {
   conflict: define('DPD_ERR_CONFLICT', 409, (detail: string) => detail),
   configInvalid: define('DPD_ERR_CONFIG_INVALID', 500, (detail: string) => detail),
   notImplemented: define('DPD_ERR_NOT_IMPLEMENTED', 501, (detail: string) => detail),
+  tooManyAttempts: (seconds: number) => Object.assign(
+    new DeploydError('DPD_ERR_TOO_MANY_ATTEMPTS', 429, `too many failed logins; try again in ${seconds} s`),
+    { headers: { 'Retry-After': String(seconds) } },
+  ),
+  badCredentials: define('DPD_ERR_BAD_CREDENTIALS', 401, () => 'bad credentials'),
   storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
   internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
 };

@@ -12,7 +12,10 @@ import { installBodyParsers } from './api/body-parsers.js';
 import { clientRoutes } from './api/client-routes.js';
 import { collectionRoutes } from './api/collection-routes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
-import { masterKeyAuthenticator } from './auth/authenticator.js';
+import { authRoutes } from './api/auth-routes.js';
+import { Authenticator } from './auth/authenticator.js';
+import { LoginThrottle } from './auth/login-throttle.js';
+import { Sessions } from './auth/sessions.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
 import { EventBus } from './bus/event-bus.js';
 import { internalClient } from './collections/internal-client.js';
@@ -23,7 +26,7 @@ import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
 import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { readRealtimeConfig } from './realtime/config.js';
-import { RealtimeGateway, type IdentityResolver } from './realtime/gateway.js';
+import { RealtimeGateway } from './realtime/gateway.js';
 import { MemoryHistory } from './realtime/history.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -44,6 +47,8 @@ export interface ServerOptions {
   /** Largest `$limit` (and the default page size). */
   maxLimit?: number;
   logLevel?: string;
+  /** Trust X-Forwarded-* from a proxy in front (TLS termination, client addresses for throttling). */
+  trustProxy?: boolean;
   /** Watch resources/ for config changes (on by default). */
   watch?: boolean;
   /** Defaults for every hook event: wall time and sandbox heap. */
@@ -76,6 +81,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     requestTimeout: 30_000,
     logController: new LogController({ disableRequestLogging: !dev }),
     return503OnClosing: true,
+    trustProxy: options.trustProxy ?? false,
     frameworkErrors: frameworkErrorHandler({ bodyLimit }),
     clientErrorHandler,
     routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
@@ -105,7 +111,9 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
   const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
-  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits }, app.log);
+  const sessions = new Sessions(store);
+  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, app.log);
+  const auth = new Authenticator(masterKey, dev, sessions, registry);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
   // An app with Go hooks cannot run without the Go toolchain (unless every sidecar is already
@@ -160,7 +168,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
   if (realtime.enabled) {
-    gateway = new RealtimeGateway(realtime, bus, new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs), registry, realtimeIdentities(masterKey), app.log);
+    gateway = new RealtimeGateway(realtime, bus, new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs), registry, auth, app.log);
     gateway.attach(app.server);
   }
   if (gateway) {
@@ -172,7 +180,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
 
   app.get('/health', async () => ({ status: 'ok', collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 }));
   await app.register(clientRoutes, { registry });
-  await app.register(collectionRoutes, { registry, auth: masterKeyAuthenticator(masterKey, dev), limits, serveStatic });
+  await app.register(authRoutes, { registry, auth });
+  await app.register(collectionRoutes, { registry, auth, limits, serveStatic });
 
   let closing: Promise<void> | undefined;
   return {
@@ -207,24 +216,6 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
         await store.close();
       })();
       return closing;
-    },
-  };
-}
-
-/** Real-time identities: root with the master key (header or auth message), anonymous otherwise. */
-function realtimeIdentities(masterKey: MasterKey): IdentityResolver {
-  const root = { key: 'root', caller: { isRoot: true, me: { id: 'root', username: 'root', isRoot: true } } };
-  const anonymous = { key: 'anonymous', caller: { isRoot: false, me: null } };
-  return {
-    fromRequest(request) {
-      const header = request.headers['x-master-key'] ?? request.headers['dpd-ssh-key'];
-      const key = Array.isArray(header) ? header[0] : header;
-      if (key === undefined) return anonymous;
-      if (masterKey.matches(key)) return root;
-      throw new Error('invalid master key');
-    },
-    fromToken(token) {
-      return masterKey.matches(token) ? root : undefined;
     },
   };
 }

@@ -160,7 +160,7 @@ emit('changes', { event: 'aftercommit', method: method, previous: previous === u
 emit('ping');
 emit('hello', { title: this.title });
 emit('room-a', 'roomy', { n: 1 });
-emit(dpd.emits, { title: 'x' }, 'targeted', { ok: true });
+emit(dpd.people, { username: 'targeted-user' }, 'targeted', { ok: true });
 if (this.title === 'cancel') cancel('not this one');
 if (this.title === 'crash') null.boom;`,
   'resources/emits/put.js': `
@@ -353,6 +353,7 @@ const CONFIGS = {
   guards: plain({ title: 'string', owner: 'string', n: 'number', score: 'number' }),
   changes: plain({ title: 'string', n: 'number', tags: 'array', meta: 'object' }),
   emits: { type: 'Collection', properties: { title: { type: 'string', unique: true } } },
+  people: { type: 'UserCollection', properties: {} },
   items: plain({ title: 'string', n: 'number', internalSeen: 'boolean' }),
   calls: plain({ title: 'string', out: 'object' }),
   rec: plain({ title: 'string' }),
@@ -824,17 +825,21 @@ describe('previous, changed, method', () => {
 
 describe('emit', () => {
   it('four forms: (event), (event, data), (room, event, data), (dpd.users, query, event, data), then the change', async () => {
+    const person = await create('people', { username: 'targeted-user', password: 'long enough' });
     const seen = watch();
     const doc = await create('emits', { title: 'e1' });
-    const list = seen();
-    assert.deepEqual(list.map(({ timestamp, ...m }) => m), [
+    const untargeted = () => seen().filter((m) => m.event !== 'targeted');
+    assert.deepEqual(untargeted().map(({ timestamp, ...m }) => m), [
       { type: 'custom_event', event: 'ping', data: null },
       { type: 'custom_event', event: 'hello', data: { title: 'e1' } },
       { type: 'custom_event', event: 'roomy', data: { n: 1 }, room: 'room-a' },
-      { type: 'custom_event', event: 'targeted', data: { ok: true }, users: { collection: 'emits', query: { title: 'x' } } },
       { type: 'collection_change', collection: 'emits', action: 'created', document: doc, userId: 'root' },
     ]);
-    for (const m of list) assert.equal(Number.isNaN(Date.parse(m.timestamp)), false);
+    // The users form is resolved to user ids (one store query) before it is published.
+    await eventually(() => seen().some((m) => m.event === 'targeted'), 5000, 'the targeted emit');
+    const { timestamp: _t, ...rest } = seen().find((m) => m.event === 'targeted')!;
+    assert.deepEqual(rest, { type: 'custom_event', event: 'targeted', data: { ok: true }, userIds: [person.id] });
+    for (const m of seen()) assert.equal(Number.isNaN(Date.parse(m.timestamp)), false);
   });
 
   it('collection_change is published for updates and deletes, after the hook emits', async () => {
@@ -889,7 +894,7 @@ describe('emit', () => {
     const doc = await create('emits', { title: 'after-fails' });
     assert.equal(doc.title, 'after-fails');
     const list = seen();
-    assert.deepEqual(kinds(list), ['event:ping', 'event:hello', 'event:roomy', 'event:targeted', 'created:emits']);
+    assert.deepEqual(kinds(list).filter((k) => k !== 'event:targeted'), ['event:ping', 'event:hello', 'event:roomy', 'created:emits']);
     ok(await api.get(`/emits/${doc.id}`));
   });
 });

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import protobuf from 'protobufjs';
-import type { Caller, Cancel, Emit, EventContext, HookResult, LogLine, ResponseMutation } from '../src/hooks/protocol.js';
+import type { Caller, Cancel, Emit, EventContext, HookResult, LogLine, ResponseMutation, SessionRooms } from '../src/hooks/protocol.js';
 import { HOOK_EVENTS, PROTO_EVENT } from '../src/hooks/protocol.js';
 import { ROOT } from './helpers/server.js';
 
@@ -31,7 +31,9 @@ const samples: Record<string, object> = {
   LogLine: { level: 'info', message: 'm', fields: {} } satisfies Required<LogLine>,
   HookResult: {
     data: {}, cancel: { message: '', status: 400, isError: false }, errors: {}, hidden: [], protected: [], emits: [], response: { replaceData: false, addFields: {}, messages: [], status: 0 }, logs: [], query: {},
+    sessionRooms: { join: [], leave: [], leaveAll: false },
   } satisfies Required<HookResult>,
+  SessionRooms: { join: ['r'], leave: [], leaveAll: false } satisfies Required<SessionRooms>,
 };
 
 describe('hook protocol', () => {

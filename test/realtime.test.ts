@@ -479,7 +479,7 @@ for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
       const anonymous = await connect(main);
       const root = await connect(main, { headers: main.root });
       const upgraded = await connect(main);
-      assert.deepEqual(await upgraded.ask({ type: 'auth', token: main.masterKey }, 'authenticated'), { type: 'authenticated', isRoot: true });
+      assert.deepEqual(await upgraded.ask({ type: 'auth', token: main.masterKey }, 'authenticated'), { type: 'authenticated', isRoot: true, userId: null });
 
       const pub = (await main.post('/secrets', { title: 'public', secret: false, internalNote: 'n1' })).body;
       const sec = (await main.post('/secrets', { title: 'secret', secret: true, internalNote: 'n2' })).body;
@@ -522,7 +522,7 @@ for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
       const res = await main.post('/slow', { title: 'during auth' });
       assert.equal(res.status, 200);
       // The Get hook is still running for this event when the identity changes.
-      assert.deepEqual(await peer.ask({ type: 'auth', token: main.masterKey }, 'authenticated'), { type: 'authenticated', isRoot: true });
+      assert.deepEqual(await peer.ask({ type: 'auth', token: main.masterKey }, 'authenticated'), { type: 'authenticated', isRoot: true, userId: null });
       await main.post('/todos', { title: 'auth race marker' });
       const frames = await peer.eventsUntil((f) => f.document?.title === 'auth race marker');
       assert.deepEqual(frames.map((f) => f.document.title), ['during auth', 'auth race marker']);

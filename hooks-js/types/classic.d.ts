@@ -96,7 +96,8 @@ declare var internal: true | undefined;
 declare var isRoot: boolean;
 
 /**
- * Deployd's session: `session.isRoot`, `session.user` (= `me`); the room functions do nothing.
+ * Deployd's session: `session.isRoot`, `session.user` (= `me`), `session.joinRoom(s)`/`leaveRoom(s)`/`leaveAllRooms()`
+ * for the caller's login session (its WebSocket connections follow at once).
  *
  * Events: all.
  */

@@ -160,13 +160,20 @@ export interface HookConsole {
   debug(...args: unknown[]): void;
 }
 
-/** Deployd's `session`. Room membership is not managed from hooks in deployd-ts: the room functions do nothing. */
+/**
+ * Deployd's `session`. The room functions change the rooms of the caller's login session: every
+ * WebSocket connection of that session joins or leaves at once (on every instance), and a reconnect
+ * with the session rejoins them; `emit(room, event, data)` then reaches them. Rooms joined this way
+ * need not be listed as joinable in `.deployd/realtime.json`. Nothing happens for anonymous callers.
+ */
 export interface HookSession {
   readonly isRoot: boolean;
   /** The same as `me`. */
   readonly user: HookUser | undefined;
   joinRoom(room: string | string[]): void;
+  joinRooms(rooms: string | string[]): void;
   leaveRoom(room: string | string[]): void;
+  leaveRooms(rooms: string | string[]): void;
   leaveAllRooms(): void;
 }
 

@@ -7,8 +7,9 @@
  * Collections are resolved per request from the live registry, so config changes apply at once.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Authenticator } from '../auth/authenticator.js';
-import { RawJson, type Collection, type RequestScope } from '../collections/collection.js';
+import type { Authenticator, RequestIdentity } from '../auth/authenticator.js';
+import { stringifySetCookie } from 'cookie';
+import { RawJson, type Collection, type RequestScope, type SessionChange } from '../collections/collection.js';
 import { dispatch, recursionLimit } from '../collections/dispatch.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
@@ -44,24 +45,17 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       const { entry, rest } = resolved;
       if (entry.error) throw entry.error;
       const collection = entry.collection as Collection;
-      const caller = auth.identify(request);
+      const identity = await auth.identify(request.headers);
+      if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
       const { raw: query, json } = parseSearch(search, limits.maxDepth);
       noCache(reply);
       const body = request.body;
-      const skip = query.$skipEvents ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$skipEvents : undefined);
-      const scope: RequestScope = {
-        caller,
-        internal: false,
-        requestId: String(request.id),
-        stack: [`${method} /${collection.name}`],
-        limitRecursion: recursionLimit(query, body),
-        // Root only (Deployd); anyone else's $skipEvents is ignored and the hooks run.
-        skipEvents: caller.isRoot && (skip === true || skip === 'true'),
-        outbox: [],
-      };
-      const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body });
+      const scope = requestScope(request, identity, `${method} /${collection.name}`, query, body);
+      const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip });
       for (const publish of scope.outbox) publish();
+      if (answer.session) setSessionCookie(request, reply, answer.session);
       if (answer.status) reply.code(answer.status);
+      if (answer.status === 204) return reply.send();
       if (answer.body instanceof RawJson) return reply.type('application/json; charset=utf-8').send(answer.body.text);
       return answer.body ?? null;
     },
@@ -75,6 +69,37 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       throw Errors.methodNotAllowed(request.method);
     },
   });
+}
+
+/** A request's scope: who calls (with their session), Deployd's recursion limit and `$skipEvents`. */
+export function requestScope(request: FastifyRequest, identity: RequestIdentity, key: string, query: Record<string, unknown>, body: unknown): RequestScope {
+  const { caller } = identity;
+  const skip = query.$skipEvents ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$skipEvents : undefined);
+  return {
+    caller,
+    internal: false,
+    requestId: String(request.id),
+    stack: [key],
+    limitRecursion: recursionLimit(query, body),
+    // Root only (Deployd); anyone else's $skipEvents is ignored and the hooks run.
+    skipEvents: caller.isRoot && (skip === true || skip === 'true'),
+    outbox: [],
+    ...(identity.session ? { session: { ...identity.session, rooms: [...identity.session.rooms] } } : {}),
+  };
+}
+
+/**
+ * The `sid` cookie: HttpOnly (no script reads it), SameSite=Lax (no cross-site POST carries it),
+ * Secure when the request came over TLS. The token also goes out as X-Session-Token (dpd.js).
+ */
+export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, change: SessionChange): void {
+  const secure = request.protocol === 'https';
+  if ('clear' in change) {
+    reply.header('Set-Cookie', stringifySetCookie({ name: 'sid', value: '', path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: 0 }));
+    return;
+  }
+  reply.header('Set-Cookie', stringifySetCookie({ name: 'sid', value: change.token, path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: Math.floor(change.maxAgeMs / 1000) }));
+  reply.header('X-Session-Token', change.token);
 }
 
 /** Deployd marks every collection response as uncacheable. */

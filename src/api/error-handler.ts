@@ -11,6 +11,7 @@ export function installErrorHandling(app: FastifyInstance, options: { dev: boole
     if (error.statusCode >= 500 && !(err instanceof DeploydError)) request.log.error({ err }, 'request failed');
     const body = error.toJSON();
     if (options.dev && error.statusCode >= 500 && err.stack) body.stack = err.stack;
+    if (error.headers) reply.headers(error.headers);
     reply.code(error.statusCode).type('application/json; charset=utf-8').send(body);
   });
 

@@ -22,11 +22,28 @@ export interface CustomEvent {
   timestamp: string;
   /** Only members of this room. */
   room?: string;
-  /** Only these users (resolved from `emit(dpd.users, query, …)`). */
-  users?: { collection: string; query: JsonObject };
+  /** Only these users' connections (resolved from `emit(dpd.users, query, …)` when it was emitted). */
+  userIds?: string[];
 }
 
-export type BusMessage = CollectionChange | CustomEvent;
+/**
+ * Control messages about login sessions: not delivered to clients as such, but they change what
+ * the connections holding those sessions receive, on every instance.
+ */
+export interface SessionEnded {
+  type: 'session_ended';
+  /** Hashed session ids (never the tokens). */
+  sessionIds: string[];
+}
+
+export interface SessionRooms {
+  type: 'session_rooms';
+  sessionId: string;
+  /** The session's rooms after the change. */
+  rooms: string[];
+}
+
+export type BusMessage = CollectionChange | CustomEvent | SessionEnded | SessionRooms;
 
 export class EventBus {
   private readonly emitter = new EventEmitter();

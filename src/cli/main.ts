@@ -89,6 +89,7 @@ async function start(options: CliOptions): Promise<number> {
     databaseUrl: options.databaseUrl,
     masterKey: process.env.MASTER_KEY || undefined,
     corsOrigins: options.corsOrigins,
+    trustProxy: options.trustProxy,
     maxLimit: options.maxLimit,
     logLevel: options.logLevel,
     hookWorkers: options.hookWorkers,

@@ -15,6 +15,8 @@ export interface CliOptions {
   maxBody: number;
   maxLimit?: number;
   corsOrigins: string[];
+  /** Behind a TLS-terminating proxy: trust X-Forwarded-Proto/-For (Secure cookies, client addresses). */
+  trustProxy: boolean;
   logLevel: string;
   hookTimeoutMs?: number;
   hookMemoryMb?: number;
@@ -35,6 +37,7 @@ Options:
       --max-body <size>   largest request body, e.g. 512kb, 1mb (default 1mb)
       --max-limit <n>     largest $limit and default page size (default 1000)
       --cors-origins <l>  comma-separated CORS allow-list (env CORS_ORIGINS; default: echo any origin)
+      --trust-proxy       behind a proxy: trust X-Forwarded-For/-Proto (env TRUST_PROXY=1)
       --log-level <lvl>   fatal, error, warn, info, debug (env LOG_LEVEL; default info)
       --hook-timeout <ms> wall time of one hook event, callbacks included (default 1000)
       --hook-memory <mb>  heap of each collection's hook sandbox (default 64)
@@ -60,6 +63,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
         'max-body': { type: 'string' },
         'max-limit': { type: 'string' },
         'cors-origins': { type: 'string' },
+        'trust-proxy': { type: 'boolean' },
         'log-level': { type: 'string' },
         'hook-timeout': { type: 'string' },
         'hook-memory': { type: 'string' },
@@ -91,6 +95,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
     maxBody: parseSize(values['max-body'] ?? '1mb'),
     maxLimit,
     corsOrigins: (values['cors-origins'] ?? env.CORS_ORIGINS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    trustProxy: values['trust-proxy'] ?? (env.TRUST_PROXY === '1' || env.TRUST_PROXY === 'true'),
     logLevel: values['log-level'] ?? env.LOG_LEVEL ?? 'info',
     hookTimeoutMs: positiveInt('--hook-timeout', values['hook-timeout'], 60_000),
     hookMemoryMb: positiveInt('--hook-memory', values['hook-memory'], 4096),

@@ -142,6 +142,12 @@ export interface Resource<T = any> {
   exec(func: string, callback?: Callback): DpdPromise<any>;
   exec(func: string, body: unknown, callback?: Callback): DpdPromise<any>;
   exec(func: string, path: string | number, body?: unknown, callback?: Callback): DpdPromise<any>;
+  /** Users collections: POST `/<resource>/login`; the session then also authenticates the socket. */
+  login(credentials: { username: string; password: string }, callback?: Callback): DpdPromise<{ path: string; id: string; uid: string }>;
+  /** Users collections: ends the session; the socket goes back to anonymous. */
+  logout(callback?: Callback): DpdPromise<{ count: number }>;
+  /** Users collections: the logged-in user (`''` when nobody is). */
+  me(callback?: Callback<T>): DpdPromise<T>;
   /** 'created' | 'updated' | 'deleted' | 'changed' → `fn(document, change)`; other names: `emit('<path>:<name>')`. */
   on(event: string, fn: Listener): Resource<T>;
   once(event: string, fn: Listener): Resource<T>;
@@ -366,6 +372,21 @@ class ClientCore {
         const body = typeof rest[i] === 'object' ? rest[i++] : undefined;
         return core.request('POST', base + sub, undefined, body, asCallback(rest[i]));
       },
+      login(credentials: unknown, fn?: unknown) {
+        return core.request('POST', base + '/login', undefined, credentials, asCallback(fn));
+      },
+      logout(fn?: unknown) {
+        const done = asCallback(fn);
+        const promise = core.request('POST', base + '/logout', undefined, undefined, undefined).then((result) => {
+          core.setSessionToken(null);
+          return result;
+        });
+        if (done) promise.then((result) => invoke(done, result, undefined), (error: DpdError) => invoke(done, null, error));
+        return promise;
+      },
+      me(fn?: unknown) {
+        return core.request('GET', base + '/me', undefined, undefined, asCallback(fn));
+      },
       on(event: string, fn: Listener) {
         core.on(`${path}:${event}`, fn, false);
         return resource;
@@ -446,8 +467,10 @@ class ClientCore {
 
   setSessionToken(token: string | null): void {
     if (token === this.sessionToken) return;
+    const had = this.sessionToken !== null;
     this.sessionToken = token;
-    if (token && this.open) this.send({ type: 'auth', token });
+    // A new session authenticates the socket; dropping it (logout) makes the socket anonymous again.
+    if (this.open && (token || had)) this.send({ type: 'auth', token });
   }
 
   setBaseUrl(url: Parameters<Dpd['setBaseUrl']>[0]): void {

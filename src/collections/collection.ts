@@ -14,12 +14,13 @@
 import type { EventBus } from '../bus/event-bus.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
-import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject } from '../hooks/protocol.js';
+import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject, SessionRooms } from '../hooks/protocol.js';
 import { parseQuery, project, type Filter, type ParsedQuery, type QueryLimits } from '../query/filter.js';
 import type { CollectionStore, Doc } from '../store/store.js';
 import { applyHookChanges, completeCreate, prepareUpdate, readCreate } from './document.js';
 import { newId } from './id.js';
-import type { CollectionSchema } from './schema.js';
+import { andFilter, checkDocument, mayRead, ruleFilter, userIdOf } from './rules.js';
+import { secretFields, type CollectionSchema } from './schema.js';
 import { hasChanges } from './update.js';
 
 export type { Caller };
@@ -38,7 +39,12 @@ export interface RequestScope {
   skipEvents: boolean;
   /** Published when the request succeeds. */
   outbox: Array<() => void>;
+  /** The caller's login session, when logged in: its hashed id, the user and their collection. */
+  session?: { id: string; uid: string; collection: string; rooms: string[] };
 }
+
+/** What a request asks of the client's session cookie besides its body (login, logout). */
+export type SessionChange = { token: string; maxAgeMs: number } | { clear: true };
 
 export interface CollectionHooks {
   /** The runner's name for this version of the collection's hooks. */
@@ -53,6 +59,10 @@ export interface CollectionDeps {
   runner?: HookRunner;
   bus: EventBus;
   limits: QueryLimits;
+  /** Stores a session's rooms (after `session.joinRoom` in a hook). */
+  saveSessionRooms?: (sessionId: string, rooms: string[]) => Promise<void>;
+  /** The user ids matching a query on a users collection (`emit(dpd.users, query, …)`). */
+  resolveUsers?: (collection: string, query: JsonObject) => Promise<string[]>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   clock?: () => Date;
 }
@@ -69,6 +79,7 @@ export class RawJson {
 export interface Answer {
   body: unknown;
   status?: number;
+  session?: SessionChange;
 }
 
 type QuerySource = 'url' | 'json';
@@ -79,14 +90,21 @@ interface HookInput {
   query?: Record<string, unknown>;
   method: string;
   requestEvent: string;
+  success?: boolean;
 }
 
 export class Collection {
   hooks: CollectionHooks = { events: new Set(), errors: {} };
-  private readonly clock: () => Date;
+  protected readonly clock: () => Date;
+  /** Fields that never leave the server (a user's password hash). */
+  protected readonly secrets: string[];
+  /** Whether any rule is `owner`: documents then get their owner from the caller on create. */
+  private readonly owned: boolean;
 
-  constructor(readonly schema: CollectionSchema, private readonly deps: CollectionDeps) {
+  constructor(readonly schema: CollectionSchema, protected readonly deps: CollectionDeps) {
     this.clock = deps.clock ?? (() => new Date());
+    this.secrets = secretFields(schema);
+    this.owned = Object.values(schema.rules).includes('owner') && schema.ownerField !== 'id';
   }
 
   get name(): string {
@@ -119,13 +137,16 @@ export class Collection {
   // ---- reads ------------------------------------------------------------------------------------
 
   async list(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource, requestEvent = 'GET'): Promise<Answer> {
+    const only = ruleFilter(this.schema, scope.caller, 'read');
     const query = await this.beforeRequest(scope, requestEvent, 'GET', raw);
     const parsed = this.parse(query, source);
+    // An `owner` rule filters in the store, so `$limit`/`$skip` pages stay full and correct.
+    const filter = andFilter(parsed.filter, only);
     const { store } = this.deps;
-    if (!this.runs(scope, 'get') && !parsed.projection && store.findJson) {
-      return answer(new RawJson(await store.findJson(parsed.filter, parsed.options)));
+    if (!this.runs(scope, 'get') && !parsed.projection && store.findJson && this.secrets.length === 0) {
+      return answer(new RawJson(await store.findJson(filter, parsed.options)));
     }
-    const docs = (await store.find(parsed.filter, parsed.options)).map((d) => project(d, parsed.projection));
+    const docs = (await store.find(filter, parsed.options)).map((d) => project(this.strip(d), parsed.projection));
     if (!this.runs(scope, 'get')) return answer(docs);
     const results = await Promise.all(docs.map((doc) => this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent })));
     const out: JsonObject[] = [];
@@ -143,12 +164,14 @@ export class Collection {
   }
 
   async get(scope: RequestScope, id: string, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    ruleFilter(this.schema, scope.caller, 'read');
     const query = await this.beforeRequest(scope, 'GET', 'GET', { ...raw, id });
     const { id: _id, ...rest } = query;
     const parsed = this.parse(rest, source);
     const [found] = await this.deps.store.find(withId(id, parsed.filter), { limit: 1 });
     if (!found) throw Errors.notFound();
-    const doc = project(found, parsed.projection);
+    checkDocument(this.schema, scope.caller, 'read', found);
+    const doc = project(this.strip(found), parsed.projection);
     const result = await this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent: 'GET' });
     if (!result) return answer(doc);
     this.collect(scope, result);
@@ -160,8 +183,9 @@ export class Collection {
   /** `{"count":n}`; root only when a Get hook could hide documents from the caller (Deployd). */
   async count(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     if (this.hooks.events.has('get') && !scope.caller.isRoot) throw Errors.forbidden('Must be root to count');
+    const only = ruleFilter(this.schema, scope.caller, 'read');
     const parsed = this.parse(raw, source);
-    return answer({ count: await this.deps.store.count(parsed.filter) });
+    return answer({ count: await this.deps.store.count(andFilter(parsed.filter, only)) });
   }
 
   /**
@@ -170,6 +194,8 @@ export class Collection {
    */
   async readableBy(caller: Caller, doc: Record<string, unknown>): Promise<JsonObject | null> {
     const scope: RequestScope = { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
+    if (!mayRead(this.schema, caller, doc)) return null;
+    doc = this.strip(doc);
     if (!this.runs(scope, 'get')) return doc as JsonObject;
     const result = await this.track(() => this.hook(scope, 'get', { data: doc, query: {}, method: 'GET', requestEvent: 'GET' }));
     if (!result) return doc as JsonObject;
@@ -180,6 +206,9 @@ export class Collection {
   // ---- writes -----------------------------------------------------------------------------------
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
+    ruleFilter(this.schema, scope.caller, 'create');
+    const secrets = await this.writeSecrets(scope, pick(body, this.secrets), null);
+    body = omit(body, this.secrets);
     const { doc: fields, errors } = readCreate(this.schema, body);
     // A type error stops the request before any hook; report `required` alongside it.
     if (Object.keys(errors).length > 0) completeCreate(this.schema, fields, this.clock(), errors);
@@ -204,13 +233,18 @@ export class Collection {
       stored = { id: doc.id, ...completeCreate(this.schema, withoutId(changed), this.clock()) } as Doc;
       if (this.schema.timestamps) Object.assign(stored, { createdAt: doc.createdAt, updatedAt: doc.updatedAt });
     }
-    const inserted = await this.deps.store.insert(stored);
+    // The owner is whoever creates the document; only root may name another.
+    if (this.owned && !scope.caller.isRoot) stored = { ...stored, [this.schema.ownerField]: userIdOf(scope.caller) ?? null };
+    const inserted = this.strip(await this.insert({ ...stored, ...secrets }));
     this.notify(scope, 'created', inserted);
     return this.afterCommit(scope, 'POST', null, hide(inserted, hidden), query);
   }
 
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
   async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    ruleFilter(this.schema, scope.caller, 'update');
+    const secretInput = pick(body, this.secrets);
+    body = omit(body, this.secrets);
     const before = await this.hook(scope, 'beforerequest', { data: bodyFields(body), method: 'PUT', requestEvent: 'PUT', query: { ...raw, id } });
     let query = raw;
     if (before) {
@@ -225,8 +259,16 @@ export class Collection {
     const hookQuery = { ...query, id };
     const parsed = this.parse(query, source);
     const filter = withId(id, parsed.filter);
-    const [previous] = await this.deps.store.find(filter, { limit: 1 });
-    if (!previous) throw Errors.notFound();
+    const [stored] = await this.deps.store.find(filter, { limit: 1 });
+    if (!stored) throw Errors.notFound();
+    checkDocument(this.schema, scope.caller, 'update', stored);
+    const owner = this.schema.ownerField;
+    if (this.owned && !scope.caller.isRoot && owner in body && body[owner] !== stored[owner]) {
+      throw Errors.forbidden(`"${owner}" names the document's owner and cannot be changed`);
+    }
+    await this.prepareUpdateBody(scope, body, stored);
+    const secrets = await this.writeSecrets(scope, secretInput, stored);
+    const previous = this.strip(stored);
     const { spec, preview } = prepareUpdate(this.schema, body, previous, this.clock());
     let final = preview as JsonObject;
     let hidden: string[] = [];
@@ -239,16 +281,20 @@ export class Collection {
       hidden = [...new Set([...hidden, ...accepted.hidden])];
       protectedFields = [...protectedFields, ...accepted.protected];
     }
-    const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...protectedFields]);
+    const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...(this.owned ? [owner] : []), ...this.secrets, ...protectedFields]);
+    Object.assign(changes.set, secrets);
     if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, hide(previous, hidden), hookQuery);
-    const updated = await this.deps.store.update(id, parsed.filter, changes);
-    if (!updated) throw Errors.notFound(); // deleted between the read and the write
+    const written = await this.deps.store.update(id, parsed.filter, changes);
+    if (!written) throw Errors.notFound(); // deleted between the read and the write
+    await this.afterWrite(scope, stored, written);
+    const updated = this.strip(written);
     this.notify(scope, 'updated', updated);
     return this.afterCommit(scope, 'PUT', previous, hide(updated, hidden), hookQuery);
   }
 
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
   async remove(scope: RequestScope, id: string | undefined, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
+    ruleFilter(this.schema, scope.caller, 'delete');
     const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'DELETE', requestEvent: 'DELETE', query: id === undefined ? raw : { ...raw, id } });
     let query = raw;
     if (before) {
@@ -263,8 +309,9 @@ export class Collection {
       if (isEmpty(parsed.filter)) throw Errors.badRequest('a bulk delete needs a query; to delete everything, send {"id":{"$ne":null}}');
       filter = parsed.filter;
     } else filter = withId(id, parsed.filter);
-    const matches = await this.deps.store.find(filter, {});
+    const matches = (await this.deps.store.find(filter, {})).map((d) => this.strip(d));
     if (id !== undefined && matches.length === 0) throw Errors.notFound();
+    for (const doc of matches) checkDocument(this.schema, scope.caller, 'delete', doc);
     let keep = matches;
     if (this.runs(scope, 'delete')) {
       const results = await Promise.all(matches.map((doc) => this.hook(scope, 'delete', { data: doc, method: 'DELETE', requestEvent: 'DELETE' })));
@@ -277,7 +324,8 @@ export class Collection {
         if (!result.cancel) keep.push(matches[i]);
       });
     }
-    const removed = keep.length === 0 ? [] : await this.deps.store.remove({ fields: { id: { $in: keep.map((d) => d.id) } } });
+    const removed = keep.length === 0 ? [] : (await this.deps.store.remove({ fields: { id: { $in: keep.map((d) => d.id) } } })).map((d) => this.strip(d));
+    await this.afterRemove(removed);
     let answer: Answer = { body: { count: removed.length } };
     for (const doc of removed) {
       this.notify(scope, 'deleted', doc);
@@ -289,6 +337,7 @@ export class Collection {
 
   /** go-deployd's event-only endpoint (`noStore`): the hook's document is the answer. */
   async event(scope: RequestScope, method: string, parts: string[], input: Record<string, unknown>, raw: Record<string, unknown>): Promise<Answer> {
+    ruleFilter(this.schema, scope.caller, ({ GET: 'read', POST: 'create', PUT: 'update', DELETE: 'delete' } as const)[method as 'GET'] ?? 'read');
     const data = { url: `/${parts.join('/')}`, parts, ...input } as JsonObject;
     const before = await this.hook(scope, 'beforerequest', { data, method, requestEvent: method, query: raw });
     if (before) this.accept(scope, before);
@@ -305,7 +354,7 @@ export class Collection {
     return !scope.skipEvents && this.hooks.events.has(event) && this.deps.runner !== undefined;
   }
 
-  private async hook(scope: RequestScope, event: HookEvent, input: HookInput): Promise<HookResult | undefined> {
+  protected async hook(scope: RequestScope, event: HookEvent, input: HookInput): Promise<HookResult | undefined> {
     if (!this.runs(scope, event)) return undefined;
     const loadError = this.hooks.errors[event];
     if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
@@ -320,7 +369,7 @@ export class Collection {
       caller: scope.caller,
       internal: scope.internal,
       requestId: scope.requestId,
-      success: false,
+      success: input.success ?? false,
     };
     const result = await this.deps.runner!.run(ctx, scope, this.hooks.key);
     for (const line of result.logs) {
@@ -331,19 +380,29 @@ export class Collection {
   }
 
   /** A hook outcome that must not fail: queue its emits, turn cancel/errors into the request's error. */
-  private accept(scope: RequestScope, result: HookResult): HookResult {
+  protected accept(scope: RequestScope, result: HookResult): HookResult {
     this.collect(scope, result);
     if (result.cancel) throw this.cancelled(result);
     if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
     return result;
   }
 
-  private collect(scope: RequestScope, result: HookResult): void {
+  protected collect(scope: RequestScope, result: HookResult): void {
     if (result.cancel) return; // a cancelled event publishes nothing
+    if (result.sessionRooms && scope.session) {
+      // Joins apply before this request's emits go out, so `joinRoom(r); emit(r, …)` reaches the joiner.
+      const rooms = changeRooms(scope.session.rooms, result.sessionRooms);
+      const sessionId = scope.session.id;
+      scope.session.rooms = rooms;
+      scope.outbox.push(() => {
+        this.deps.bus.publish({ type: 'session_rooms', sessionId, rooms });
+        this.deps.saveSessionRooms?.(sessionId, rooms).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'saving session rooms failed'));
+      });
+    }
     for (const emit of result.emits) scope.outbox.push(() => this.publishEmit(emit));
   }
 
-  private cancelled(result: HookResult): DeploydError {
+  protected cancelled(result: HookResult): DeploydError {
     const cancel = result.cancel!;
     const status = cancel.status >= 400 && cancel.status <= 599 ? cancel.status : 400;
     const code = status >= 500 ? 'DPD_ERR_HOOK_FAILED' : 'DPD_ERR_HOOK_CANCELLED';
@@ -379,7 +438,7 @@ export class Collection {
     return answer(out, mutation.status || undefined);
   }
 
-  private async beforeRequest(scope: RequestScope, requestEvent: string, method: string, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
+  protected async beforeRequest(scope: RequestScope, requestEvent: string, method: string, raw: Record<string, unknown>): Promise<Record<string, unknown>> {
     const result = await this.hook(scope, 'beforerequest', { data: {}, method, requestEvent, query: raw as JsonObject });
     if (!result) return raw;
     this.accept(scope, result);
@@ -390,6 +449,45 @@ export class Collection {
     return parseQuery(raw, this.schema, source, this.deps.limits);
   }
 
+  // ---- extension points for a UserCollection ----------------------------------------------------
+
+  /**
+   * The stored values of secret fields a write sets (a hashed password), from what the body sent
+   * for them; `previous` is the stored document on update, null on create.
+   */
+  protected async writeSecrets(_scope: RequestScope, _input: Record<string, unknown>, _previous: Doc | null): Promise<Record<string, unknown>> {
+    return {};
+  }
+
+  /** Checks an update's body against the stored document before anything runs. */
+  protected async prepareUpdateBody(_scope: RequestScope, _body: Record<string, unknown>, _stored: Doc): Promise<void> {}
+
+  /** Runs after an update is committed, with the stored document before and after. */
+  protected async afterWrite(_scope: RequestScope, _before: Doc, _after: Doc): Promise<void> {}
+
+  /** Runs after documents were deleted. */
+  protected async afterRemove(_removed: Doc[]): Promise<void> {}
+
+  protected insert(doc: Doc): Promise<Doc> {
+    return this.deps.store.insert(doc);
+  }
+
+  /** The document without its secret fields. */
+  strip<T extends Record<string, unknown>>(doc: T): T {
+    return this.secrets.length === 0 ? doc : hide(doc, this.secrets);
+  }
+
+  /** Stored documents matching a filter, without hooks or rules (for the server's own use). */
+  findStored(filter: Filter, limit?: number): Promise<Doc[]> {
+    return this.deps.store.find(filter, limit === undefined ? {} : { limit });
+  }
+
+  /** The stored document with this id, secrets included (for the server's own use). */
+  async loadStored(id: string): Promise<Doc | undefined> {
+    const [doc] = await this.deps.store.find({ fields: { id: { $eq: id } } }, { limit: 1 });
+    return doc;
+  }
+
   private notify(scope: RequestScope, action: 'created' | 'updated' | 'deleted', document: Doc): void {
     const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : null;
     scope.outbox.push(() => this.deps.bus.publish({
@@ -398,14 +496,20 @@ export class Collection {
   }
 
   private publishEmit(emit: Emit): void {
-    this.deps.bus.publish({
-      type: 'custom_event',
+    const message = {
+      type: 'custom_event' as const,
       event: emit.event,
       data: emit.data ?? null,
       timestamp: new Date().toISOString(),
       ...(emit.room ? { room: emit.room } : {}),
-      ...(emit.usersCollection ? { users: { collection: emit.usersCollection, query: emit.usersQuery ?? {} } } : {}),
-    });
+    };
+    if (!emit.usersCollection) return this.deps.bus.publish(message);
+    // `emit(dpd.users, query, …)`: resolved to user ids here, once, so every instance can route it.
+    const resolve = this.deps.resolveUsers ?? (async () => []);
+    resolve(emit.usersCollection, emit.usersQuery ?? {}).then(
+      (userIds) => this.deps.bus.publish({ ...message, userIds }),
+      (err: Error) => this.deps.log.warn({ collection: this.name, event: emit.event, err: err.message }, 'emit to users failed: could not resolve the users'),
+    );
   }
 }
 
@@ -422,6 +526,28 @@ function hide<T extends Record<string, unknown>>(doc: T, hidden: string[]): T {
   if (hidden.length === 0) return doc;
   const out = { ...doc };
   for (const field of hidden) delete out[field];
+  return out;
+}
+
+const MAX_SESSION_ROOMS = 100;
+
+function changeRooms(current: string[], change: SessionRooms): string[] {
+  const rooms = new Set(change.leaveAll ? [] : current);
+  for (const room of change.leave) rooms.delete(room);
+  for (const room of change.join) if (rooms.size < MAX_SESSION_ROOMS) rooms.add(room);
+  return [...rooms];
+}
+
+function pick(body: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const key of keys) if (key in body) out[key] = body[key];
+  return out;
+}
+
+function omit(body: Record<string, unknown>, keys: string[]): Record<string, unknown> {
+  if (!keys.some((key) => key in body)) return body;
+  const out = { ...body };
+  for (const key of keys) delete out[key];
   return out;
 }
 

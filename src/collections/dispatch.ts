@@ -7,6 +7,7 @@ import { Errors } from '../errors.js';
 import type { Answer, Collection, RequestScope } from './collection.js';
 import { requireObjectBody } from './document.js';
 import { isPlausibleId } from './id.js';
+import { UserCollection } from './user-collection.js';
 
 export interface CollectionRequest {
   method: string;
@@ -16,6 +17,8 @@ export interface CollectionRequest {
   /** 'json' when the query arrived as typed JSON (whole-query JSON, POST /query, dpd). */
   source: 'url' | 'json';
   body: unknown;
+  /** The client's address (login throttling); absent for hooks' `dpd` calls. */
+  address?: string;
 }
 
 export function dispatch(collection: Collection, scope: RequestScope, request: CollectionRequest): Promise<Answer> {
@@ -25,6 +28,12 @@ export function dispatch(collection: Collection, scope: RequestScope, request: C
 async function route(collection: Collection, scope: RequestScope, request: CollectionRequest): Promise<Answer> {
   const { method, rest, query: rawQuery, source } = request;
   const [first] = rest;
+  if (collection instanceof UserCollection && rest.length === 1) {
+    // Deployd: /users/logout answers any method; login is a POST; me a GET.
+    if (first === 'logout') return collection.logout(scope);
+    if (first === 'login' && method === 'POST') return collection.loginRoute(scope, requireObjectBody(request.body), request.address ?? 'internal');
+    if (first === 'me' && method === 'GET') return collection.me(scope);
+  }
   if (method === 'GET' && first === 'count' && rest.length === 1) return collection.count(scope, rawQuery, source);
   if (method === 'POST' && first === 'query' && rest.length === 1) {
     const body = requireObjectBody(request.body);

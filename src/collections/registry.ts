@@ -13,8 +13,13 @@ import { goPluginHooks } from '../hooks/go/plugin-config.js';
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
 import type { QueryLimits } from '../query/filter.js';
 import type { Store } from '../store/store.js';
-import { Collection } from './collection.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import type { Sessions } from '../auth/sessions.js';
+import type { JsonObject } from '../hooks/protocol.js';
+import { parseQuery } from '../query/filter.js';
+import { Collection, type CollectionDeps } from './collection.js';
 import { parseSchema, type CollectionSchema } from './schema.js';
+import { UserCollection } from './user-collection.js';
 
 export interface RegistryDeps {
   store: Store;
@@ -23,6 +28,9 @@ export interface RegistryDeps {
   limits: QueryLimits;
   /** Defaults for every collection; a config's `"hooks": {"timeoutMs", "memoryMb"}` overrides them. */
   hookLimits?: HookLimits;
+  /** Login sessions and throttling, for users collections. */
+  sessions: Sessions;
+  throttle: LoginThrottle;
 }
 
 export interface CollectionEntry {
@@ -119,11 +127,15 @@ export class Registry {
       const plugin = goPluginHooks(name, schema.raw.goPlugin, this.appDir, files.hooks); // config.json "goPlugin"
       const hooks = [...files.hooks, ...plugin.hooks];
       const conflicts = { ...files.conflicts, ...plugin.conflicts };
-      if (schema.kind === 'UserCollection') {
-        throw Errors.notImplemented(`${relative}: UserCollection is not supported yet`);
-      }
       const store = await this.deps.store.collection(schema);
-      const collection = new Collection(schema, { store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log });
+      const deps: CollectionDeps = {
+        store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log,
+        resolveUsers: (users, query) => this.resolveUsers(users, query),
+        saveSessionRooms: (id, rooms) => this.deps.sessions.setRooms(id, rooms),
+      };
+      const collection = schema.kind === 'UserCollection'
+        ? new UserCollection(schema, { ...deps, sessions: this.deps.sessions, throttle: this.deps.throttle })
+        : new Collection(schema, deps);
       const conflicted = Object.keys(conflicts) as HookEvent[];
       if ((hooks.length > 0 || conflicted.length > 0) && this.deps.runner) {
         const key = `${name}#${++this.hookVersion}`;
@@ -141,6 +153,22 @@ export class Registry {
       this.log.error({ collection: name, file: relative, err: detail }, 'collection config rejected');
       return { name, configFile: file, error };
     }
+  }
+
+  /** The ids of the users matching `query` in the users collection `name` (for `emit(dpd.users, …)`). */
+  private async resolveUsers(name: string, query: JsonObject): Promise<string[]> {
+    const users = this.entries.get(name)?.collection ?? [...this.entries.values()].find((e) => e.collection instanceof UserCollection && e.name.replace(/[^A-Za-z0-9]/g, '') === name)?.collection;
+    if (!(users instanceof UserCollection)) throw new Error(`"${name}" is not a users collection`);
+    const parsed = parseQuery({ ...query, $fields: { id: 1 } }, users.schema, 'json', { ...this.deps.limits, maxLimit: 100_000 });
+    const docs = await users.findStored(parsed.filter, parsed.options.limit);
+    return docs.map((d) => d.id);
+  }
+
+  /** The first users collection (`/auth/login` and `/auth/me` use it, as go-deployd). */
+  usersCollection(): UserCollection | undefined {
+    const named = this.entries.get('users')?.collection;
+    if (named instanceof UserCollection) return named;
+    return [...this.entries.values()].map((e) => e.collection).find((c): c is UserCollection => c instanceof UserCollection);
   }
 
   /** Watches resources/ and reloads (debounced) on any change. */

@@ -14,6 +14,20 @@ export interface PropertyDef {
   default?: unknown;
   unique: boolean;
   index: boolean;
+  /** Never leaves the server and cannot be queried or sorted on (a user's password hash). */
+  secret?: boolean;
+}
+
+export const RULE_VALUES = ['anyone', 'users', 'owner', 'root'] as const;
+export type Rule = (typeof RULE_VALUES)[number];
+export type RuleAction = 'read' | 'create' | 'update' | 'delete';
+export type Rules = Record<RuleAction, Rule>;
+
+/** A UserCollection's settings (config.json keys beside `properties`). */
+export interface UserSettings {
+  passwordMinLength: number;
+  sessionIdleMs: number;
+  throttle: { maxFailuresPerUser: number; maxFailuresPerAddress: number; windowMs: number };
 }
 
 export interface CollectionSchema {
@@ -23,6 +37,12 @@ export interface CollectionSchema {
   properties: Map<string, PropertyDef>;
   timestamps: boolean;
   noStore: boolean;
+  /** Who may read, create, update and delete (config `"rules"`); `"anyone"` unless set. */
+  rules: Rules;
+  /** The field that names a document's owner for the `"owner"` rule (a UserCollection: the user itself). */
+  ownerField: string;
+  /** Present for a UserCollection. */
+  users?: UserSettings;
   /** Raw config for later consumers (hook limits, rules, eventConfig). */
   raw: Record<string, unknown>;
 }
@@ -68,6 +88,22 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
   for (const [propName, value] of Object.entries(declared as Record<string, unknown>)) {
     properties.set(propName, parseProperty(propName, value));
   }
+  const rules = parseRules(raw.rules);
+  const ownerField = raw.ownerField ?? 'owner';
+  if (typeof ownerField !== 'string' || !PROPERTY_NAME.test(ownerField) || FORBIDDEN.has(ownerField) || RESERVED.has(ownerField)) {
+    throw new SchemaError('"ownerField" must be a property name');
+  }
+  let users: UserSettings | undefined;
+  if (type === 'UserCollection') {
+    users = parseUserSettings(raw);
+    // Deployd: username and password are always there, whatever the config says.
+    properties.set('username', { name: 'username', type: 'string', required: true, unique: true, index: true });
+    // Required, but checked (and hashed) by the users collection itself, not by the generic pipeline.
+    properties.set('password', { name: 'password', type: 'string', required: false, unique: false, index: false, secret: true });
+  } else if (Object.values(rules).includes('owner') && !properties.has(ownerField)) {
+    // The owner is set by the server on create; it needs a stored, indexed field.
+    properties.set(ownerField, { name: ownerField, type: 'string', required: false, unique: false, index: true });
+  }
   const timestamps = raw.timestamps === true;
   if (timestamps) {
     for (const stamp of ['createdAt', 'updatedAt']) {
@@ -82,8 +118,53 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     properties,
     timestamps,
     noStore: raw.noStore === true,
+    rules,
+    ownerField: type === 'UserCollection' ? 'id' : ownerField,
+    ...(users ? { users } : {}),
     raw,
   };
+}
+
+function parseRules(value: unknown): Rules {
+  const rules: Rules = { read: 'anyone', create: 'anyone', update: 'anyone', delete: 'anyone' };
+  if (value === undefined) return rules;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new SchemaError('"rules" must be an object like {"read":"anyone","update":"owner"}');
+  }
+  for (const [action, rule] of Object.entries(value as Record<string, unknown>)) {
+    if (!(action in rules)) throw new SchemaError(`"rules" has unknown action "${action}" (use read, create, update, delete)`);
+    if (!RULE_VALUES.includes(rule as Rule)) {
+      throw new SchemaError(`rule "${action}" must be one of ${RULE_VALUES.map((r) => `"${r}"`).join(', ')}, not ${JSON.stringify(rule)}`);
+    }
+    rules[action as RuleAction] = rule as Rule;
+  }
+  return rules;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+function parseUserSettings(raw: Record<string, unknown>): UserSettings {
+  const positive = (value: unknown, name: string, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) throw new SchemaError(`"${name}" must be a positive number`);
+    return value;
+  };
+  const throttle = (raw.loginThrottle ?? {}) as Record<string, unknown>;
+  if (typeof throttle !== 'object' || throttle === null || Array.isArray(throttle)) throw new SchemaError('"loginThrottle" must be an object');
+  return {
+    passwordMinLength: Math.floor(positive(raw.passwordMinLength, 'passwordMinLength', 8)),
+    sessionIdleMs: positive(raw.sessionIdleDays, 'sessionIdleDays', 30) * DAY_MS,
+    throttle: {
+      maxFailuresPerUser: Math.floor(positive(throttle.maxFailuresPerUser, 'loginThrottle.maxFailuresPerUser', 5)),
+      maxFailuresPerAddress: Math.floor(positive(throttle.maxFailuresPerAddress, 'loginThrottle.maxFailuresPerAddress', 20)),
+      windowMs: positive(throttle.windowSeconds, 'loginThrottle.windowSeconds', 900) * 1000,
+    },
+  };
+}
+
+/** The names of a schema's secret properties (never returned, never queried). */
+export function secretFields(schema: CollectionSchema): string[] {
+  return [...schema.properties.values()].filter((p) => p.secret).map((p) => p.name);
 }
 
 function parseProperty(name: string, value: unknown): PropertyDef {

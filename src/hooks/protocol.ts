@@ -85,4 +85,13 @@ export interface HookResult {
   logs: LogLine[];
   /** BeforeRequest's rewritten query. */
   query?: JsonObject;
+  /** Rooms joined or left for the caller's session (`session.joinRoom`). */
+  sessionRooms?: SessionRooms;
+}
+
+export interface SessionRooms {
+  join: string[];
+  leave: string[];
+  /** Leave every room first, then join `join`. */
+  leaveAll: boolean;
 }

@@ -108,6 +108,7 @@ export function parseQuery(raw: Record<string, unknown>, schema: CollectionSchem
     if (!key.startsWith('$') && !isQueryableTopLevel(key, schema)) continue; // Deployd: undeclared keys are for hooks only
     filterInput[key] = value;
   }
+  for (const key of options.sort ?? []) checkNotSecret(key.field, schema);
   if (options.limit === undefined) options.limit = limits.maxLimit;
   const query: ParsedQuery = { filter: parseFilter(filterInput, ctx, true), options, skipEvents, raw };
   if (projection) query.projection = projection;
@@ -140,10 +141,16 @@ function parseFilter(input: Record<string, unknown>, ctx: Context, topLevel = fa
       throw Errors.badQuery(`unknown operator ${key}`);
     }
     checkFieldPath(key);
+    if (ctx.schema) checkNotSecret(key, ctx.schema);
     const prop = ctx.schema ? propertyFor(key, ctx.schema) : undefined;
     filter.fields[key] = parseCondition(key, value, prop, ctx);
   }
   return filter;
+}
+
+/** A secret field (a password hash) is never a query condition or a sort key: no oracle for it. */
+function checkNotSecret(path: string, schema: CollectionSchema): void {
+  if (schema.properties.get(path.split('.')[0])?.secret) throw Errors.badQuery(`"${path.split('.')[0]}" cannot be queried or sorted on`);
 }
 
 /** The declared property a path compares against directly (not a path into an object or array). */

@@ -11,11 +11,12 @@
  * Events are delivered in the order they were committed. `id` is the event's stream position:
  * reconnecting with `/ws?since=<id>` replays what was missed, or answers `resync_required`.
  */
-import type { IncomingMessage, Server } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
+import type { RequestIdentity } from '../auth/authenticator.js';
 import type { Duplex } from 'node:stream';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { BusMessage, EventBus } from '../bus/event-bus.js';
+import type { BusMessage, CollectionChange, CustomEvent, EventBus } from '../bus/event-bus.js';
 import type { Registry } from '../collections/registry.js';
 import type { Caller, JsonObject } from '../hooks/protocol.js';
 import { isJoinable, type RealtimeConfig } from './config.js';
@@ -25,13 +26,29 @@ import type { EventHistory, StreamEvent } from './history.js';
 export interface Identity {
   key: string;
   caller: Caller;
+  /** The login session behind it (hashed id), and its user. */
+  sessionId?: string;
+  userId?: string;
+  /** Rooms the session joined through hooks' `session.joinRoom`. */
+  sessionRooms?: string[];
 }
 
+/** Resolves callers the way HTTP requests are (src/auth/authenticator.ts). */
 export interface IdentityResolver {
-  /** From the upgrade request (headers, `?token=`); throws to refuse with 401. */
-  fromRequest(request: IncomingMessage, url: URL): Identity;
-  /** From an `{"type":"auth","token"}` message; undefined when the token is not valid. */
-  fromToken(token: string): Identity | undefined;
+  /** From the upgrade request's headers and `?token=`; rejects (401) for a wrong master key. */
+  identify(headers: IncomingHttpHeaders, token?: string): Promise<RequestIdentity>;
+  /** From an `{"type":"auth","token"}` message: the master key or a session token; undefined when neither. */
+  fromToken(token: string): Promise<RequestIdentity | undefined>;
+}
+
+const ANONYMOUS: Identity = { key: 'anonymous', caller: { isRoot: false, me: null } };
+
+function toIdentity(resolved: RequestIdentity): Identity {
+  if (resolved.caller.isRoot) return { key: 'root', caller: resolved.caller };
+  if (!resolved.session) return ANONYMOUS;
+  const { id, uid, rooms } = resolved.session;
+  // Connections of one user see the same documents: one Get evaluation per user, not per socket.
+  return { key: `user:${uid}`, caller: resolved.caller, sessionId: id, userId: uid, sessionRooms: rooms };
 }
 
 interface Client {
@@ -40,7 +57,10 @@ interface Client {
   /** null: every collection (the default, "no additional configuration required"). */
   collections: Set<string> | null;
   excluded: Set<string>;
+  /** Rooms joined by the client (`{"type":"join"}`). */
   rooms: Set<string>;
+  /** Rooms its session joined through hooks (`session.joinRoom`). */
+  sessionRooms: Set<string>;
   lastSeen: number;
   pingedAt: number;
   tokens: number;
@@ -87,19 +107,23 @@ export class RealtimeGateway {
       if (this.clients.size >= this.config.maxConnections) {
         return refuse(socket, 503, 'DPD_ERR_TOO_MANY_CONNECTIONS', `the server has reached its limit of ${this.config.maxConnections} real-time connections`);
       }
-      let identity: Identity;
-      try {
-        identity = this.identities.fromRequest(request, url);
-      } catch (err) {
-        return refuse(socket, 401, 'DPD_ERR_UNAUTHORIZED', (err as Error).message);
-      }
-      this.wss.handleUpgrade(request, socket, head, (ws) => this.connect(ws, identity, url.searchParams.get('since')));
+      // Node removed its own error listener before 'upgrade': a reset during the lookup must not crash.
+      const onError = () => socket.destroy();
+      socket.on('error', onError);
+      this.identities.identify(request.headers, url.searchParams.get('token') ?? undefined).then(
+        (resolved) => {
+          socket.off('error', onError);
+          if (socket.destroyed) return;
+          this.wss.handleUpgrade(request, socket, head, (ws) => this.connect(ws, toIdentity(resolved), url.searchParams.get('since')));
+        },
+        (err: Error) => refuse(socket, 401, 'DPD_ERR_UNAUTHORIZED', err.message),
+      );
     });
   }
 
   private connect(ws: WebSocket, identity: Identity, since: string | null): void {
     const client: Client = {
-      ws, identity, collections: null, excluded: new Set(), rooms: new Set(), lastSeen: Date.now(), pingedAt: 0,
+      ws, identity, collections: null, excluded: new Set(), rooms: new Set(), sessionRooms: new Set(identity.sessionRooms), lastSeen: Date.now(), pingedAt: 0,
       tokens: this.config.messageRateLimit, tokensAt: Date.now(), pending: null,
     };
     this.clients.add(client);
@@ -154,13 +178,31 @@ export class RealtimeGateway {
   private publish(message: BusMessage): void {
     // Runs inside the request that committed: a failure here must not fail that request.
     try {
+      if (message.type === 'session_ended') return this.endSessions(new Set(message.sessionIds));
+      if (message.type === 'session_rooms') return this.setSessionRooms(message.sessionId, message.rooms);
       this.fanOut(message);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'real-time publish failed');
     }
   }
 
-  private fanOut(message: BusMessage): void {
+  /** Logout or new credentials: those connections become anonymous at once (Deployd §7.2 #6 closed). */
+  private endSessions(ended: Set<string>): void {
+    for (const client of this.clients) {
+      if (!client.identity.sessionId || !ended.has(client.identity.sessionId)) continue;
+      client.identity = ANONYMOUS;
+      client.sessionRooms.clear();
+      this.sendControl(client, { type: 'session_ended' });
+    }
+  }
+
+  private setSessionRooms(sessionId: string, rooms: string[]): void {
+    for (const client of this.clients) {
+      if (client.identity.sessionId === sessionId) client.sessionRooms = new Set(rooms);
+    }
+  }
+
+  private fanOut(message: CollectionChange | CustomEvent): void {
     const event = this.history.append(message);
     const recipients = [...this.clients].filter((c) => c.pending !== null || this.wants(c, message));
     // Who each recipient was when the event was committed: an `auth` that lands while the
@@ -188,17 +230,18 @@ export class RealtimeGateway {
     const identities = new Map<string, Identity>();
     for (const client of recipients) identities.set(client.identity.key, client.identity);
     const frames = new Map<string, string | null>();
-    if (event.message.type === 'custom_event') {
-      const frame = JSON.stringify({ ...event.message, users: undefined, id: event.id });
+    const message = event.message;
+    if (message.type !== 'collection_change') {
+      const frame = message.type === 'custom_event' ? JSON.stringify({ ...message, userIds: undefined, id: event.id }) : null;
       for (const key of identities.keys()) frames.set(key, frame);
       return frames;
     }
-    const collection = this.registry.get(event.message.collection)?.collection;
+    const collection = this.registry.get(message.collection)?.collection;
     const byDocument = new Map<string, string>(); // serialize once per distinct visible document
     await Promise.all([...identities.values()].map(async (identity) => {
       let document: JsonObject | null;
       try {
-        document = collection ? await collection.readableBy(identity.caller, event.message.type === 'collection_change' ? event.message.document : {}) : null;
+        document = collection ? await collection.readableBy(identity.caller, message.document) : null;
       } catch {
         document = null; // a failing Get hook fails closed
       }
@@ -225,8 +268,9 @@ export class RealtimeGateway {
       if (client.excluded.has(message.collection)) return false;
       return client.collections === null || client.collections.has(message.collection);
     }
-    if (message.room !== undefined) return client.rooms.has(message.room);
-    if (message.users) return false; // user-targeted events need sessions (users and access rules)
+    if (message.type !== 'custom_event') return false;
+    if (message.room !== undefined) return client.rooms.has(message.room) || client.sessionRooms.has(message.room);
+    if (message.userIds) return client.identity.userId !== undefined && message.userIds.includes(client.identity.userId);
     return true;
   }
 
@@ -312,10 +356,29 @@ export class RealtimeGateway {
         return this.sendControl(client, { type: 'left', room });
       }
       case 'auth': {
-        const identity = typeof message.token === 'string' ? this.identities.fromToken(message.token) : undefined;
-        if (!identity) return this.error(client, 'invalid token');
-        client.identity = identity;
-        return this.sendControl(client, { type: 'authenticated', isRoot: identity.caller.isRoot });
+        const token = message.token;
+        const answer = (identity: Identity) => {
+          client.identity = identity;
+          client.sessionRooms = new Set(identity.sessionRooms);
+          this.sendControl(client, { type: 'authenticated', isRoot: identity.caller.isRoot, userId: identity.userId ?? null });
+        };
+        // `null`: log out of this connection (dpd.js after `users.logout()`).
+        if (token === null) return answer(ANONYMOUS);
+        if (typeof token !== 'string' || token.length === 0 || token.length > 500) return this.error(client, 'auth needs "token": a session token, the master key, or null');
+        this.identities.fromToken(token).then(
+          (resolved) => {
+            if (!this.clients.has(client)) return;
+            if (!resolved) {
+              // Fail closed: whoever the connection was, a bad token leaves it anonymous.
+              client.identity = ANONYMOUS;
+              client.sessionRooms = new Set();
+              return this.error(client, 'invalid token: the connection is now anonymous');
+            }
+            answer(toIdentity(resolved));
+          },
+          () => this.error(client, 'could not check the token; try again'),
+        );
+        return;
       }
       default:
         return this.error(client, typeof message.type === 'string' ? `unknown message type "${message.type.slice(0, 50)}"` : 'messages need a "type"');

@@ -562,7 +562,8 @@ type HookResult struct {
 	Emits         []*Emit                `protobuf:"bytes,6,rep,name=emits,proto3" json:"emits,omitempty"`
 	Response      *ResponseMutation      `protobuf:"bytes,7,opt,name=response,proto3" json:"response,omitempty"`
 	Logs          []*LogLine             `protobuf:"bytes,8,rep,name=logs,proto3" json:"logs,omitempty"`
-	QueryJson     []byte                 `protobuf:"bytes,9,opt,name=query_json,json=queryJson,proto3" json:"query_json,omitempty"` // BeforeRequest may rewrite the query
+	QueryJson     []byte                 `protobuf:"bytes,9,opt,name=query_json,json=queryJson,proto3" json:"query_json,omitempty"`           // BeforeRequest may rewrite the query
+	SessionRooms  *SessionRooms          `protobuf:"bytes,10,opt,name=session_rooms,json=sessionRooms,proto3" json:"session_rooms,omitempty"` // session.joinRoom / leaveRoom / leaveAllRooms
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -660,6 +661,75 @@ func (x *HookResult) GetQueryJson() []byte {
 	return nil
 }
 
+func (x *HookResult) GetSessionRooms() *SessionRooms {
+	if x != nil {
+		return x.SessionRooms
+	}
+	return nil
+}
+
+// Rooms a hook joins or leaves for the caller's login session (Deployd's session.joinRoom): every
+// connection of that session follows, and a reconnect with the session rejoins them.
+type SessionRooms struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Join          []string               `protobuf:"bytes,1,rep,name=join,proto3" json:"join,omitempty"`
+	Leave         []string               `protobuf:"bytes,2,rep,name=leave,proto3" json:"leave,omitempty"`
+	LeaveAll      bool                   `protobuf:"varint,3,opt,name=leave_all,json=leaveAll,proto3" json:"leave_all,omitempty"` // leave every room first (then join `join`)
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SessionRooms) Reset() {
+	*x = SessionRooms{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SessionRooms) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SessionRooms) ProtoMessage() {}
+
+func (x *SessionRooms) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SessionRooms.ProtoReflect.Descriptor instead.
+func (*SessionRooms) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SessionRooms) GetJoin() []string {
+	if x != nil {
+		return x.Join
+	}
+	return nil
+}
+
+func (x *SessionRooms) GetLeave() []string {
+	if x != nil {
+		return x.Leave
+	}
+	return nil
+}
+
+func (x *SessionRooms) GetLeaveAll() bool {
+	if x != nil {
+		return x.LeaveAll
+	}
+	return false
+}
+
 var File_deployd_hooks_v1_hooks_proto protoreflect.FileDescriptor
 
 const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
@@ -705,7 +775,7 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\x05level\x18\x01 \x01(\tR\x05level\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x1f\n" +
 	"\vfields_json\x18\x03 \x01(\fR\n" +
-	"fieldsJson\"\xca\x03\n" +
+	"fieldsJson\"\x8f\x04\n" +
 	"\n" +
 	"HookResult\x12\x1b\n" +
 	"\tdata_json\x18\x01 \x01(\fR\bdataJson\x120\n" +
@@ -717,10 +787,16 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\bresponse\x18\a \x01(\v2\".deployd.hooks.v1.ResponseMutationR\bresponse\x12-\n" +
 	"\x04logs\x18\b \x03(\v2\x19.deployd.hooks.v1.LogLineR\x04logs\x12\x1d\n" +
 	"\n" +
-	"query_json\x18\t \x01(\fR\tqueryJson\x1a9\n" +
+	"query_json\x18\t \x01(\fR\tqueryJson\x12C\n" +
+	"\rsession_rooms\x18\n" +
+	" \x01(\v2\x1e.deployd.hooks.v1.SessionRoomsR\fsessionRooms\x1a9\n" +
 	"\vErrorsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*\xb5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"U\n" +
+	"\fSessionRooms\x12\x12\n" +
+	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
+	"\x05leave\x18\x02 \x03(\tR\x05leave\x12\x1b\n" +
+	"\tleave_all\x18\x03 \x01(\bR\bleaveAll*\xb5\x01\n" +
 	"\x05Event\x12\x15\n" +
 	"\x11EVENT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_BEFORE_REQUEST\x10\x01\x12\x12\n" +
@@ -748,7 +824,7 @@ func file_deployd_hooks_v1_hooks_proto_rawDescGZIP() []byte {
 }
 
 var file_deployd_hooks_v1_hooks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
+var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_deployd_hooks_v1_hooks_proto_goTypes = []any{
 	(Event)(0),               // 0: deployd.hooks.v1.Event
 	(*Caller)(nil),           // 1: deployd.hooks.v1.Caller
@@ -758,23 +834,25 @@ var file_deployd_hooks_v1_hooks_proto_goTypes = []any{
 	(*ResponseMutation)(nil), // 5: deployd.hooks.v1.ResponseMutation
 	(*LogLine)(nil),          // 6: deployd.hooks.v1.LogLine
 	(*HookResult)(nil),       // 7: deployd.hooks.v1.HookResult
-	nil,                      // 8: deployd.hooks.v1.HookResult.ErrorsEntry
+	(*SessionRooms)(nil),     // 8: deployd.hooks.v1.SessionRooms
+	nil,                      // 9: deployd.hooks.v1.HookResult.ErrorsEntry
 }
 var file_deployd_hooks_v1_hooks_proto_depIdxs = []int32{
 	0, // 0: deployd.hooks.v1.EventContext.event:type_name -> deployd.hooks.v1.Event
 	1, // 1: deployd.hooks.v1.EventContext.caller:type_name -> deployd.hooks.v1.Caller
 	4, // 2: deployd.hooks.v1.HookResult.cancel:type_name -> deployd.hooks.v1.Cancel
-	8, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
+	9, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
 	3, // 4: deployd.hooks.v1.HookResult.emits:type_name -> deployd.hooks.v1.Emit
 	5, // 5: deployd.hooks.v1.HookResult.response:type_name -> deployd.hooks.v1.ResponseMutation
 	6, // 6: deployd.hooks.v1.HookResult.logs:type_name -> deployd.hooks.v1.LogLine
-	2, // 7: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
-	7, // 8: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
-	8, // [8:9] is the sub-list for method output_type
-	7, // [7:8] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 7: deployd.hooks.v1.HookResult.session_rooms:type_name -> deployd.hooks.v1.SessionRooms
+	2, // 8: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
+	7, // 9: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
+	9, // [9:10] is the sub-list for method output_type
+	8, // [8:9] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_deployd_hooks_v1_hooks_proto_init() }
@@ -788,7 +866,7 @@ func file_deployd_hooks_v1_hooks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deployd_hooks_v1_hooks_proto_rawDesc), len(file_deployd_hooks_v1_hooks_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   8,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

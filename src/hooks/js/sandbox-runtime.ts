@@ -378,6 +378,11 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       });
     };
     const response = () => (result.response ??= { replaceData: false, addFields: {}, messages: [], status: 0 });
+    // Deployd's session.joinRoom(s)(name | [names]) and leaveRoom(s): the server applies them to the caller's session.
+    const rooms = () => (result.sessionRooms ??= { join: [], leave: [], leaveAll: false });
+    const roomNames = (names: any): string[] => (Array.isArray(names) ? names : [names]).map((n) => String(n)).filter((n) => n.length > 0 && n.length <= 200).slice(0, 100);
+    const joinRooms = (names: any) => { const r = rooms(); for (const n of roomNames(names)) { r.join.push(n); r.leave = r.leave.filter((x: string) => x !== n); } };
+    const leaveRooms = (names: any) => { const r = rooms(); for (const n of roomNames(names)) { r.leave.push(n); r.join = r.join.filter((x: string) => x !== n); } };
     const api: Record<string, any> = {
       me,
       isMe: (id: any) => !!me && me.id === id,
@@ -388,7 +393,11 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       emit,
       internal: ctx.internal ? true : undefined,
       isRoot: !!ctx.caller.isRoot,
-      session: Object.freeze({ isRoot: !!ctx.caller.isRoot, user: me, joinRoom() {}, leaveRoom() {}, leaveAllRooms() {} }),
+      session: Object.freeze({
+        isRoot: !!ctx.caller.isRoot, user: me,
+        joinRoom: joinRooms, joinRooms, leaveRoom: leaveRooms, leaveRooms,
+        leaveAllRooms: () => { const r = rooms(); r.leaveAll = true; r.join = []; r.leave = []; },
+      }),
       console: Object.freeze({ log: log('info'), info: log('info'), warn: log('warn'), error: log('error'), debug: log('debug') }),
       dpd: makeDpd(inv, parse(collectionsJson)),
       $addCallback: () => { inv.pending++; },

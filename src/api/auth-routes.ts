@@ -1,0 +1,37 @@
+/**
+ * go-deployd's login endpoints over the same sessions as `/users/login`:
+ *   POST /auth/login {"username"|"email","password"} → {"token","expiresAt","user"}
+ *   GET  /auth/me                                    → the user (401 when not logged in)
+ * They use the app's users collection (`users`, else the first UserCollection).
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Registry } from '../collections/registry.js';
+import { requireObjectBody } from '../collections/document.js';
+import { Errors } from '../errors.js';
+import { requestScope } from './collection-routes.js';
+
+export async function authRoutes(app: FastifyInstance, options: { registry: Registry; auth: Authenticator }): Promise<void> {
+  const { registry, auth } = options;
+
+  app.post('/auth/login', async (request, reply) => {
+    const users = registry.usersCollection();
+    if (!users) throw Errors.resourceNotFound();
+    const identity = await auth.identify(request.headers);
+    const body = requireObjectBody(request.body);
+    const scope = requestScope(request, identity, `POST /${users.name}`, {}, body);
+    const login = await users.track(() => users.login(scope, body.username ?? body.email, body.password, request.ip, true));
+    for (const publish of scope.outbox) publish();
+    reply.header('Cache-Control', 'no-store');
+    reply.header('X-Session-Token', login.token);
+    return { token: login.token, expiresAt: new Date(login.session.lastActive + login.session.idleMs).toISOString(), user: login.user };
+  });
+
+  app.get('/auth/me', async (request, reply) => {
+    const identity = await auth.identify(request.headers);
+    reply.header('Cache-Control', 'no-store');
+    if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
+    if (identity.caller.me === null) throw Errors.unauthorized('not logged in');
+    return identity.caller.me;
+  });
+}

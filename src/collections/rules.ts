@@ -1,0 +1,72 @@
+/**
+ * Declarative access rules (config.json `"rules"`): who may read, create, update and delete.
+ *   anyone  everybody (Deployd's behaviour, the default)
+ *   users   a logged-in user
+ *   owner   the user named by the document's owner field (set from the caller on create)
+ *   root    the master key only
+ * Root passes every rule. A refusal is 401 for an anonymous caller and 403 for anyone else.
+ */
+import { Errors, type DeploydError } from '../errors.js';
+import type { Caller } from '../hooks/protocol.js';
+import type { Filter } from '../query/filter.js';
+import type { CollectionSchema, RuleAction } from './schema.js';
+
+export function userIdOf(caller: Caller): string | undefined {
+  const id = caller.me?.id;
+  return !caller.isRoot && typeof id === 'string' ? id : undefined;
+}
+
+function denied(caller: Caller, action: RuleAction, why: string): DeploydError {
+  return caller.me === null && !caller.isRoot
+    ? Errors.unauthorized(`log in to ${action} here: ${why}`)
+    : Errors.forbidden(`not allowed to ${action} here: ${why}`);
+}
+
+/**
+ * Checks the rule that does not depend on a document (throws when the caller can never pass) and
+ * returns the filter that limits the action to the caller's documents, for an `owner` rule.
+ */
+export function ruleFilter(schema: CollectionSchema, caller: Caller, action: RuleAction): Filter | undefined {
+  if (caller.isRoot) return undefined;
+  switch (schema.rules[action]) {
+    case 'anyone':
+      return undefined;
+    case 'users':
+      if (!userIdOf(caller)) throw denied(caller, action, 'only for logged-in users');
+      return undefined;
+    case 'root':
+      throw denied(caller, action, 'only with the master key');
+    case 'owner': {
+      const uid = userIdOf(caller);
+      if (!uid) throw denied(caller, action, 'only for the owner');
+      return { fields: { [schema.ownerField]: { $eq: uid } } };
+    }
+  }
+}
+
+/** Whether `doc` passes the caller's rule for `action` (the rule itself was checked by `ruleFilter`). */
+export function owns(schema: CollectionSchema, caller: Caller, doc: Record<string, unknown>): boolean {
+  return doc[schema.ownerField] === userIdOf(caller);
+}
+
+/** Throws unless the caller may act on this document. */
+export function checkDocument(schema: CollectionSchema, caller: Caller, action: RuleAction, doc: Record<string, unknown>): void {
+  const filter = ruleFilter(schema, caller, action);
+  if (filter && !owns(schema, caller, doc)) throw denied(caller, action, 'only for the owner');
+}
+
+/** For real-time delivery: whether the caller may read the document (never throws). */
+export function mayRead(schema: CollectionSchema, caller: Caller, doc: Record<string, unknown>): boolean {
+  try {
+    checkDocument(schema, caller, 'read', doc);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function andFilter(a: Filter, b: Filter | undefined): Filter {
+  if (!b) return a;
+  const empty = Object.keys(a.fields).length === 0 && !a.$and && !a.$or && !a.$nor;
+  return empty ? b : { fields: {}, $and: [a, b] };
+}

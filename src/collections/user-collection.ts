@@ -1,0 +1,199 @@
+/**
+ * A users collection (`"type": "UserCollection"`): a collection whose documents can log in.
+ * Deployd's routes and shapes (deployd-behaviour.md §3) with its holes closed:
+ *   POST /users               sign up (the store's unique index decides a username race)
+ *   POST /users/login         → {"path","id","uid"} + `sid` cookie + X-Session-Token
+ *   *    /users/logout        ends the session everywhere (it lives in the store)
+ *   GET  /users/me            the user, or 204
+ * Passwords are scrypt hashes that never leave the server; only the user, root or a hook may change
+ * a username or password, and doing so ends that user's other sessions.
+ */
+import type { LoginThrottle } from '../auth/login-throttle.js';
+import { hashPassword, verifyPassword } from '../auth/passwords.js';
+import type { Session, Sessions } from '../auth/sessions.js';
+import { DeploydError, Errors, validationError } from '../errors.js';
+import type { JsonObject } from '../hooks/protocol.js';
+import type { Doc } from '../store/store.js';
+import { Collection, type Answer, type CollectionDeps, type RequestScope } from './collection.js';
+import type { CollectionSchema, UserSettings } from './schema.js';
+
+export interface UserCollectionDeps extends CollectionDeps {
+  sessions: Sessions;
+  throttle: LoginThrottle;
+}
+
+export interface LoginResult {
+  token: string;
+  session: Session;
+  user: JsonObject;
+}
+
+export class UserCollection extends Collection {
+  readonly settings: UserSettings;
+
+  constructor(schema: CollectionSchema, private readonly userDeps: UserCollectionDeps) {
+    super(schema, userDeps);
+    this.settings = schema.users!;
+  }
+
+  /** `POST /users/login`: Deployd's answer, the session in a cookie and X-Session-Token. */
+  async loginRoute(scope: RequestScope, body: Record<string, unknown>, address: string): Promise<Answer> {
+    const { token, session } = await this.login(scope, body.username, body.password, address);
+    return { body: { path: `/${this.name}`, id: token, uid: session.uid }, session: { token, maxAgeMs: this.settings.sessionIdleMs } };
+  }
+
+  /**
+   * Checks the credentials (throttled), runs the Login event (which can refuse even a right
+   * password) and starts a session.
+   */
+  async login(scope: RequestScope, username: unknown, password: unknown, address: string, byEmail = false): Promise<LoginResult> {
+    const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGIN', query: {} });
+    if (before) this.accept(scope, before);
+    if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
+      throw Errors.badRequest('username or password not specified');
+    }
+    const { throttle } = this.userDeps;
+    throttle.check(this.settings.throttle, username, address);
+    let [stored] = await this.deps.store.find({ fields: { username: { $eq: username } } }, { limit: 1 });
+    if (!stored && byEmail && this.schema.properties.get('email')?.type === 'string') {
+      // go-deployd's /auth/login takes an email in place of the username.
+      [stored] = await this.deps.store.find({ fields: { email: { $eq: username } } }, { limit: 1 });
+    }
+    const success = await verifyPassword(password, stored?.password);
+    const user = stored ? this.strip(stored) : undefined;
+    // Deployd: Login runs on success and failure; `me` is the user trying to log in.
+    const loginScope: RequestScope = { ...scope, caller: { isRoot: false, me: (user as JsonObject | undefined) ?? null } };
+    const result = await this.hook(loginScope, 'login', { data: (user ?? {}) as JsonObject, method: 'POST', requestEvent: 'LOGIN', query: {}, success });
+    if (result) {
+      this.collect(loginScope, result);
+      if (result.cancel) {
+        if (!success) throttle.fail(this.settings.throttle, username, address);
+        throw this.cancelled(result);
+      }
+      if (user) await this.saveLoginChanges(user, result.data as Record<string, unknown>);
+    }
+    if (!success || !user) {
+      throttle.fail(this.settings.throttle, username, address);
+      throw Errors.badCredentials();
+    }
+    throttle.succeed(username);
+    const { token, session } = await this.userDeps.sessions.create(this.name, user.id, this.settings.sessionIdleMs);
+    const fresh = (await this.loadStored(user.id)) ?? user;
+    return { token, session, user: this.strip(fresh) as JsonObject };
+  }
+
+  /** `/users/logout` (any method): ends the caller's session on every instance and clears the cookie. */
+  async logout(scope: RequestScope): Promise<Answer> {
+    const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGOUT', query: {} });
+    if (before) this.accept(scope, before);
+    let count = 0;
+    if (scope.session && (await this.userDeps.sessions.end(scope.session.id))) {
+      count = 1;
+      const ended = [scope.session.id];
+      scope.outbox.push(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
+    }
+    return { body: { count }, session: { clear: true } };
+  }
+
+  /** `GET /users/me`: the logged-in user through the Get event, or 204 when there is none (or Get cancels). */
+  async me(scope: RequestScope): Promise<Answer> {
+    const uid = this.sessionUser(scope);
+    if (!uid) return { body: undefined, status: 204 };
+    try {
+      return await this.get(scope, uid, {}, 'json');
+    } catch (err) {
+      if (err instanceof DeploydError && err.statusCode < 500) return { body: undefined, status: 204 };
+      throw err;
+    }
+  }
+
+  /** The caller's user id when their session belongs to this collection. */
+  private sessionUser(scope: RequestScope): string | undefined {
+    return scope.session?.collection === this.name ? scope.session.uid : undefined;
+  }
+
+  // ---- writes -----------------------------------------------------------------------------------
+
+  override async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
+    try {
+      return await super.create(scope, body, query);
+    } catch (err) {
+      throw inUse(err);
+    }
+  }
+
+  override async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: 'url' | 'json'): Promise<Answer> {
+    try {
+      return await super.update(scope, id, body, raw, source);
+    } catch (err) {
+      throw inUse(err);
+    }
+  }
+
+  protected override async writeSecrets(scope: RequestScope, input: Record<string, unknown>, previous: Doc | null): Promise<Record<string, unknown>> {
+    const password = input.password;
+    if (previous === null) {
+      return { password: await this.hashChecked(password) };
+    }
+    if (password === undefined) return {};
+    this.mayChangeCredentials(scope, previous);
+    return { password: await this.hashChecked(password) };
+  }
+
+  protected override async afterWrite(scope: RequestScope, before: Doc, after: Doc): Promise<void> {
+    if (before.username !== after.username || before.password !== after.password) {
+      // New credentials end every other session of this user (the caller's own stays).
+      const ended = await this.userDeps.sessions.endAllOf(after.id, scope.session?.id);
+      if (ended.length > 0) scope.outbox.push(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
+    }
+  }
+
+  protected override async afterRemove(removed: Doc[]): Promise<void> {
+    const ended: string[] = [];
+    for (const user of removed) ended.push(...(await this.userDeps.sessions.endAllOf(user.id)));
+    if (ended.length > 0) this.deps.bus.publish({ type: 'session_ended', sessionIds: ended });
+  }
+
+  /** A username change is checked here too: it reaches `update` as an ordinary field. */
+  protected override async prepareUpdateBody(scope: RequestScope, body: Record<string, unknown>, previous: Doc): Promise<void> {
+    if ('username' in body && body.username !== previous.username) this.mayChangeCredentials(scope, previous);
+  }
+
+  /** Only the user themselves (by their session, never by an `id` in the body), root, or a hook. */
+  private mayChangeCredentials(scope: RequestScope, user: Doc): void {
+    if (scope.caller.isRoot || scope.internal) return;
+    if (this.sessionUser(scope) === user.id) return;
+    if (scope.caller.me === null) throw Errors.unauthorized('log in as this user to change its username or password');
+    throw Errors.forbidden('only this user or root can change its username or password');
+  }
+
+  private async hashChecked(password: unknown): Promise<string> {
+    if (password === undefined || password === null || password === '') throw validationError({ password: 'is required' });
+    if (typeof password !== 'string' && typeof password !== 'number') throw validationError({ password: 'must be a string' });
+    const text = String(password);
+    if (text.length < this.settings.passwordMinLength) {
+      throw validationError({ password: `must be at least ${this.settings.passwordMinLength} characters` });
+    }
+    if (text.length > 1024) throw validationError({ password: 'must be at most 1024 characters' });
+    return hashPassword(text);
+  }
+
+  /** Deployd: what Login changed on `this` is saved, without events, except the identity fields. */
+  private async saveLoginChanges(user: Doc, data: Record<string, unknown>): Promise<void> {
+    const set: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(data)) {
+      if (key === 'id' || key === 'username' || this.secrets.includes(key) || !this.schema.properties.has(key)) continue;
+      if (JSON.stringify(value) !== JSON.stringify(user[key])) set[key] = value;
+    }
+    if (Object.keys(set).length === 0) return;
+    await this.deps.store.update(user.id, { fields: {} }, { set, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} });
+  }
+}
+
+/** Deployd's message for a taken username. */
+function inUse(err: unknown): unknown {
+  if (err instanceof DeploydError && err.code === 'DPD_ERR_UNIQUE' && err.errors?.username) {
+    return new DeploydError('DPD_ERR_UNIQUE', 409, 'username is already in use', { username: 'is already in use' });
+  }
+  return err;
+}
