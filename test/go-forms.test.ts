@@ -3,8 +3,7 @@
  * *EventContext) error` plus a helper) and the seed's (`package main`, a value EventHandler whose
  * `Run(ctx interface{}) error` asserts `ctx.(*EventContext)`). One collection per form has a file
  * for each of the seven events a collection serves over HTTP, each leaving a trace the client can
- * see; Login (which needs a users collection) is called on the built program directly, as the
- * server would call it.
+ * see; Login runs through POST /<users>/login, and is also called on the built program directly.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -83,8 +82,12 @@ describe('Go hook source forms on every event', () => {
   before(async () => {
     useGo();
     const files: Record<string, string> = {};
-    for (const form of ['run', 'seed'] as const) for (const event of HTTP_EVENTS) files[`resources/${form}/${event}.go`] = source(form, event);
-    app = makeApp({ run: TODOS, seed: TODOS }, files);
+    for (const form of ['run', 'seed'] as const) {
+      for (const event of HTTP_EVENTS) files[`resources/${form}/${event}.go`] = source(form, event);
+      files[`resources/${form}users/login.go`] = source(form, 'login');
+    }
+    const users = { type: 'UserCollection', properties: { login: { type: 'string' } } };
+    app = makeApp({ run: TODOS, seed: TODOS, runusers: users, seedusers: users }, files);
     server = await startServer(app);
     await Promise.all([goBuilt(() => server.get('/run')), goBuilt(() => server.get('/seed'))]);
   }, { timeout: 600_000 });
@@ -131,6 +134,22 @@ describe('Go hook source forms on every event', () => {
       assert.equal(deleted.status, 200, deleted.text);
       assert.equal(deleted.body.after, `${form}: aftercommit DELETE`);
       assert.equal((await server.get(`/${form}/${id}`)).status, 404);
+    });
+  }
+
+  for (const form of ['run', 'seed'] as const) {
+    it(`${form === 'run' ? "go-deployd's form" : "the seed's form"}: login over HTTP (POST /<users>/login)`, async () => {
+      const coll = `${form}users`;
+      const signup = await server.post(`/${coll}`, { username: 'ann', password: 'ann-password-1' });
+      assert.equal(signup.status, 200, signup.text);
+      const wrong = await goBuilt(() => server.post(`/${coll}/login`, { username: 'ann', password: 'not-it' }));
+      assert.equal(wrong.status, 401, wrong.text);
+      assert.equal(wrong.body.message, `${form}: login failed`);
+      const right = await server.post(`/${coll}/login`, { username: 'ann', password: 'ann-password-1' });
+      assert.equal(right.status, 200, right.text);
+      // What Login changed on the user is saved (Deployd).
+      const user = await server.get(`/${coll}/${signup.body.id}`, server.root);
+      assert.equal(user.body.login, `${form}: login`);
     });
   }
 
