@@ -4,7 +4,8 @@
  * both be named EventHandler; `time` must be imported), runs in a Go sidecar of a real
  * bin/deployd, and a WebSocket client on /ws receives the `custom_event`s it emits. A second
  * collection's aftercommit.go in the same form calls ctx.SetResponseData: the HTTP client gets
- * that response, and the WebSocket client its emit.
+ * that response, and the WebSocket client its emit. And ctx.JoinRoom / LeaveRoom, like
+ * JavaScript's session.joinRoom, put a logged-in caller's sockets in a room and take them out.
  *
  * The page's code block is read from the page when shared/ lies beside the repository, else from
  * the verbatim copy in hooks-go/examples/seed/testdata (and both must agree when both exist).
@@ -14,8 +15,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import WebSocket from 'ws';
-import { goBuilt, sidecarPids, useGo } from './helpers/go.js';
+import { goBuilt, goRun, sidecarPids, useGo } from './helpers/go.js';
 import { makeApp, ROOT, startServer, TODOS, type TestServer } from './helpers/server.js';
+import { newUser } from './helpers/users.js';
 
 const SEED_BLOCK = /#### Go Events\s+```go\n([\s\S]*?)```/;
 const PAGE = [path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realtime.md'), path.join(ROOT, '..', '..', 'shared', 'reference', 'seed-websocket-realtime.md')].find((f) => fs.existsSync(f));
@@ -156,5 +158,67 @@ describe("the seed's Go example, end to end", () => {
     const shaped = await peer.custom('note_shaped');
     assert.deepEqual(shaped.data, { id: res.body.id });
     assert.equal(sidecarPids(app).size, 2);
+  });
+});
+
+describe('Go hooks and login sessions: ctx.JoinRoom / LeaveRoom', () => {
+  let app: string;
+  let server: TestServer;
+  const peers: Peer[] = [];
+
+  before(async () => {
+    useGo();
+    app = makeApp(
+      {
+        users: { type: 'UserCollection', properties: {} },
+        pings: { type: 'Collection', properties: { kind: { type: 'string' }, room: { type: 'string' }, n: { type: 'number' } } },
+      },
+      {
+        'resources/pings/post.go': goRun(`	room, _ := ctx.Data["room"].(string)
+	switch ctx.Data["kind"] {
+	case "join":
+		ctx.JoinRoom(room)
+	case "leave":
+		ctx.LeaveRoom(room)
+	case "emit":
+		ctx.Emit("room-msg", map[string]interface{}{"n": ctx.Data["n"]}, room)
+	case "marker":
+		ctx.Emit("marker", map[string]interface{}{"n": ctx.Data["n"]})
+	}`),
+      },
+    );
+    server = await startServer(app);
+    await goBuilt(() => server.post('/pings', { kind: 'warm-up' }));
+  }, { timeout: 600_000 });
+
+  after(async () => {
+    for (const p of peers) p.close();
+    await server?.stop();
+    if (app) fs.rmSync(app, { recursive: true, force: true });
+  });
+
+  /** Whether `peer` got room-msg n, proven either way by a broadcast marker sent after it. */
+  async function gotRoomMessage(peer: Peer, n: number): Promise<boolean> {
+    const marker = 1000 + n;
+    assert.equal((await server.post('/pings', { kind: 'marker', n: marker })).status, 200);
+    for (;;) {
+      const m = await peer.custom('marker');
+      if (m.data.n === marker) break;
+    }
+    return peer.frames.some((f) => f.type === 'custom_event' && f.event === 'room-msg' && f.data.n === n);
+  }
+
+  it("a room a Go hook joins for the caller's session gets that session's sockets its emits; leaving stops them", async () => {
+    const alice = await newUser(server, 'alice', 'alice-password');
+    const mine = await Peer.connect(server, alice.headers);
+    const anonymous = await Peer.connect(server);
+    peers.push(mine, anonymous);
+    assert.equal((await server.post('/pings', { kind: 'join', room: 'r1' }, alice.headers)).status, 200);
+    assert.equal((await server.post('/pings', { kind: 'emit', room: 'r1', n: 1 })).status, 200);
+    assert.equal(await gotRoomMessage(mine, 1), true);
+    assert.equal(await gotRoomMessage(anonymous, 1), false);
+    assert.equal((await server.post('/pings', { kind: 'leave', room: 'r1' }, alice.headers)).status, 200);
+    assert.equal((await server.post('/pings', { kind: 'emit', room: 'r1', n: 2 })).status, 200);
+    assert.equal(await gotRoomMessage(mine, 2), false);
   });
 });

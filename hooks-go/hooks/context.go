@@ -56,6 +56,12 @@ type EventContext struct {
 	cancel    *cancelRecord
 	// The Data map Protect last restored fields in (see protectedWrite).
 	protectedIn map[string]interface{}
+	rooms       *roomsRecord
+}
+
+type roomsRecord struct {
+	join, leave []string
+	leaveAll    bool
 }
 
 type emitRecord struct {
@@ -202,6 +208,68 @@ func (c *EventContext) Emit(event string, data interface{}, room ...string) {
 	for _, r := range room {
 		c.addEmit(emitRecord{event: event, data: raw, room: r})
 	}
+}
+
+// JoinRoom adds the caller's login session to each room (JavaScript's session.joinRoom /
+// joinRooms): every WebSocket connection of that session then gets the events emitted to it, and a
+// reconnect with the session rejoins. Without a login session it does nothing. Empty names and
+// names over 200 characters are ignored; at most 100 names per call.
+func (c *EventContext) JoinRoom(rooms ...string) {
+	r := c.sessionRooms()
+	for _, name := range roomNames(rooms) {
+		if !contains(r.join, name) {
+			r.join = append(r.join, name)
+		}
+		r.leave = without(r.leave, name)
+	}
+}
+
+// LeaveRoom takes the caller's login session out of each room (session.leaveRoom / leaveRooms).
+func (c *EventContext) LeaveRoom(rooms ...string) {
+	r := c.sessionRooms()
+	for _, name := range roomNames(rooms) {
+		if !contains(r.leave, name) {
+			r.leave = append(r.leave, name)
+		}
+		r.join = without(r.join, name)
+	}
+}
+
+// LeaveAllRooms takes the caller's login session out of every room it joined
+// (session.leaveAllRooms); a later JoinRoom in the same hook still applies.
+func (c *EventContext) LeaveAllRooms() {
+	r := c.sessionRooms()
+	r.leaveAll, r.join, r.leave = true, nil, nil
+}
+
+func (c *EventContext) sessionRooms() *roomsRecord {
+	if c.rooms == nil {
+		c.rooms = &roomsRecord{}
+	}
+	return c.rooms
+}
+
+func roomNames(names []string) []string {
+	out := []string{}
+	for _, n := range names {
+		if n != "" && utf8.RuneCountInString(n) <= 200 {
+			out = append(out, n)
+		}
+		if len(out) == 100 {
+			break
+		}
+	}
+	return out
+}
+
+func without(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // EmitToUsers sends a real-time event only to the logged-in users of usersCollection that match

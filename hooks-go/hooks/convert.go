@@ -175,6 +175,9 @@ func (c *EventContext) Result() *hooksv1.HookResult {
 	for _, l := range c.logs {
 		res.Logs = append(res.Logs, &hooksv1.LogLine{Level: l.level, Message: l.message, FieldsJson: l.fields})
 	}
+	if r := c.rooms; r != nil {
+		res.SessionRooms = &hooksv1.SessionRooms{Join: append([]string{}, r.join...), Leave: append([]string{}, r.leave...), LeaveAll: r.leaveAll}
+	}
 	if c.cancel != nil {
 		res.Cancel = &hooksv1.Cancel{Message: c.cancel.message, Status: int32(c.cancel.status), IsError: c.cancel.isError}
 	}

@@ -248,6 +248,25 @@ func TestProtectedWriteFails(t *testing.T) {
 	eq(t, "data", decode(t, res.DataJson), obj("owner", "alice", "slug", "s"))
 }
 
+func TestSessionRooms(t *testing.T) {
+	res := run(t, "post", nil, func(c *EventContext) error { return nil })
+	eq(t, "none", res.SessionRooms, (*hooksv1.SessionRooms)(nil))
+	res = run(t, "post", nil, func(c *EventContext) error {
+		c.JoinRoom("a", "b", "", strings.Repeat("x", 201))
+		c.LeaveRoom("b", "c")
+		c.JoinRoom("c")
+		return nil
+	})
+	eq(t, "rooms", res.SessionRooms, &hooksv1.SessionRooms{Join: []string{"a", "c"}, Leave: []string{"b"}})
+	res = run(t, "post", nil, func(c *EventContext) error {
+		c.JoinRoom("a")
+		c.LeaveAllRooms()
+		c.JoinRoom("z")
+		return nil
+	})
+	eq(t, "leave all", res.SessionRooms, &hooksv1.SessionRooms{Join: []string{"z"}, Leave: []string{}, LeaveAll: true})
+}
+
 func TestEmit(t *testing.T) {
 	res := run(t, "post", nil, func(c *EventContext) error {
 		c.Emit("all", map[string]int{"n": 1})

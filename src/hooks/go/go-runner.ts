@@ -454,6 +454,9 @@ export function fromProto(res: ProtoHookResult, ctx: EventContext): HookResult {
   }
   const query = parse(res.query_json);
   if (isObject(query)) out.query = query;
+  if (res.session_rooms) {
+    out.sessionRooms = { join: [...(res.session_rooms.join ?? [])], leave: [...(res.session_rooms.leave ?? [])], leaveAll: !!res.session_rooms.leave_all };
+  }
   return out;
 }
 

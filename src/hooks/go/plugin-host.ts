@@ -127,6 +127,7 @@ export interface ProtoHookResult {
   response: { replace_data: boolean; data_json: Buffer; add_fields_json: Buffer; messages: string[]; status: number } | null;
   logs: { level: string; message: string; fields_json: Buffer }[];
   query_json: Buffer;
+  session_rooms: { join: string[]; leave: string[]; leave_all: boolean } | null;
 }
 
 const DEFAULT_PROTO_FILE = fileURLToPath(new URL('../../../../proto/deployd/hooks/v1/hooks.proto', import.meta.url));
