@@ -73,6 +73,15 @@ function sidecarsStarted(server: TestServer, collection?: string): SidecarLine[]
   return out;
 }
 
+/**
+ * At least `count` such lines, waiting for them: the log arrives on the server's stdout, which may
+ * be read after an HTTP answer that followed it.
+ */
+async function sidecarsLogged(server: TestServer, collection: string | undefined, count: number): Promise<SidecarLine[]> {
+  await eventually(() => sidecarsStarted(server, collection).length >= count, 5000, `${count} "go hook sidecar started" line(s)`);
+  return sidecarsStarted(server, collection);
+}
+
 /** A health check over a plain-text (no TLS) gRPC channel to a sidecar's socket. */
 function plainHealthCheck(address: string): Promise<string> {
   const m = (pluginServices()['grpc.health.v1.Health'] as Record<string, { path: string; requestSerialize: (v: object) => Buffer; responseDeserialize: (b: Buffer) => object }>).Check!;
@@ -120,8 +129,7 @@ describe('Go hook sidecars', () => {
 
   it('AutoMTLS is on by default: the sidecar talks mutual TLS and refuses a plain-text client', async () => {
     assert.equal((await server.post('/todos', { title: 'tls' })).status, 200);
-    const [line] = sidecarsStarted(server, 'todos');
-    assert.ok(line, server.output.slice(-2000));
+    const [line] = await sidecarsLogged(server, 'todos', 1);
     assert.equal(line.tls, true);
     assert.match(line.address, /^unix:\/\//);
     await assert.rejects(plainHealthCheck(line.address));
@@ -140,7 +148,7 @@ describe('Go hook sidecars', () => {
   });
 
   it('kill -9 of a sidecar under load: calls in flight answer 503 "crashed; restarting", a new sidecar takes over, the server lives', async () => {
-    const started = sidecarsStarted(server, 'todos');
+    const started = await sidecarsLogged(server, 'todos', 1);
     const pid = started.at(-1)!.pid;
     assert.ok(sidecarPids(app).has(pid));
     const inFlight = Array.from({ length: 4 }, () => server.post('/todos', { title: 'slow' }));
@@ -167,7 +175,7 @@ describe('Go hook sidecars', () => {
   it('a hook past its deadline answers 504 and its stuck sidecar is replaced', async () => {
     const { id } = (await server.post('/stuck', { title: 'x' })).body;
     assert.equal((await goBuilt(() => server.put(`/stuck/${id}`, { title: 'warm-up' }))).status, 200);
-    const pid = sidecarsStarted(server, 'stuck').at(-1)!.pid;
+    const pid = (await sidecarsLogged(server, 'stuck', 1)).at(-1)!.pid;
     const res = await server.put(`/stuck/${id}`, { title: 'stuck' });
     assert.equal(res.status, 504, res.text);
     assert.equal(res.body.message, 'go hook stuck/put.go timed out');
@@ -301,7 +309,7 @@ describe('Go builds stay off the request path', () => {
       const res = await server.post('/todos', { title: 'plain' });
       assert.equal(res.status, 200, res.text);
       assert.equal(res.body.tls, 'checked');
-      const [line] = sidecarsStarted(server, 'todos');
+      const [line] = await sidecarsLogged(server, 'todos', 1);
       assert.equal(line?.tls, false);
       assert.equal(await plainHealthCheck(line!.address), 'SERVING');
       assert.doesNotMatch(server.output, /building the Go hooks/);
@@ -389,7 +397,7 @@ describe('no sidecar or socket outlives the server', () => {
         const [a, b] = await Promise.all([goBuilt(() => server.post('/a', { title: 'x' })), goBuilt(() => server.post('/b', { title: 'x' }))]);
         assert.equal(a.status, 200, a.text);
         assert.equal(b.status, 200, b.text);
-        const lines = sidecarsStarted(server);
+        const lines = await sidecarsLogged(server, undefined, 2);
         assert.equal(lines.length, 2);
         assert.equal(sidecarPids(app).size, 2);
         const root = socketRoot(lines[0]!.address);
