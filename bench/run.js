@@ -9,7 +9,8 @@
  *      BENCH_CONNECTIONS (default 10), BENCH_SEED documents seeded for read scenarios (default 2000),
  *      BENCH_ROUNDS (default 1; each round measures ours then the baseline again, and the table
  *      shows medians: on a shared 2-core machine one round can be off by ±20%),
- *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them),
+ *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them; `go` picks
+ *      the Go hook bench, bench/go-hooks.js, which also runs when BENCH_ONLY is unset),
  *      BENCH_CPU_PROF=DIR: servers write V8 CPU profiles there (see targets.js);
  *      real-time sizes (scenarios.js): BENCH_WS_EVENTS, BENCH_WS_SUBSCRIBERS, BENCH_WS_FANOUT,
  *      BENCH_WS_IDLE.
@@ -21,6 +22,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import { goHookBench } from './go-hooks.js';
 import { scenarios } from './scenarios.js';
 
 const DURATION = positive('BENCH_DURATION', 5);
@@ -151,7 +153,8 @@ async function main() {
   const loadBefore = os.loadavg()[0].toFixed(2);
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
   const selected = scenarios.filter((s) => !only?.length || only.some((o) => s.name.includes(o)));
-  if (selected.length === 0) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);
+  const goHooks = !only?.length || only.includes('go'); // bench/go-hooks.js
+  if (selected.length === 0 && !goHooks) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);
 
   const rows = []; // throughput table
   const metricTable = []; // scenarios with `metrics`
@@ -182,6 +185,18 @@ async function main() {
       process.stderr.write(`bench: ${scenario.name} FAILED: ${err.message}\n`);
       if (scenario.metrics) metricTable.push([scenario.name, 'FAILED', '', '', '', '', '']);
       else rows.push([scenario.name, 'FAILED', '', '', '', '']);
+    }
+  }
+
+  let goLines = [];
+  if (goHooks) {
+    process.stderr.write('bench: Go hooks (bench/go-hooks.js) ...\n');
+    try {
+      goLines = await goHookBench();
+    } catch (err) {
+      failed++;
+      process.stderr.write(`bench: Go hooks FAILED: ${err.message}\n`);
+      goLines = ['', '## Go hooks', '', 'FAILED'];
     }
   }
 
@@ -220,6 +235,7 @@ async function main() {
     );
     if (notes.length > 0) lines.push('', ...notes);
   }
+  lines.push(...goLines);
   if (failed > 0) lines.push('', `${failed} scenario(s) FAILED; see stderr.`);
   const table = lines.join('\n') + '\n';
 

@@ -4,8 +4,8 @@
  * src/hooks/composite-runner.ts). go-deployd's file form and the seed's EventHandler form, JS and Go
  * hooks in one collection, a compile error as a 500 naming file:line (other events keep working),
  * an event with both a .js and a .go file, no Go toolchain, and a sidecar killed with SIGKILL.
- * The builds are warmed in before() so the server's own load reuses them (the first Go build of a
- * machine can take longer than a server start may).
+ * The builds are warmed in before() so the server's own load reuses them (the server builds in the
+ * background, and a request waits only 20 s for it: the first Go build of a machine can take longer).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';

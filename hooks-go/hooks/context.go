@@ -3,6 +3,7 @@ package hooks
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"unicode/utf8"
 )
 
@@ -17,8 +18,8 @@ const (
 // use by several goroutines at once, and must not be used after the handler returns.
 type EventContext struct {
 	// Data is the document (`this` in a JavaScript hook). Changes to it, or a new map assigned to
-	// it, are sent back as the document after the hook. Protected fields get their previous value
-	// back whatever the handler does (see Protect).
+	// it, are sent back as the document after the hook. Protected fields keep their previous value
+	// (see Protect: assigning one in this map fails the hook).
 	Data map[string]interface{}
 	// Previous is the stored document before this write (PUT, AfterCommit). It is an empty map
 	// when there is none, except in AfterCommit where it is nil when there was no previous document.
@@ -53,6 +54,14 @@ type EventContext struct {
 	response  *responseRecord
 	logs      []logRecord
 	cancel    *cancelRecord
+	// The Data map Protect last restored fields in (see protectedWrite).
+	protectedIn map[string]interface{}
+	rooms       *roomsRecord
+}
+
+type roomsRecord struct {
+	join, leave []string
+	leaveAll    bool
 }
 
 type emitRecord struct {
@@ -136,8 +145,10 @@ func (c *EventContext) Hide(field string) {
 }
 
 // Protect keeps field from being changed by this request: it gets its previous value back right
-// away and in the result, whatever the handler writes to Data afterwards (it is removed when the
-// previous document has no such field). A field the document does not have is ignored.
+// away and in the result (it is removed when the previous document has no such field). A field the
+// document does not have is ignored. As in JavaScript, where the property becomes read-only,
+// assigning the field in the same Data map afterwards fails the hook with 400 "Cannot modify
+// protected property"; a new map assigned to Data gets the previous values back silently.
 func (c *EventContext) Protect(field string) {
 	if _, ok := c.Data[field]; !ok {
 		return
@@ -146,7 +157,27 @@ func (c *EventContext) Protect(field string) {
 		c.protected = append(c.protected, field)
 	}
 	c.restoreProtected()
+	c.protectedIn = c.Data
 }
+
+// protectedWrite names a protected field the handler assigned in the map Protect restored it in.
+func (c *EventContext) protectedWrite() string {
+	if c.protectedIn == nil || c.Data == nil || reflect.ValueOf(c.Data).Pointer() != reflect.ValueOf(c.protectedIn).Pointer() {
+		return ""
+	}
+	for _, field := range c.protected {
+		now, has := c.Data[field]
+		prev, had := c.Previous[field]
+		if has != had || (has && !sameValue(now, prev)) {
+			return field
+		}
+	}
+	return ""
+}
+
+// sameValue: a protected field still holds what Protect put there (a copy of the previous value:
+// equal scalars, or maps and slices that are equal in content).
+func sameValue(a, b interface{}) bool { return reflect.DeepEqual(a, b) }
 
 // restoreProtected puts the previous values of the protected fields back into Data.
 func (c *EventContext) restoreProtected() {
@@ -177,6 +208,68 @@ func (c *EventContext) Emit(event string, data interface{}, room ...string) {
 	for _, r := range room {
 		c.addEmit(emitRecord{event: event, data: raw, room: r})
 	}
+}
+
+// JoinRoom adds the caller's login session to each room (JavaScript's session.joinRoom /
+// joinRooms): every WebSocket connection of that session then gets the events emitted to it, and a
+// reconnect with the session rejoins. Without a login session it does nothing. Empty names and
+// names over 200 characters are ignored; at most 100 names per call.
+func (c *EventContext) JoinRoom(rooms ...string) {
+	r := c.sessionRooms()
+	for _, name := range roomNames(rooms) {
+		if !contains(r.join, name) {
+			r.join = append(r.join, name)
+		}
+		r.leave = without(r.leave, name)
+	}
+}
+
+// LeaveRoom takes the caller's login session out of each room (session.leaveRoom / leaveRooms).
+func (c *EventContext) LeaveRoom(rooms ...string) {
+	r := c.sessionRooms()
+	for _, name := range roomNames(rooms) {
+		if !contains(r.leave, name) {
+			r.leave = append(r.leave, name)
+		}
+		r.join = without(r.join, name)
+	}
+}
+
+// LeaveAllRooms takes the caller's login session out of every room it joined
+// (session.leaveAllRooms); a later JoinRoom in the same hook still applies.
+func (c *EventContext) LeaveAllRooms() {
+	r := c.sessionRooms()
+	r.leaveAll, r.join, r.leave = true, nil, nil
+}
+
+func (c *EventContext) sessionRooms() *roomsRecord {
+	if c.rooms == nil {
+		c.rooms = &roomsRecord{}
+	}
+	return c.rooms
+}
+
+func roomNames(names []string) []string {
+	out := []string{}
+	for _, n := range names {
+		if n != "" && utf8.RuneCountInString(n) <= 200 {
+			out = append(out, n)
+		}
+		if len(out) == 100 {
+			break
+		}
+	}
+	return out
+}
+
+func without(list []string, s string) []string {
+	out := list[:0:0]
+	for _, x := range list {
+		if x != s {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // EmitToUsers sends a real-time event only to the logged-in users of usersCollection that match

@@ -92,6 +92,9 @@ func decodeObject(field string, raw []byte) (map[string]interface{}, error) {
 // error and a panic all end up in HookResult.cancel.
 func Invoke(h Handler, c *EventContext) *hooksv1.HookResult {
 	c.cancel = call(h, c)
+	if field := c.protectedWrite(); field != "" && c.cancel == nil {
+		c.cancel = &cancelRecord{message: fmt.Sprintf("Cannot modify protected property '%s'", field), status: 400, isError: true}
+	}
 	return c.Result()
 }
 
@@ -171,6 +174,9 @@ func (c *EventContext) Result() *hooksv1.HookResult {
 	}
 	for _, l := range c.logs {
 		res.Logs = append(res.Logs, &hooksv1.LogLine{Level: l.level, Message: l.message, FieldsJson: l.fields})
+	}
+	if r := c.rooms; r != nil {
+		res.SessionRooms = &hooksv1.SessionRooms{Join: append([]string{}, r.join...), Leave: append([]string{}, r.leave...), LeaveAll: r.leaveAll}
 	}
 	if c.cancel != nil {
 		res.Cancel = &hooksv1.Cancel{Message: c.cancel.message, Status: int32(c.cancel.status), IsError: c.cancel.isError}

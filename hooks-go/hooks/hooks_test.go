@@ -219,8 +219,7 @@ func TestProtect(t *testing.T) {
 	res := run(t, "put", in, func(c *EventContext) error {
 		c.Protect("owner")
 		seen = c.Data["owner"] // restored right away
-		c.Data["owner"] = "mallory again"
-		c.Protect("fresh") // not in previous: removed
+		c.Protect("fresh")     // not in previous: removed
 		c.Protect("nested")
 		c.Data["nested"].(map[string]interface{})["k"] = "mutated" // must not reach Previous
 		c.Protect("missing")
@@ -229,6 +228,43 @@ func TestProtect(t *testing.T) {
 	eq(t, "value after Protect", seen, "alice")
 	eq(t, "protected", res.Protected, []string{"owner", "fresh", "nested"})
 	eq(t, "data", decode(t, res.DataJson), obj("owner", "alice", "nested", obj("k", "old"), "title", "t"))
+}
+
+func TestProtectedWriteFails(t *testing.T) {
+	in := &hooksv1.EventContext{DataJson: []byte(`{"owner":"mallory"}`), PreviousJson: []byte(`{"owner":"alice"}`)}
+	res := run(t, "put", in, func(c *EventContext) error {
+		c.Protect("owner")
+		c.Data["owner"] = "mallory again"
+		return nil
+	})
+	eq(t, "cancel", res.Cancel, &hooksv1.Cancel{Message: "Cannot modify protected property 'owner'", Status: 400, IsError: true})
+	// A new map assigned to Data is not a write to the protected field: its value is restored.
+	res = run(t, "put", in, func(c *EventContext) error {
+		c.Protect("owner")
+		c.Data = map[string]interface{}{"owner": "mallory", "slug": "s"}
+		return nil
+	})
+	eq(t, "no cancel", res.Cancel, (*hooksv1.Cancel)(nil))
+	eq(t, "data", decode(t, res.DataJson), obj("owner", "alice", "slug", "s"))
+}
+
+func TestSessionRooms(t *testing.T) {
+	res := run(t, "post", nil, func(c *EventContext) error { return nil })
+	eq(t, "none", res.SessionRooms, (*hooksv1.SessionRooms)(nil))
+	res = run(t, "post", nil, func(c *EventContext) error {
+		c.JoinRoom("a", "b", "", strings.Repeat("x", 201))
+		c.LeaveRoom("b", "c")
+		c.JoinRoom("c")
+		return nil
+	})
+	eq(t, "rooms", res.SessionRooms, &hooksv1.SessionRooms{Join: []string{"a", "c"}, Leave: []string{"b"}})
+	res = run(t, "post", nil, func(c *EventContext) error {
+		c.JoinRoom("a")
+		c.LeaveAllRooms()
+		c.JoinRoom("z")
+		return nil
+	})
+	eq(t, "leave all", res.SessionRooms, &hooksv1.SessionRooms{Join: []string{"z"}, Leave: []string{}, LeaveAll: true})
 }
 
 func TestEmit(t *testing.T) {
@@ -318,11 +354,13 @@ func TestUnencodableDataFails(t *testing.T) {
 
 func TestRegistry(t *testing.T) {
 	r := NewRegistry()
-	res, err := r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET})
+	res, err := r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET, DataJson: []byte(`{"a":1}`), QueryJson: []byte(`{"q":2}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "no handler", res.Cancel, &hooksv1.Cancel{Message: "no get hook is loaded", Status: 500, IsError: true})
+	eq(t, "no handler: no cancel", res.Cancel, (*hooksv1.Cancel)(nil))
+	eq(t, "no handler: data passes through", string(res.DataJson), `{"a":1}`)
+	eq(t, "no handler: query passes through", string(res.QueryJson), `{"q":2}`)
 	res, _ = r.Run(context.Background(), &hooksv1.EventContext{Event: hooksv1.Event_EVENT_UNSPECIFIED})
 	eq(t, "unspecified", res.Cancel.Message, "no EVENT_UNSPECIFIED hook is loaded")
 	r.Register("get", func(*EventContext) error { return nil })

@@ -106,9 +106,9 @@ func TestExamplePluginBinary(t *testing.T) {
 	eq(t, "cancel", res.Cancel.String(), (&hooksv1.Cancel{Message: "log in to create todos", Status: 401}).String())
 
 	// An event the program has no handler for.
-	res, err = hooksClient.Run(ctx, &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET})
+	res, err = hooksClient.Run(ctx, &hooksv1.EventContext{Event: hooksv1.Event_EVENT_GET, DataJson: []byte(`{"a":1}`)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	eq(t, "no handler", res.Cancel.GetMessage(), "no get hook is loaded")
+	eq(t, "no handler: passes through", res.Cancel.GetMessage()+string(res.DataJson), `{"a":1}`)
 }

@@ -77,18 +77,20 @@ func (r *Registry) Register(event string, h Handler) {
 }
 
 // Run implements HookService.Run: it calls the handler registered for the request's event and
-// returns what it produced. Problems of the hook (no handler, a bad request, a cancel, an error)
+// returns what it produced. An event with no handler passes through: the document and query come
+// back unchanged, without a cancel (a prebuilt program named by config.json "goPlugin" may serve
+// only some events). Problems of the hook (an unknown event, a bad request, a cancel, an error)
 // are reported in HookResult.cancel, never as a gRPC error.
 func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
 	name := EventName(in.GetEvent())
+	if name == "" {
+		return failure(fmt.Sprintf("no %s hook is loaded", in.GetEvent().String())), nil
+	}
 	r.mu.RLock()
 	h := r.handlers[name]
 	r.mu.RUnlock()
 	if h == nil {
-		if name == "" {
-			name = in.GetEvent().String()
-		}
-		return failure(fmt.Sprintf("no %s hook is loaded", name)), nil
+		h = func(*EventContext) error { return nil }
 	}
 	c, err := NewEventContext(in)
 	if err != nil {
@@ -135,6 +137,11 @@ func exitWithParent(socketDir string, every time.Duration) {
 					}
 				}
 				_ = os.Remove(socketDir) // only succeeds when empty
+				// deployd-ts keeps every sidecar's directory in one of its own (dpd-sock-*):
+				// the last sidecar out removes it too.
+				if parent := filepath.Dir(socketDir); strings.HasPrefix(filepath.Base(parent), "dpd-sock-") {
+					_ = os.Remove(parent)
+				}
 			}
 			os.Exit(0)
 		}

@@ -9,6 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError, Errors } from '../errors.js';
 import type { EventBus } from '../bus/event-bus.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource } from '../hooks/hook-runner.js';
+import { goPluginHooks } from '../hooks/go/plugin-config.js';
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
 import type { QueryLimits } from '../query/filter.js';
 import type { Store } from '../store/store.js';
@@ -119,10 +120,13 @@ export class Registry {
     }
   }
 
-  private async build(name: string, file: string, text: string, { hooks, conflicts }: HookFiles): Promise<CollectionEntry> {
+  private async build(name: string, file: string, text: string, files: HookFiles): Promise<CollectionEntry> {
     const relative = path.relative(this.appDir, file);
     try {
       const schema = parseSchema(name, JSON.parse(text));
+      const plugin = goPluginHooks(name, schema.raw.goPlugin, this.appDir, files.hooks); // config.json "goPlugin"
+      const hooks = [...files.hooks, ...plugin.hooks];
+      const conflicts = { ...files.conflicts, ...plugin.conflicts };
       const store = await this.deps.store.collection(schema);
       const deps: CollectionDeps = {
         store, runner: this.deps.runner, bus: this.deps.bus, limits: this.deps.limits, log: this.log,
@@ -223,7 +227,7 @@ function hookLimits(schema: CollectionSchema, defaults: HookLimits): HookLimits 
   const limits = { ...defaults };
   if (typeof raw === 'object' && raw !== null) {
     const { timeoutMs, memoryMb } = raw as Record<string, unknown>;
-    if (typeof timeoutMs === 'number' && timeoutMs > 0) limits.timeoutMs = Math.min(timeoutMs, 60_000);
+    if (typeof timeoutMs === 'number' && timeoutMs > 0) limits.timeoutMs = limits.configuredTimeoutMs = Math.min(timeoutMs, 60_000);
     if (typeof memoryMb === 'number' && memoryMb >= 8) limits.memoryMb = Math.min(memoryMb, 1024);
   }
   return limits;

@@ -8,7 +8,7 @@ import type { HookLimits, HookRunner, HookSource, InternalHandler } from './hook
 import type { EventContext, HookEvent, HookResult } from './protocol.js';
 
 export function isGoHook(hook: HookSource): boolean {
-  return hook.file.endsWith('.go');
+  return hook.file.endsWith('.go') || hook.plugin !== undefined;
 }
 
 export class CompositeRunner implements HookRunner {

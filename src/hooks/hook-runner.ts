@@ -13,6 +13,11 @@ export interface HookLimits {
   timeoutMs: number;
   /** Heap of the collection's sandbox. */
   memoryMb: number;
+  /**
+   * The collection's own `"hooks": {"timeoutMs"}`, when its config.json sets one (Go hooks, whose
+   * default deadline is longer than JavaScript's, use it instead of their default).
+   */
+  configuredTimeoutMs?: number;
 }
 
 export const DEFAULT_HOOK_LIMITS: HookLimits = { timeoutMs: 1000, memoryMb: 64 };

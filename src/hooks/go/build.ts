@@ -60,6 +60,8 @@ export interface GoBuildOptions {
   go?: string;
   /** Kill `go build` after this long; default 120 000 ms. */
   timeoutMs?: number;
+  /** Aborting kills `go build` (the server is closing): the build then fails with TIMEOUT. */
+  signal?: AbortSignal;
 }
 
 export interface GoBuildCompileError {
@@ -102,7 +104,19 @@ interface PreparedFile {
 /** Builds in progress in this process, by binary path (two callers share one build). */
 const inFlight = new Map<string, Promise<GoBuildResult>>();
 
-export async function buildGoHooks(options: GoBuildOptions): Promise<GoBuildResult> {
+/** Where a hook set's program is (or will be) built, decided without running Go. */
+export interface GoBuildPlan {
+  hash: string;
+  binary: string;
+  /** The program is built already: buildGoHooks returns it without running Go. */
+  built: boolean;
+}
+
+/**
+ * Validates the files and computes the content hash and binary path of their build (reads the
+ * SDK's files; cheap and synchronous). Throws GoBuildError('BAD_INPUT').
+ */
+export function planGoBuild(options: Pick<GoBuildOptions, 'collection' | 'files' | 'buildDir' | 'sdkDir'>): GoBuildPlan & { sdk: SdkInfo; sdkDir: string; dir: string; sorted: GoHookFile[] } {
   const { collection, files } = options;
   if (!files.length) throw new GoBuildError('BAD_INPUT', `Go hooks of ${collection}: no files to build`);
   const seen = new Set<string>();
@@ -129,7 +143,12 @@ export async function buildGoHooks(options: GoBuildOptions): Promise<GoBuildResu
     .slice(0, 32);
   const dir = path.join(path.resolve(options.buildDir), hash);
   const binary = path.join(dir, 'plugin');
-  if (isExecutableFile(binary)) return { binary, hash, reused: true };
+  return { hash, binary, built: isExecutableFile(binary), sdk, sdkDir, dir, sorted };
+}
+
+export async function buildGoHooks(options: GoBuildOptions): Promise<GoBuildResult> {
+  const { hash, binary, built, sdk, sdkDir, dir, sorted } = planGoBuild(options);
+  if (built) return { binary, hash, reused: true };
 
   let p = inFlight.get(binary);
   if (!p) {
@@ -139,7 +158,7 @@ export async function buildGoHooks(options: GoBuildOptions): Promise<GoBuildResu
   return p;
 }
 
-interface SdkInfo {
+export interface SdkInfo {
   goMod: string;
   goSum: string;
   goVersion: string;
@@ -343,7 +362,7 @@ async function build(options: GoBuildOptions, sdkDir: string, sdk: SdkInfo, hash
     const tmpBinary = path.join(dir, `plugin.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
     const started = Date.now();
     log?.('info', `building the Go hooks of ${collection}`, { events: prepared.map((p) => p.event), dir });
-    const res = await runGo(go, ['build', '-o', tmpBinary, '.'], src, options.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+    const res = await runGo(go, ['build', '-o', tmpBinary, '.'], src, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.signal);
     if (res.timedOut) {
       await fsp.rm(tmpBinary, { force: true });
       throw new GoBuildError('TIMEOUT', `Go hooks of ${collection}: go build did not finish within ${options.timeoutMs ?? DEFAULT_TIMEOUT_MS} ms`, res.output);
@@ -411,8 +430,8 @@ function hookShape(form: Form): string {
   return form === 'run' ? 'a Go hook needs func Run(ctx *EventContext) error' : 'EventHandler needs a method Run(ctx interface{}) error';
 }
 
-/** Resolves the go command (a path, or a name on PATH), or throws NO_GO. */
-function findGo(cmd: string): string {
+/** Resolves the go command (a path, or a name on PATH), or throws GoBuildError('NO_GO'). */
+export function findGo(cmd: string): string {
   const candidates = cmd.includes('/') ? [cmd] : (process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((d) => path.join(d, cmd));
   for (const c of candidates) if (isExecutableFile(c)) return c;
   throw new GoBuildError(
@@ -421,7 +440,7 @@ function findGo(cmd: string): string {
   );
 }
 
-function runGo(go: string, args: string[], cwd: string, timeoutMs: number): Promise<{ code: number | null; output: string; timedOut: boolean }> {
+function runGo(go: string, args: string[], cwd: string, timeoutMs: number, signal?: AbortSignal): Promise<{ code: number | null; output: string; timedOut: boolean }> {
   return new Promise((resolve, reject) => {
     const child = spawn(go, args, {
       cwd,
@@ -436,19 +455,24 @@ function runGo(go: string, args: string[], cwd: string, timeoutMs: number): Prom
     child.stdout.on('data', add);
     child.stderr.on('data', add);
     let timedOut = false;
-    const timer = setTimeout(() => {
+    const kill = (): void => {
       timedOut = true;
       try {
         process.kill(-child.pid!, 'SIGKILL'); // go build and the compilers it started
       } catch {
         child.kill('SIGKILL');
       }
-    }, timeoutMs);
+    };
+    const timer = setTimeout(kill, timeoutMs);
+    if (signal?.aborted) kill();
+    signal?.addEventListener('abort', kill, { once: true });
     child.on('error', (err) => {
+      signal?.removeEventListener('abort', kill);
       clearTimeout(timer);
       reject(new GoBuildError('NO_GO', `Go hooks need the Go toolchain to build: cannot run ${go}: ${err.message}`));
     });
     child.on('close', (code) => {
+      signal?.removeEventListener('abort', kill);
       clearTimeout(timer);
       resolve({ code, output, timedOut });
     });

@@ -1,32 +1,51 @@
 /**
- * Runs Go hooks (`resources/<collection>/<event>.go`): a HookRunner over buildGoHooks (./build.ts)
- * and GoPluginProcess (./plugin-host.ts).
+ * Runs Go hooks (`resources/<collection>/<event>.go`, or a prebuilt go-plugin program named by
+ * config.json `goPlugin`): a HookRunner over buildGoHooks (./build.ts) and GoPluginProcess
+ * (./plugin-host.ts).
  *
- * load() builds one program per hook set (content-addressed under buildDir, so an unchanged set
- * reuses its binary without running Go) and starts it as a sidecar; it is awaited by the registry
- * when collections load, never on a request path. A file that does not compile gets its
- * `file:line:col: message` as its event's load error, and the other files are built again without
- * it, so the collection's other Go events keep working.
+ * Builds are off the request path. load() builds one program per hook set (content-addressed
+ * under buildDir, so an unchanged set reuses its binary without running Go) and starts it as a
+ * sidecar:
+ * - the first version of a collection's Go hooks (server start, a new collection) loads in the
+ *   background: load() returns at once, so the server listens and other collections serve while
+ *   Go builds. A request for one of its events waits for the build and start up to buildWaitMs
+ *   (default 20 s), then answers 503 "still being built"; a compile error found by that build
+ *   answers 500 naming file:line, like a load error (fail closed);
+ * - a new version of a collection that already has a running sidecar (a hot edit) is built and
+ *   started before load() resolves, and the registry swaps it in only then: requests keep being
+ *   served by the old sidecar meanwhile, and none fails.
+ * The one thing checked synchronously is the toolchain: a set that needs a build without `go`
+ * available is a load error at once (the server refuses to start, saying so).
+ *
+ * A file that does not compile gets its `file:line:col: message` as its event's error, and the
+ * other files are built again without it, so the collection's other Go events keep working.
  *
  * Supervision: a sidecar that exits is restarted with exponential backoff (calls that were in
  * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart within
  * their deadline); a call past its deadline answers 504 and the (possibly stuck) sidecar is killed
  * and replaced.
  *
+ * The channel to each sidecar is mutual TLS (go-plugin AutoMTLS) unless turned off with
+ * `autoMTLS: false` or DEPLOYD_GO_AUTOMTLS=off; one throw-away client certificate per runner.
+ *
  * Go hooks have no `dpd` client (no gRPC broker): setCollections/setInternalHandler are no-ops.
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
+import { DeploydError } from '../../errors.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
-import { buildGoHooks, GoBuildError, type GoBuildCompileError, type GoHookFile } from './build.js';
+import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
+import { generateClientCertificate, type ClientCertificate } from './mtls.js';
+import { isExecutable } from './plugin-config.js';
 import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
 
 /** hooks-go in this package (dist/src/hooks/go/ → the repository root). */
 export const DEFAULT_SDK_DIR = fileURLToPath(new URL('../../../../hooks-go', import.meta.url));
 
 export const DEFAULT_GO_TIMEOUT_MS = 2000;
+export const DEFAULT_BUILD_WAIT_MS = 20_000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 /** A sidecar that ran this long before exiting restarts without backoff. */
@@ -41,95 +60,185 @@ export interface GoHookRunnerOptions {
   socketDir?: string;
   /** The go command; default "go" on PATH. */
   go?: string;
+  /** go-plugin AutoMTLS on the sidecar channel; default on, unless DEPLOYD_GO_AUTOMTLS is off/0/false. */
+  autoMTLS?: boolean;
+  /**
+   * How long a request waits for its collection's first Go build and start before a 503; default
+   * DEPLOYD_GO_BUILD_WAIT_MS or 20 000 ms.
+   */
+  buildWaitMs?: number;
+  /**
+   * Deadline of one call when the collection's config.json sets no `"hooks": {"timeoutMs"}`;
+   * default DEPLOYD_GO_TIMEOUT_MS or 2000 ms.
+   */
+  timeoutMs?: number;
   log: FastifyBaseLogger;
 }
 
 interface HookSet {
   name: string;
   collection: string;
-  binary: string;
-  /** event → user file name (`todos/post.go`). */
+  /** Built, or being built: set when the program is known. */
+  binary?: string;
+  /** event → what messages call the hook (`todos/post.go`, or the goPlugin path). */
   files: Map<HookEvent, string>;
   timeoutMs: number;
+  /** 'loading' until the program is built and its first sidecar started (or that failed). */
+  state: 'loading' | 'ready' | 'failed';
+  /** Settles when state leaves 'loading'. */
+  loaded: Promise<void>;
+  /** Events that cannot run, with why (compile errors, a failed start). */
+  errors: Partial<Record<HookEvent, string>>;
   proc?: GoPluginProcess;
   /** Set while a (re)start is pending. */
   starting?: Promise<GoPluginProcess | undefined>;
   failures: number;
   startedAt: number;
   closed: boolean;
+  /** Kills a build in progress when the set is unloaded or the runner closes. */
+  abort: AbortController;
 }
 
 export class GoHookRunner implements HookRunner {
   private readonly sets = new Map<string, HookSet>();
   private readonly sdkDir: string;
+  private readonly autoMTLS: boolean;
+  private readonly buildWaitMs: number;
+  private readonly defaultTimeoutMs: number;
+  private clientCertificate?: Promise<ClientCertificate>;
   private closed = false;
 
   constructor(private readonly options: GoHookRunnerOptions) {
     this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
+    this.autoMTLS = options.autoMTLS ?? !/^(0|off|false|no)$/i.test(process.env.DEPLOYD_GO_AUTOMTLS ?? '');
+    const envTimeout = Number(process.env.DEPLOYD_GO_TIMEOUT_MS);
+    this.defaultTimeoutMs = options.timeoutMs ?? (envTimeout > 0 ? envTimeout : DEFAULT_GO_TIMEOUT_MS);
+    const envWait = Number(process.env.DEPLOYD_GO_BUILD_WAIT_MS);
+    this.buildWaitMs = options.buildWaitMs ?? (envWait > 0 ? envWait : DEFAULT_BUILD_WAIT_MS);
   }
 
   async load(hookSet: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>> {
     this.unload(hookSet);
     const errors: Partial<Record<HookEvent, string>> = {};
     if (hooks.length === 0) return errors;
-    const collection = collectionOf(hooks[0]!.file, hookSet);
-    const pluginLog = this.pluginLog(collection);
-    let files: GoHookFile[] = hooks.map((h) => ({ event: h.event, file: h.file, source: h.source }));
-    let binary: string | undefined;
-    try {
-      // Each round drops the files that have errors; stops when nothing is left to blame.
-      for (let round = 0; round < hooks.length && files.length > 0; round++) {
-        const res = await buildGoHooks({ collection, files, buildDir: this.options.buildDir, sdkDir: this.sdkDir, log: pluginLog, go: this.options.go });
-        if ('binary' in res) {
-          binary = res.binary;
-          break;
-        }
-        const blamed = new Set<string>();
-        for (const [file, list] of groupByFile(res.errors)) {
-          const f = files.find((x) => x.file === file);
-          if (!f) continue;
-          blamed.add(file);
-          errors[f.event as HookEvent] = list.map(formatCompileError).join('\n');
-        }
-        if (blamed.size === 0) {
-          const text = res.errors.map(formatCompileError).join('\n');
-          for (const f of files) errors[f.event as HookEvent] = text;
-          files = [];
-          break;
-        }
-        files = files.filter((f) => !blamed.has(f.file));
-      }
-    } catch (err) {
-      const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
-      for (const f of files) errors[f.event as HookEvent] = `${f.file}: ${message}`;
-      return errors;
-    }
-    if (!binary || files.length === 0) {
-      for (const f of files) errors[f.event as HookEvent] ??= `${f.file}: not built`;
-      return errors;
-    }
+    const collection = collectionOf(hooks.find((h) => !h.plugin)?.file ?? '', hookSet);
+    // A prebuilt program serves the events config.json gives it; .go files beside it are
+    // reported as conflicts by the registry and not built.
+    const pluginHooks = hooks.filter((h) => h.plugin !== undefined);
+    const used = pluginHooks.length > 0 ? pluginHooks : hooks;
     const set: HookSet = {
       name: hookSet,
       collection,
-      binary,
-      files: new Map(files.map((f) => [f.event as HookEvent, f.file])),
-      timeoutMs: limits?.timeoutMs > 0 ? limits.timeoutMs : DEFAULT_GO_TIMEOUT_MS,
+      files: new Map(used.map((h) => [h.event, h.file])),
+      timeoutMs: limits?.configuredTimeoutMs ?? this.defaultTimeoutMs,
+      state: 'loading',
+      loaded: Promise.resolve(),
+      errors: {},
       failures: 0,
       startedAt: 0,
       closed: false,
+      abort: new AbortController(),
     };
-    try {
-      set.proc = await this.spawn(set);
-    } catch (err) {
-      for (const f of files) errors[f.event as HookEvent] = `${f.file}: the Go hook program did not start: ${(err as Error).message}`;
-      return errors;
+    if (pluginHooks.length > 0) {
+      set.binary = pluginHooks[0]!.plugin;
+      if (!isExecutable(set.binary!)) {
+        for (const h of pluginHooks) errors[h.event] = `${h.file}: ${set.binary} is not an executable file`;
+        return errors;
+      }
+    } else {
+      // Checked now, not in the background: without Go the server must refuse to start.
+      try {
+        const plan = planGoBuild({ collection, files: toFiles(hooks), buildDir: this.options.buildDir, sdkDir: this.sdkDir });
+        if (!plan.built) findGo(this.options.go ?? 'go');
+      } catch (err) {
+        const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
+        for (const h of hooks) errors[h.event] = `${h.file}: ${message}`;
+        return errors;
+      }
     }
-    if (this.closed) {
-      void set.proc.stop();
-      return errors;
-    }
+    // A hot edit: the collection runs a sidecar already, which serves until this one is ready.
+    const replacing = [...this.sets.values()].some((s) => s.collection === collection && s.state === 'ready' && !s.closed);
     this.sets.set(hookSet, set);
-    this.supervise(set, set.proc);
+    set.loaded = this.prepare(set, hooks).then(
+      (errs) => {
+        set.errors = errs;
+        set.state = set.proc ? 'ready' : 'failed';
+        // (A hot edit returns its errors to the registry, which logs them.)
+        if (!replacing) for (const [event, message] of Object.entries(errs)) {
+          this.options.log.error({ collection, event }, `go hook failed to load: ${message}`);
+        }
+      },
+      (err: Error) => {
+        set.state = 'failed';
+        for (const event of set.files.keys()) set.errors[event] = `${set.files.get(event)}: ${err.message}`;
+      },
+    );
+    if (!replacing) return errors; // the first version: requests wait for it (see run)
+    await set.loaded;
+    return { ...set.errors };
+  }
+
+  /** Builds (unless prebuilt) and starts the set's program; resolves to the events' errors. */
+  private async prepare(set: HookSet, hooks: HookSource[]): Promise<Partial<Record<HookEvent, string>>> {
+    const errors: Partial<Record<HookEvent, string>> = {};
+    if (!set.binary) {
+      let files = toFiles(hooks);
+      const pluginLog = this.pluginLog(set);
+      try {
+        // Each round drops the files that have errors; stops when nothing is left to blame.
+        for (let round = 0; round < hooks.length && files.length > 0; round++) {
+          const res = await buildGoHooks({
+            collection: set.collection,
+            files,
+            buildDir: this.options.buildDir,
+            sdkDir: this.sdkDir,
+            log: pluginLog,
+            go: this.options.go,
+            signal: set.abort.signal,
+          });
+          if ('binary' in res) {
+            set.binary = res.binary;
+            break;
+          }
+          const blamed = new Set<string>();
+          for (const [file, list] of groupByFile(res.errors)) {
+            const f = files.find((x) => x.file === file);
+            if (!f) continue;
+            blamed.add(file);
+            errors[f.event as HookEvent] = list.map(formatCompileError).join('\n');
+          }
+          if (blamed.size === 0) {
+            const text = res.errors.map(formatCompileError).join('\n');
+            for (const f of files) errors[f.event as HookEvent] = text;
+            files = [];
+            break;
+          }
+          files = files.filter((f) => !blamed.has(f.file));
+        }
+      } catch (err) {
+        if (set.closed) return errors;
+        const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
+        for (const f of files) errors[f.event as HookEvent] = `${f.file}: ${message}`;
+        return errors;
+      }
+      if (!set.binary || files.length === 0) {
+        for (const f of files) errors[f.event as HookEvent] ??= `${f.file}: not built`;
+        return errors;
+      }
+      for (const event of [...set.files.keys()]) if (!files.some((f) => f.event === event)) set.files.delete(event);
+    }
+    if (set.closed) return errors;
+    try {
+      const proc = await this.spawn(set);
+      if (set.closed) {
+        void proc.stop();
+        return errors;
+      }
+      set.proc = proc;
+      this.supervise(set, proc);
+    } catch (err) {
+      for (const [event, file] of set.files) errors[event] = `${file}: the Go hook program did not start: ${(err as Error).message}`;
+    }
     return errors;
   }
 
@@ -138,6 +247,7 @@ export class GoHookRunner implements HookRunner {
     if (!set) return;
     this.sets.delete(hookSet);
     set.closed = true;
+    set.abort.abort();
     void set.proc?.stop();
   }
 
@@ -151,8 +261,18 @@ export class GoHookRunner implements HookRunner {
 
   async run(ctx: EventContext, _scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
-    const file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
-    if (!set || !set.files.has(ctx.event)) return failed(`go hook ${file} is not loaded`, 500);
+    let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
+    if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failed(`go hook ${file} is not loaded`, 500);
+    if (set.state === 'loading') {
+      const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
+      if (!waited) {
+        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`);
+      }
+    }
+    // Fail closed, for every event (AfterCommit included): the same answer as a load error.
+    const loadError = set.errors[ctx.event];
+    if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    file = set.files.get(ctx.event) ?? file;
     const deadline = Date.now() + set.timeoutMs;
     let proc = set.proc;
     if (!proc || !proc.alive) {
@@ -178,6 +298,11 @@ export class GoHookRunner implements HookRunner {
     return fromProto(res, ctx);
   }
 
+  /** Resolves when every hook set loading now has been built and started (or failed). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.sets.values()].map((s) => s.loaded));
+  }
+
   async close(): Promise<void> {
     this.closed = true;
     const sets = [...this.sets.values()];
@@ -185,6 +310,8 @@ export class GoHookRunner implements HookRunner {
     await Promise.all(
       sets.map(async (set) => {
         set.closed = true;
+        set.abort.abort();
+        await set.loaded;
         const proc = set.proc ?? (await set.starting?.catch(() => undefined));
         await proc?.stop();
       }),
@@ -193,22 +320,37 @@ export class GoHookRunner implements HookRunner {
 
   // ---- sidecars -----------------------------------------------------------------------------------
 
-  private pluginLog(collection: string): PluginLog {
+  /** The sidecar's own output (hclog, stdout/stderr) → the server log, tagged with its hook files. */
+  private pluginLog(set: HookSet): PluginLog {
     const log = this.options.log;
     return (level, message, fields) => {
       const lvl = level === 'trace' ? 'debug' : level;
-      log[lvl]({ collection, goHooks: true, ...fields }, message);
+      log[lvl]({ collection: set.collection, hookFiles: [...set.files.values()], goHooks: true, ...fields }, message);
     };
   }
 
-  private spawn(set: HookSet): Promise<GoPluginProcess> {
+  private async spawn(set: HookSet): Promise<GoPluginProcess> {
     set.startedAt = Date.now();
-    return GoPluginProcess.start({
-      binary: set.binary,
+    let clientCertificate: ClientCertificate | undefined;
+    if (this.autoMTLS) {
+      this.clientCertificate ??= generateClientCertificate();
+      try {
+        clientCertificate = await this.clientCertificate;
+      } catch (err) {
+        this.clientCertificate = undefined;
+        throw new Error(`${(err as Error).message} (AutoMTLS needs the openssl command; DEPLOYD_GO_AUTOMTLS=off turns it off)`);
+      }
+    }
+    const proc = await GoPluginProcess.start({
+      binary: set.binary!,
       name: `${set.collection} go hooks`,
       socketDir: this.options.socketDir ?? os.tmpdir(),
-      log: this.pluginLog(set.collection),
+      log: this.pluginLog(set),
+      autoMTLS: this.autoMTLS,
+      clientCertificate,
     });
+    this.options.log.info({ collection: set.collection, pid: proc.pid, address: proc.address, tls: proc.tls, ms: Date.now() - set.startedAt }, 'go hook sidecar started');
+    return proc;
   }
 
   /** Restarts the set's sidecar when it exits on its own. */
@@ -251,6 +393,10 @@ export class GoHookRunner implements HookRunner {
     });
     return set.starting;
   }
+}
+
+function toFiles(hooks: HookSource[]): GoHookFile[] {
+  return hooks.filter((h) => h.plugin === undefined).map((h) => ({ event: h.event, file: h.file, source: h.source }));
 }
 
 // ---- conversion -------------------------------------------------------------------------------------
@@ -308,6 +454,9 @@ export function fromProto(res: ProtoHookResult, ctx: EventContext): HookResult {
   }
   const query = parse(res.query_json);
   if (isObject(query)) out.query = query;
+  if (res.session_rooms) {
+    out.sessionRooms = { join: [...(res.session_rooms.join ?? [])], leave: [...(res.session_rooms.leave ?? [])], leaveAll: !!res.session_rooms.leave_all };
+  }
   return out;
 }
 

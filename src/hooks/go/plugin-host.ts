@@ -11,10 +11,12 @@
  *
  * Host death: every live plugin is SIGKILLed from `process.on('exit')`, which covers a normal exit,
  * `process.exit()` and an uncaught exception. A host killed by SIGKILL (or a signal without a
- * handler) runs no code, and go-plugin does not notice its parent's death: the plugin keeps
- * running as an orphan (reparented to init) with its socket. Fix proposed for hooks-go: `Serve`
- * watches `os.Getppid()` (exit when it changes) or watches its stdin for EOF (the host keeps a pipe
- * open; go-plugin's Serve ignores stdin).
+ * handler) runs no code, and go-plugin itself does not notice its parent's death: hooks-go's
+ * `Serve` watches `os.Getppid()` and exits (removing its socket) when the host is gone. A prebuilt
+ * program not built on hooks-go may not, and would then outlive a SIGKILLed host.
+ *
+ * HookService/Run, the hot path, goes over its own lean HTTP/2 channel (./unary-channel.ts);
+ * grpc-js serves the health check, the stdio stream and the shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -27,6 +29,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
+import { UnaryChannel } from './unary-channel.js';
 
 /** hooks-go's handshake (hooks-go/hooks/serve.go). */
 export const MAGIC_COOKIE_KEY = 'DPD_HOOK_PLUGIN';
@@ -83,6 +86,8 @@ export interface GoPluginStartOptions {
    * the openssl CLI; adds ~30 ms to the start). Default false.
    */
   autoMTLS?: boolean;
+  /** With autoMTLS: the host's certificate to present (default: a new one for this start). */
+  clientCertificate?: ClientCertificate;
   /** hooks.proto; default proto/deployd/hooks/v1/hooks.proto of this package. */
   protoFile?: string;
 }
@@ -122,6 +127,7 @@ export interface ProtoHookResult {
   response: { replace_data: boolean; data_json: Buffer; add_fields_json: Buffer; messages: string[]; status: number } | null;
   logs: { level: string; message: string; fields_json: Buffer }[];
   query_json: Buffer;
+  session_rooms: { join: string[]; leave: string[]; leave_all: boolean } | null;
 }
 
 const DEFAULT_PROTO_FILE = fileURLToPath(new URL('../../../../proto/deployd/hooks/v1/hooks.proto', import.meta.url));
@@ -260,6 +266,8 @@ export class GoPluginProcess {
   private closed = false;
   private stopping: Promise<void> | undefined;
   private client: grpc.Client | undefined;
+  /** HookService/Run's own lean channel (see unary-channel.ts); grpc-js serves the rest. */
+  private runChannel: UnaryChannel | undefined;
   private stdio: grpc.ClientReadableStream<unknown> | undefined;
   private readonly runMethod: protoLoader.MethodDefinition<object, object>;
 
@@ -310,7 +318,7 @@ export class GoPluginProcess {
   static async start(options: GoPluginStartOptions): Promise<GoPluginProcess> {
     const name = options.name ?? path.basename(options.binary);
     const timeoutMs = options.startTimeoutMs ?? 10_000;
-    const clientCert = options.autoMTLS ? await generateClientCertificate() : undefined;
+    const clientCert = options.autoMTLS ? (options.clientCertificate ?? (await generateClientCertificate())) : undefined;
     const dir = fs.mkdtempSync(path.join(options.socketDir ?? os.tmpdir(), 'dpd-go-'));
     const env: NodeJS.ProcessEnv = {
       ...(options.inheritEnv === false ? {} : process.env),
@@ -341,6 +349,7 @@ export class GoPluginProcess {
       p.killNow();
       await p.exited;
       p.releaseStdio();
+      p.runChannel?.close();
       p.client?.close();
       fs.rmSync(dir, { recursive: true, force: true });
       throw err;
@@ -415,6 +424,11 @@ export class GoPluginProcess {
       throw new GoPluginError('HANDSHAKE', `Go plugin ${this.name}: the plugin serves TLS, but no AutoMTLS was requested`);
     }
     this.tls = clientCert !== undefined;
+    const [host, port] = [handshake.address.slice(0, handshake.address.lastIndexOf(':')), Number(handshake.address.slice(handshake.address.lastIndexOf(':') + 1))];
+    this.runChannel = new UnaryChannel(
+      handshake.network === 'unix' ? { path: handshake.address } : { host, port },
+      clientCert ? { ca: serverCertificatePem(handshake.serverCert), key: clientCert.keyPem, cert: clientCert.certPem } : undefined,
+    );
     this.client = new grpc.Client(target, credentials, {
       'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
       'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
@@ -449,6 +463,8 @@ export class GoPluginProcess {
       }
       await delay(50);
     }
+    // Keep the Run channel warm: connected (and TLS-handshaken) before the first hook call.
+    await this.runChannel.warm(Math.max(1000, timeoutMs - (Date.now() - started)));
     this.openStdio();
   }
 
@@ -508,7 +524,9 @@ export class GoPluginProcess {
     if (!this.alive) throw new GoPluginError('EXITED', `Go plugin ${this.name}: ${this.exitText()}`);
     const deadline = Date.now() + Math.max(0, deadlineMs);
     try {
-      return (await this.unary(this.runMethod, eventContext, deadlineMs)) as ProtoHookResult;
+      if (!this.runChannel) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: not connected`);
+      const m = this.runMethod;
+      return m.responseDeserialize(await this.runChannel.call(m.path, m.requestSerialize(eventContext), deadlineMs)) as ProtoHookResult;
     } catch (err) {
       const e = err as grpc.ServiceError;
       if (e instanceof GoPluginError) throw e;
@@ -563,6 +581,7 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
+      this.runChannel?.close();
       this.client?.close();
       fs.rmSync(this.socketDir, { recursive: true, force: true });
     })();

@@ -7,6 +7,8 @@ export interface HookSource {
   /** Shown in errors and stack traces: `todos/post.js`. */
   file: string;
   source: string;
+  /** A prebuilt go-plugin program serving this event (config.json `goPlugin`): its absolute path. */
+  plugin?: string;
 }
 
 /** Server → worker. */

@@ -1,0 +1,338 @@
+/**
+ * The hook behaviour table, run against JavaScript and Go hooks alike: every case below is one
+ * behaviour (cancel, error, hide, protect, emit queuing until the commit, response mutations, …)
+ * written once per language, and the same requests and the same assertions run against a
+ * collection with the JavaScript version and one with the Go version. A difference between the
+ * two runtimes fails the case for one of them.
+ *
+ * Each case's hook code runs only for its own documents (`title` equal to the case's key, or
+ * `?case=<key>` in BeforeRequest), so one collection per language holds the whole table and Go
+ * builds one program for it. One in-process server, so the event bus can be observed.
+ */
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { HookEvent } from '../src/hooks/protocol.js';
+import { goBuilt, goRun, useGo } from './helpers/go.js';
+import { makeApp, startInProcess, type ApiResponse, type TestServer } from './helpers/server.js';
+
+type Snippet = { js: string; go: string };
+
+interface Lang {
+  name: 'js' | 'go';
+  api: TestServer;
+  /** The collection holding this language's hooks. */
+  coll: string;
+  /** Bus messages published since the call, as `event:<name>` / `<action>:<collection>` with data. */
+  watch(): () => { kind: string; data?: unknown; room?: string }[];
+}
+
+interface Case {
+  key: string;
+  what: string;
+  hooks: Partial<Record<HookEvent, Snippet>>;
+  act(l: Lang): Promise<void>;
+}
+
+const SCHEMA = {
+  type: 'Collection',
+  properties: { title: { type: 'string', required: true, unique: true }, secret: { type: 'string' }, owner: { type: 'string' }, n: { type: 'number' }, was: { type: 'string' } },
+};
+
+function body(res: ApiResponse, status = 200): any {
+  assert.equal(res.status, status, `${res.status} ${res.text}`);
+  return res.body;
+}
+
+const CASES: Case[] = [
+  {
+    key: 'cancel',
+    what: 'cancel(msg, status) stops the request with that status; nothing is stored or published',
+    hooks: { post: { js: `cancel('not allowed', 409);`, go: `ctx.Cancel("not allowed", 409)` } },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'cancel' });
+      assert.equal(res.status, 409);
+      assert.equal(res.body.message, 'not allowed');
+      assert.deepEqual(body(await api.get(`/${coll}?title=cancel`)), []);
+      assert.deepEqual(seen(), []);
+    },
+  },
+  {
+    key: 'cancel-default',
+    what: 'cancel without a status is a 400',
+    hooks: { post: { js: `cancel('no status');`, go: `ctx.Cancel("no status", 0)` } },
+    async act({ api, coll }) {
+      const res = await api.post(`/${coll}`, { title: 'cancel-default' });
+      assert.equal(res.status, 400);
+      assert.equal(res.body.message, 'no status');
+    },
+  },
+  {
+    key: 'error',
+    what: 'error(field, msg) collects validation errors; hasErrors() sees them; 400 {errors}',
+    hooks: {
+      validate: {
+        js: `var before = hasErrors(); error('n', 'must be positive'); error('summary', 'hasErrors was ' + before + ', now ' + hasErrors());`,
+        go: `before := ctx.HasErrors()
+	ctx.Error("n", "must be positive")
+	ctx.Error("summary", fmt.Sprint("hasErrors was ", before, ", now ", ctx.HasErrors()))`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'error' });
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.body.errors, { n: 'must be positive', summary: 'hasErrors was false, now true' });
+      assert.deepEqual(seen(), []);
+    },
+  },
+  {
+    key: 'failure',
+    what: 'a failing hook (thrown Error / returned error) fails the request with 400 and its message',
+    hooks: { post: { js: `throw new Error('broken');`, go: `return errors.New("broken")` } },
+    async act({ api, coll }) {
+      const res = await api.post(`/${coll}`, { title: 'failure' });
+      assert.equal(res.status, 400);
+      assert.match(res.body.message, /broken/);
+      assert.deepEqual(body(await api.get(`/${coll}?title=failure`)), []);
+    },
+  },
+  {
+    key: 'hide',
+    what: 'hide(field) removes it from responses (POST and GET, one and many); the document keeps it',
+    hooks: {
+      post: { js: `hide('secret');`, go: `ctx.Hide("secret")` },
+      get: { js: `hide('secret');`, go: `ctx.Hide("secret")` },
+    },
+    async act({ api, coll }) {
+      const posted = body(await api.post(`/${coll}`, { title: 'hide', secret: 's' }));
+      assert.equal('secret' in posted, false);
+      assert.equal('secret' in body(await api.get(`/${coll}/${posted.id}`)), false);
+      const [listed] = body(await api.get(`/${coll}?title=hide`));
+      assert.equal(listed.id, posted.id);
+      assert.equal('secret' in listed, false);
+      const [stored] = body(await api.get(`/${coll}?title=hide&$skipEvents=true`, api.root));
+      assert.equal(stored.secret, 's');
+    },
+  },
+  {
+    key: 'protect',
+    what: 'protect(field) keeps the stored value on PUT, drops the field on POST; assigning it afterwards fails the request',
+    hooks: {
+      post: { js: `protect('owner');`, go: `ctx.Protect("owner")` },
+      put: {
+        js: `protect('owner'); if (this.n === 13) this.owner = 'set-after-protect';`,
+        go: `ctx.Protect("owner")\n\tif ctx.Data["n"] == 13.0 {\n\t\tctx.Data["owner"] = "set-after-protect"\n\t}`,
+      },
+    },
+    async act({ api, coll }) {
+      const posted = body(await api.post(`/${coll}`, { title: 'protect', owner: 'mallory' }));
+      assert.equal('owner' in posted, false);
+      const id = posted.id;
+      body(await api.put(`/${coll}/${id}?$skipEvents=true`, { owner: 'alice' }, api.root));
+      const put = body(await api.put(`/${coll}/${id}`, { owner: 'mallory', n: 2 }));
+      assert.equal(put.owner, 'alice');
+      assert.equal(put.n, 2);
+      const written = await api.put(`/${coll}/${id}`, { n: 13 });
+      assert.equal(written.status, 400);
+      assert.match(written.body.message, /Cannot modify protected property 'owner'/);
+      assert.deepEqual(body(await api.get(`/${coll}/${id}`)), { id, title: 'protect', owner: 'alice', n: 2 });
+    },
+  },
+  {
+    key: 'previous',
+    what: 'previous is the stored document on PUT; changes to the data are stored',
+    hooks: {
+      put: {
+        js: `this.was = previous.n + ' by ' + (me ? me.username : 'nobody') + (isRoot ? ' (root)' : '');`,
+        go: `who := "nobody"
+	if ctx.Me != nil {
+		who = fmt.Sprint(ctx.Me["username"])
+	}
+	root := ""
+	if ctx.IsRoot {
+		root = " (root)"
+	}
+	ctx.Data["was"] = fmt.Sprint(ctx.Previous["n"], " by ", who, root)`,
+      },
+    },
+    async act({ api, coll }) {
+      const { id } = body(await api.post(`/${coll}`, { title: 'previous', n: 1 }));
+      assert.equal(body(await api.put(`/${coll}/${id}`, { n: 2 }, api.root)).was, '1 by root (root)');
+      assert.equal(body(await api.put(`/${coll}/${id}`, { n: 3 })).was, '2 by nobody');
+      assert.equal(body(await api.get(`/${coll}/${id}`)).was, '2 by nobody');
+    },
+  },
+  {
+    key: 'emit',
+    what: 'emit waits for the commit: published after the write, in order, rooms kept',
+    hooks: {
+      post: {
+        js: `emit('hello', { title: this.title }); emit('room-a', 'roomy', { n: 1 });`,
+        go: `ctx.Emit("hello", map[string]interface{}{"title": ctx.Data["title"]})
+	ctx.Emit("roomy", map[string]interface{}{"n": 1}, "room-a")`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const { id } = body(await api.post(`/${coll}`, { title: 'emit' }));
+      const list = seen();
+      assert.deepEqual(list.map((m) => m.kind), ['event:hello', 'event:roomy', `created:${coll}`]);
+      assert.deepEqual(list[0]!.data, { title: 'emit' });
+      assert.deepEqual(list[1]!.data, { n: 1 });
+      assert.equal(list[1]!.room, 'room-a');
+      assert.equal(typeof id, 'string');
+    },
+  },
+  {
+    key: 'emit-dup',
+    what: 'emit waits for the commit: a write that fails after the hook emitted publishes nothing',
+    hooks: { post: { js: `emit('dup-emitted', {});`, go: `ctx.Emit("dup-emitted", map[string]interface{}{})` } },
+    async act({ api, coll, watch }) {
+      body(await api.post(`/${coll}`, { title: 'emit-dup' }));
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'emit-dup' }); // unique title: the insert fails
+      assert.equal(res.status, 409, res.text);
+      assert.deepEqual(seen(), []);
+    },
+  },
+  {
+    key: 'emit-cancel',
+    what: 'a cancelled event publishes none of its emits',
+    hooks: {
+      post: {
+        js: `emit('before-cancel', {}); cancel('cancelled after emit', 403);`,
+        go: `ctx.Emit("before-cancel", map[string]interface{}{})\n\tctx.Cancel("cancelled after emit", 403)`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'emit-cancel' });
+      assert.equal(res.status, 403);
+      assert.deepEqual(seen(), []);
+    },
+  },
+  {
+    key: 'shape',
+    what: 'AfterCommit response mutations: setResponseData, addResponseField, addResponseMessage, setResponseStatus; its emits follow the change',
+    hooks: {
+      aftercommit: {
+        js: `setResponseData({ replaced: true, id: this.id }); addResponseField('extra', { a: [1, 2] }); addResponseMessage('m1'); addResponseMessage('m2'); setResponseStatus(201); emit('after', { id: this.id });`,
+        go: `ctx.SetResponseData(map[string]interface{}{"replaced": true, "id": ctx.Data["id"]})
+	ctx.AddResponseField("extra", map[string]interface{}{"a": []int{1, 2}})
+	ctx.AddResponseMessage("m1")
+	ctx.AddResponseMessage("m2")
+	ctx.SetResponseStatus(201)
+	ctx.Emit("after", map[string]interface{}{"id": ctx.Data["id"]})`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'shape' }), 201);
+      assert.deepEqual(res, { replaced: true, id: res.id, extra: { a: [1, 2] }, messages: ['m1', 'm2'] });
+      const list = seen();
+      assert.deepEqual(list.map((m) => m.kind), [`created:${coll}`, 'event:after']);
+      assert.deepEqual(list[1]!.data, { id: res.id });
+      assert.deepEqual(body(await api.get(`/${coll}/${res.id}`)), { id: res.id, title: 'shape' });
+    },
+  },
+  {
+    key: 'block',
+    what: 'BeforeRequest can cancel a request before anything is read',
+    hooks: { beforerequest: { js: `cancel('blocked', 403);`, go: `ctx.Cancel("blocked", 403)` } },
+    async act({ api, coll }) {
+      const res = await api.get(`/${coll}?case=block`);
+      assert.equal(res.status, 403);
+      assert.equal(res.body.message, 'blocked');
+    },
+  },
+  {
+    key: 'rewrite',
+    what: 'BeforeRequest can rewrite the query',
+    hooks: {
+      beforerequest: {
+        js: `delete query.case; query.title = 'hide';`,
+        go: `delete(ctx.Query, "case")\n\tctx.Query["title"] = "hide"`,
+      },
+    },
+    async act({ api, coll }) {
+      const list = body(await api.get(`/${coll}?case=rewrite`));
+      assert.deepEqual(list.map((d: { title: string }) => d.title), ['hide']);
+    },
+  },
+  {
+    key: 'keep',
+    what: 'a delete hook with an error keeps the document',
+    hooks: { delete: { js: `error('title', 'cannot be deleted');`, go: `ctx.Error("title", "cannot be deleted")` } },
+    async act({ api, coll }) {
+      const { id } = body(await api.post(`/${coll}`, { title: 'keep' }));
+      const res = await api.del(`/${coll}/${id}`);
+      assert.equal(res.status, 400);
+      assert.deepEqual(res.body.errors, { title: 'cannot be deleted' });
+      assert.equal(body(await api.get(`/${coll}/${id}`)).title, 'keep');
+    },
+  },
+  {
+    key: 'drop',
+    what: 'a deliberate cancel in a GET list drops that item',
+    hooks: { get: { js: `cancel('not for you');`, go: `ctx.Cancel("not for you", 0)` } },
+    async act({ api, coll }) {
+      const { id } = body(await api.post(`/${coll}`, { title: 'drop' }));
+      assert.deepEqual(body(await api.get(`/${coll}?title=drop`)), []);
+      assert.equal((await api.get(`/${coll}/${id}`)).status, 400);
+    },
+  },
+];
+
+/** One file per event, each case's snippet guarded by its key. */
+function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
+  const files: Record<string, string> = {};
+  const events = [...new Set(CASES.flatMap((c) => Object.keys(c.hooks)))] as HookEvent[];
+  for (const event of events) {
+    const parts = CASES.filter((c) => c.hooks[event]).map((c) => {
+      const code = c.hooks[event]![lang];
+      if (lang === 'js') return event === 'beforerequest' ? `if (query.case === '${c.key}') {\n${code}\n}` : `if (this.title === '${c.key}') {\n${code}\n}`;
+      return event === 'beforerequest' ? `\tif ctx.Query["case"] == "${c.key}" {\n\t${code}\n\t}` : `\tif ctx.Data["title"] == "${c.key}" {\n\t${code}\n\t}`;
+    });
+    files[`resources/${coll}/${event}.${lang}`] = lang === 'js' ? parts.join('\n') : goRun(parts.join('\n'), ['errors', 'fmt']);
+  }
+  return files;
+}
+
+describe('the hook behaviour table, JavaScript and Go', () => {
+  let app: string;
+  let started: Awaited<ReturnType<typeof startInProcess>>;
+  const langs: Lang[] = [];
+
+  before(async () => {
+    useGo();
+    app = makeApp({ jsb: SCHEMA, gob: SCHEMA }, { ...hookFiles('js', 'jsb'), ...hookFiles('go', 'gob') });
+    started = await startInProcess(app);
+    const watch = () => {
+      const from = started.messages.length;
+      return () =>
+        started.messages.slice(from).map((m) => {
+          const msg = m as { type: string; event?: string; action?: string; collection?: string; data?: unknown; room?: string };
+          return msg.type === 'custom_event'
+            ? { kind: `event:${msg.event}`, data: msg.data, ...(msg.room ? { room: msg.room } : {}) }
+            : { kind: `${msg.action}:${msg.collection}` };
+        });
+    };
+    langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
+    await goBuilt(() => started.api.get('/gob?title=none'));
+  }, { timeout: 600_000 });
+
+  after(async () => {
+    await started?.close();
+    if (app) fs.rmSync(app, { recursive: true, force: true });
+  });
+
+  for (const c of CASES) {
+    for (const name of ['js', 'go'] as const) {
+      it(`${name}: ${c.what}`, async () => {
+        await c.act(langs.find((l) => l.name === name)!);
+      });
+    }
+  }
+});
