@@ -135,6 +135,15 @@ func (c *EventContext) Error(field, msg string) {
 // HasErrors reports whether Error has been called.
 func (c *EventContext) HasErrors() bool { return len(c.errors) > 0 }
 
+// IsMe reports whether id is the logged-in user's id (Deployd's isMe): false when anonymous.
+func (c *EventContext) IsMe(id string) bool {
+	if c.Me == nil {
+		return false
+	}
+	me, ok := c.Me["id"].(string)
+	return ok && me != "" && me == id
+}
+
 // Hide removes field from the response sent to the client; the document keeps it. A field the
 // document does not have is ignored.
 func (c *EventContext) Hide(field string) {

@@ -75,6 +75,7 @@ func TestContextFromProto(t *testing.T) {
 	eq(t, "Me", c.Me, obj("id", "u1"))
 	eq(t, "flags", []interface{}{c.IsRoot, c.Internal, c.Success}, []interface{}{true, true, true})
 	eq(t, "strings", []string{c.Method, c.Event, c.Collection, c.RequestID}, []string{"PUT", "put", "shop/orders", "r-1"})
+	eq(t, "IsMe", []bool{c.IsMe("u1"), c.IsMe("u2"), c.IsMe("")}, []bool{true, false, false})
 }
 
 func TestContextDefaults(t *testing.T) {
@@ -85,8 +86,8 @@ func TestContextDefaults(t *testing.T) {
 	eq(t, "Data", c.Data, map[string]interface{}{})
 	eq(t, "Query", c.Query, map[string]interface{}{})
 	eq(t, "Previous", c.Previous, map[string]interface{}{})
-	if c.Me != nil || c.IsRoot {
-		t.Errorf("anonymous caller: Me=%v IsRoot=%v", c.Me, c.IsRoot)
+	if c.Me != nil || c.IsRoot || c.IsMe("") {
+		t.Errorf("anonymous caller: Me=%v IsRoot=%v IsMe(\"\")=%v", c.Me, c.IsRoot, c.IsMe(""))
 	}
 	// AfterCommit without a previous document: nil, as `previous` is undefined in JavaScript.
 	c, _ = NewEventContext(&hooksv1.EventContext{Event: hooksv1.Event_EVENT_AFTER_COMMIT})
