@@ -61,8 +61,15 @@ function probe(pkg: string): string {
 export async function goBuilt<T extends { status: number; text: string }>(request: () => Promise<T>, timeoutMs = 600_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const res = await request();
-    if (res.status !== 503 || !/still being built/.test(res.text)) return res;
+    let res: T | undefined;
+    try {
+      res = await request();
+    } catch (err) {
+      // A cold Go build cache (CI) makes the first build take minutes: the server holds each request
+      // up to its build wait (20 s), past the test client's own 15 s deadline. Ask again.
+      if ((err as Error).name !== 'TimeoutError' && (err as Error).name !== 'AbortError') throw err;
+    }
+    if (res && (res.status !== 503 || !/still being built/.test(res.text))) return res;
     if (Date.now() > deadline) throw new Error(`still being built after ${timeoutMs} ms`);
   }
 }
