@@ -14,10 +14,10 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { goBuilt, goRun, sidecarPids, useGo } from './helpers/go.js';
 import { makeApp, ROOT, startServer, TODOS, type TestServer } from './helpers/server.js';
 import { newUser } from './helpers/users.js';
+import { Peer } from './helpers/ws-peer.js';
 
 const SEED_BLOCK = /#### Go Events\s+```go\n([\s\S]*?)```/;
 const PAGE = [path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realtime.md'), path.join(ROOT, '..', '..', 'shared', 'reference', 'seed-websocket-realtime.md')].find((f) => fs.existsSync(f));
@@ -58,39 +58,6 @@ func (h *eventHandler) Run(ctx interface{}) error {
 var EventHandler = &eventHandler{}
 `;
 
-type Frame = Record<string, any>;
-
-class Peer {
-  readonly frames: Frame[] = [];
-  private constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => this.frames.push(JSON.parse(data.toString())));
-    ws.on('error', () => {});
-  }
-
-  static async connect(server: TestServer, headers: Record<string, string> = {}): Promise<Peer> {
-    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws`, { headers });
-    const peer = new Peer(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('close', (code) => reject(new Error(`WebSocket closed (${code}) before opening`)));
-    });
-    return peer;
-  }
-
-  async custom(event: string, timeoutMs = 5000): Promise<Frame> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const i = this.frames.findIndex((f) => f.type === 'custom_event' && f.event === event);
-      if (i >= 0) return this.frames.splice(i, 1)[0]!;
-      if (Date.now() > deadline) throw new Error(`no custom_event ${event}; got ${JSON.stringify(this.frames).slice(0, 500)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  }
-
-  close(): void {
-    this.ws.terminate();
-  }
-}
 
 describe("the seed's Go example, end to end", () => {
   let app: string;
@@ -210,7 +177,7 @@ describe('Go hooks and login sessions: ctx.JoinRoom / LeaveRoom', () => {
 
   it("a room a Go hook joins for the caller's session gets that session's sockets its emits; leaving stops them", async () => {
     const alice = await newUser(server, 'alice', 'alice-password');
-    const mine = await Peer.connect(server, alice.headers);
+    const mine = await Peer.connect(server, { headers: alice.headers });
     const anonymous = await Peer.connect(server);
     peers.push(mine, anonymous);
     assert.equal((await server.post('/pings', { kind: 'join', room: 'r1' }, alice.headers)).status, 200);

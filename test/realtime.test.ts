@@ -18,122 +18,17 @@ import http from 'node:http';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import WebSocket from 'ws';
 import { spawn } from 'node:child_process';
 import { BIN, eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
+import { isEvent, Peer, type Frame } from './helpers/ws-peer.js';
 
-type Frame = Record<string, any>;
 
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const STREAM_ID = /^[0-9a-z]+:\d+$/;
 const DOC_ID = /^[0-9a-f]{16}$/;
 
-const isEvent = (f: Frame) => f.type === 'collection_change' || f.type === 'custom_event';
 const seqOf = (id: string) => Number(id.split(':')[1]);
 const epochOf = (id: string) => id.split(':')[0];
-
-// ---- a WebSocket client that records every frame ------------------------------------------------
-
-class Peer {
-  /** Frames received and not yet taken, oldest first. */
-  readonly frames: Frame[] = [];
-  /** `{"type":"connected","id"}`, the first frame of a connection made without `?since=`. */
-  greeting?: Frame;
-  closeInfo?: { code: number; reason: string };
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private wake: () => void = () => {};
-
-  constructor(readonly ws: WebSocket) {
-    ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString());
-      // The greeting with the stream position is kept apart, so tests read only what follows it.
-      if (frame.type === 'connected' && this.greeting === undefined) this.greeting = frame;
-      else this.frames.push(frame);
-      this.wake();
-    });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code, reason) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        this.wake();
-        resolve(this.closeInfo);
-      });
-    });
-    ws.on('error', () => {}); // reported through 'close'
-  }
-
-  static async connect(server: TestServer, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Peer> {
-    const ws = new WebSocket(`${wsUrl(server)}/ws${options.query ?? ''}`, { headers: options.headers });
-    const peer = new Peer(ws); // listeners before 'open': a resume replays right after the upgrade
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('WebSocket did not open in 5 s')), 5000);
-      ws.once('open', () => { clearTimeout(timer); resolve(); });
-      ws.once('close', (code) => { clearTimeout(timer); reject(new Error(`WebSocket closed (${code}) before opening`)); });
-    });
-    return peer;
-  }
-
-  send(message: unknown): void {
-    this.ws.send(typeof message === 'string' ? message : JSON.stringify(message));
-  }
-
-  /** Waits (bounded) until `check` returns a value other than undefined. */
-  private async wait<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined) return value;
-      const left = deadline - Date.now();
-      if (this.closeInfo) throw new Error(`connection closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}`);
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; unread: ${JSON.stringify(this.frames).slice(0, 600)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => { clearTimeout(timer); resolve(); };
-      });
-    }
-  }
-
-  /** Removes and returns the first unread frame matching `pred`. */
-  take(pred: (f: Frame) => boolean, what = 'a frame', timeoutMs = 5000): Promise<Frame> {
-    return this.wait(() => {
-      const i = this.frames.findIndex(pred);
-      return i >= 0 ? this.frames.splice(i, 1)[0] : undefined;
-    }, what, timeoutMs);
-  }
-
-  /** Sends a control message and returns the reply of type `replyType`. */
-  async ask(message: unknown, replyType: string): Promise<Frame> {
-    this.send(message);
-    return this.take((f) => f.type === replyType, `a "${replyType}" reply`);
-  }
-
-  /**
-   * Every event frame (collection_change / custom_event) up to and including the first that
-   * matches `last`, in arrival order; removes them (control frames stay).
-   */
-  async eventsUntil(last: (f: Frame) => boolean, what = 'the marker event', timeoutMs = 5000): Promise<Frame[]> {
-    const i = await this.wait(() => {
-      const index = this.frames.findIndex((f) => isEvent(f) && last(f));
-      return index >= 0 ? index : undefined;
-    }, what, timeoutMs);
-    const head = this.frames.splice(0, i + 1);
-    const control = head.filter((f) => !isEvent(f));
-    this.frames.unshift(...control);
-    return head.filter(isEvent);
-  }
-
-  /** The connection is open and answers: ping → pong. */
-  async assertAlive(): Promise<void> {
-    assert.deepEqual(await this.ask({ type: 'ping' }, 'pong'), { type: 'pong' });
-  }
-
-  close(): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
-  }
-}
-
-function wsUrl(server: TestServer): string {
-  return server.url.replace(/^http/, 'ws');
-}
 
 /** An upgrade request the server refuses: its status and JSON body. */
 function refusedUpgrade(server: TestServer, urlPath: string, headers: Record<string, string> = {}): Promise<{ status: number; body: any; headers: http.IncomingHttpHeaders }> {

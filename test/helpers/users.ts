@@ -5,10 +5,9 @@
  */
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import WebSocket from 'ws';
 import type { ApiResponse, TestServer } from './server.js';
 
-export type Frame = Record<string, any>;
+export type { Frame } from './ws-peer.js';
 
 export interface LoggedIn {
   /** The session token (`id` of the login answer). */
@@ -118,93 +117,6 @@ export function hasKeyDeep(value: unknown, key: string): boolean {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-// ---- WebSocket peer --------------------------------------------------------------------------------
+// ---- WebSocket peer: the shared one (helpers/ws-peer.ts) ----------------------------------------
 
-export const isEvent = (f: Frame) => f.type === 'collection_change' || f.type === 'custom_event';
-
-/** A WebSocket client that records every frame; every wait has a deadline (5 s unless told). */
-export class Peer {
-  readonly frames: Frame[] = [];
-  greeting?: Frame;
-  closeInfo?: { code: number; reason: string };
-  readonly closed: Promise<{ code: number; reason: string }>;
-  private wake: () => void = () => {};
-
-  constructor(readonly ws: WebSocket, readonly label: string) {
-    ws.on('message', (data) => {
-      const frame = JSON.parse(data.toString());
-      if (frame.type === 'connected' && this.greeting === undefined) this.greeting = frame;
-      else this.frames.push(frame);
-      this.wake();
-    });
-    this.closed = new Promise((resolve) => {
-      ws.once('close', (code, reason) => {
-        this.closeInfo = { code, reason: reason.toString() };
-        this.wake();
-        resolve(this.closeInfo);
-      });
-    });
-    ws.on('error', () => {});
-  }
-
-  static async connect(server: TestServer, label: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Peer> {
-    const ws = new WebSocket(`${server.url.replace(/^http/, 'ws')}/ws${options.query ?? ''}`, { headers: options.headers });
-    const peer = new Peer(ws, label);
-    await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${label}: WebSocket did not open in 5 s`)), 5000);
-      ws.once('open', () => { clearTimeout(timer); resolve(); });
-      ws.once('unexpected-response', (_req, res) => { clearTimeout(timer); reject(new Error(`${label}: upgrade refused with ${res.statusCode}`)); });
-      ws.once('close', (code) => { clearTimeout(timer); reject(new Error(`${label}: WebSocket closed (${code}) before opening`)); });
-    });
-    return peer;
-  }
-
-  send(message: unknown): void {
-    this.ws.send(JSON.stringify(message));
-  }
-
-  private async wait<T>(check: () => T | undefined, what: string, timeoutMs: number): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = check();
-      if (value !== undefined) return value;
-      const left = deadline - Date.now();
-      if (this.closeInfo) throw new Error(`${this.label}: connection closed (${this.closeInfo.code} ${this.closeInfo.reason}) while waiting for ${what}`);
-      if (left <= 0) throw new Error(`${this.label}: timed out waiting for ${what}; unread: ${JSON.stringify(this.frames).slice(0, 600)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.wake = () => { clearTimeout(timer); resolve(); };
-      });
-    }
-  }
-
-  /** Removes and returns the first unread frame matching `pred`. */
-  take(pred: (f: Frame) => boolean, what = 'a frame', timeoutMs = 5000): Promise<Frame> {
-    return this.wait(() => {
-      const i = this.frames.findIndex(pred);
-      return i >= 0 ? this.frames.splice(i, 1)[0] : undefined;
-    }, what, timeoutMs);
-  }
-
-  /** Sends a control message and returns the reply of type `replyType`. */
-  async ask(message: unknown, replyType: string): Promise<Frame> {
-    this.send(message);
-    return this.take((f) => f.type === replyType, `a "${replyType}" reply`);
-  }
-
-  /**
-   * Every frame up to and including the first event matching `last`, in arrival order; removes them.
-   * Events are delivered in commit order, so everything published before the marker is in here.
-   */
-  async until(last: (f: Frame) => boolean, what = 'the marker event', timeoutMs = 5000): Promise<Frame[]> {
-    const i = await this.wait(() => {
-      const index = this.frames.findIndex((f) => isEvent(f) && last(f));
-      return index >= 0 ? index : undefined;
-    }, what, timeoutMs);
-    return this.frames.splice(0, i + 1);
-  }
-
-  close(): void {
-    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) this.ws.terminate();
-  }
-}
+export { isEvent, Peer } from './ws-peer.js';
