@@ -11,9 +11,8 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildGoHooks, GoBuildError, type GoBuildResult } from '../src/hooks/go/build.js';
 import { GoPluginProcess, type ProtoEventContext } from '../src/hooks/go/plugin-host.js';
-import { ROOT } from './helpers/server.js';
+import { SDK } from './helpers/go.js';
 
-const SDK = path.join(ROOT, 'hooks-go');
 const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';
 const BUILD_TIMEOUT_MS = 600_000;
 

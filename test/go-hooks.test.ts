@@ -13,10 +13,9 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildGoHooks } from '../src/hooks/go/build.js';
-import { eventually, makeApp, ROOT, startServer, TODOS, type TestServer } from './helpers/server.js';
+import { SDK, useGo } from './helpers/go.js';
+import { eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
 
-const SDK = path.join(ROOT, 'hooks-go');
-const GO_DIR = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin' : undefined;
 
 // go-deployd's form.
 const POST_GO = `import "strings"
@@ -112,7 +111,7 @@ describe('Go hooks', () => {
         'resources/both/post.go': NOTES_POST_GO,
       },
     );
-    if (GO_DIR && !(process.env.PATH ?? '').split(path.delimiter).includes(GO_DIR)) process.env.PATH = `${GO_DIR}${path.delimiter}${process.env.PATH ?? ''}`;
+    useGo();
     const buildDir = path.join(appDir, '.deployd', 'build');
     const [todos] = await Promise.all([
       buildGoHooks({

@@ -23,21 +23,10 @@ import { MongoStore } from '../src/store/mongodb/mongo-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import type { CollectionStore, Store } from '../src/store/store.js';
 import { mongoTarget, type MongoTarget } from './helpers/mongo.js';
+import { TODOS as TODO_CONFIG } from './helpers/server.js';
 
-const TODOS = parseSchema('todos', {
-  properties: {
-    title: { type: 'string', required: true },
-    completed: { type: 'boolean' },
-    priority: { type: 'number', index: true },
-    status: { type: 'string', index: true },
-    assignedTo: { type: 'string' },
-    tags: { type: 'array' },
-    meta: { type: 'object' },
-    due: { type: 'date' },
-    n: { type: 'number' },
-    items: { type: 'array' },
-  },
-});
+// The tests' todos schema (without timestamps) plus an array of objects for $elemMatch.
+const TODOS = parseSchema('todos', { properties: { ...TODO_CONFIG.properties, items: { type: 'array' } } });
 
 /** The query test's fixture, plus documents with the awkward shapes real data has. */
 const FIXTURE: Record<string, unknown>[] = [

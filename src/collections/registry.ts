@@ -157,7 +157,7 @@ export class Registry {
 
   /** The ids of the users matching `query` in the users collection `name` (for `emit(dpd.users, …)`). */
   private async resolveUsers(name: string, query: JsonObject): Promise<string[]> {
-    const users = this.entries.get(name)?.collection ?? [...this.entries.values()].find((e) => e.collection instanceof UserCollection && e.name.replace(/[^A-Za-z0-9]/g, '') === name)?.collection;
+    const users = this.entries.get(name)?.collection;
     if (!(users instanceof UserCollection)) throw new Error(`"${name}" is not a users collection`);
     const parsed = parseQuery({ ...query, $fields: { id: 1 } }, users.schema, 'json', { ...this.deps.limits, maxLimit: 100_000 });
     const docs = await users.findStored(parsed.filter, parsed.options.limit);

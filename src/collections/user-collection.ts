@@ -13,7 +13,7 @@ import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Session, Sessions } from '../auth/sessions.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { JsonObject } from '../hooks/protocol.js';
-import type { Doc } from '../store/store.js';
+import { emptyUpdate, type Doc } from '../store/store.js';
 import { Collection, type Answer, type CollectionDeps, type RequestScope } from './collection.js';
 import type { CollectionSchema, UserSettings } from './schema.js';
 
@@ -186,7 +186,7 @@ export class UserCollection extends Collection {
       if (JSON.stringify(value) !== JSON.stringify(user[key])) set[key] = value;
     }
     if (Object.keys(set).length === 0) return;
-    await this.deps.store.update(user.id, { fields: {} }, { set, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} });
+    await this.deps.store.update(user.id, { fields: {} }, { ...emptyUpdate(), set });
   }
 }
 
