@@ -218,7 +218,14 @@ export class Collection {
       ? { ...within, outbox: [] }
       : { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
     if (!this.runs(scope, 'get')) return this.hideFrom(caller, stripped) as JsonObject;
-    const result = await this.track(() => this.hook(scope, 'get', { data: stripped, query: {}, method: 'GET', requestEvent: 'GET' }));
+    let result: HookResult | undefined;
+    try {
+      result = await this.track(() => this.hook(scope, 'get', { data: stripped, query: {}, method: 'GET', requestEvent: 'GET' }));
+    } catch (err) {
+      // A Get hook that cannot run (it does not load, its sidecar is down) fails closed: not readable.
+      this.deps.log.warn({ collection: this.name, event: 'get', err: (err as Error).message }, 'the Get hook failed while shaping a view: answered as not readable');
+      return null;
+    }
     if (!result) return this.hideFrom(caller, stripped) as JsonObject;
     if (result.cancel || Object.keys(result.errors).length > 0) return null;
     return this.viewOf(caller, result);
