@@ -104,7 +104,8 @@ export class MemoryLedger implements AttemptLedger {
     for (const key of clear) this.attempts.delete(key);
     for (const key of release) {
       const left = (this.attempts.get(key) ?? []).filter((a) => a.id !== attempt);
-      this.attempts.set(key, left);
+      if (left.length > 0) this.attempts.set(key, left);
+      else this.attempts.delete(key);
     }
   }
 }
