@@ -34,9 +34,9 @@ export interface RequestScope {
   /** True for requests made by the `dpd` client inside a hook. */
   internal: boolean;
   requestId: string;
-  /** `METHOD /collection` of the internal calls this request is nested in. */
+  /** `METHOD /path` of the internal calls made so far in this request tree (shared, as Deployd's). */
   stack: string[];
-  /** How many times one `METHOD /collection` may appear on the stack (Deployd: 2). */
+  /** How many times one `METHOD /path` may appear on the stack (Deployd: 2). */
   limitRecursion: number;
   /** Root only: run no hooks (Deployd's `$skipEvents`). */
   skipEvents: boolean;
