@@ -383,6 +383,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
         set: () => { throw new TypeError(`Cannot modify protected property '${p}'`); },
       });
     };
+    // Deployd: a PUT protects `id` before Validate and Put, so `this.id = …` throws there.
+    if (ctx.method === 'PUT' && (ctx.event === 'validate' || ctx.event === 'put')) protect('id');
     const response = () => (result.response ??= { replaceData: false, addFields: {}, messages: [], status: 0 });
     // Deployd's session.joinRoom(s)(name | [names]) and leaveRoom(s): the server applies them to the caller's session.
     const rooms = () => (result.sessionRooms ??= { join: [], leave: [], leaveAll: false });
@@ -436,12 +438,17 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       const Run = fn.apply(doc, args);
       if (typeof Run === 'function') {
         // go-deployd style: Run(context); changes to context.data are kept.
+        // Its BeforeRequest sees the request instead of a document — {event, method, query, user} —
+        // and what it changes there is discarded (never stored as fields of the document).
+        const request = variant.startsWith('beforerequest')
+          ? { event: ctx.requestEvent, method: ctx.method, query: JSON.parse(JSON.stringify(query ?? {})), user: me ?? null, isRoot: !!api.isRoot }
+          : undefined;
         const context = {
           // go-deployd reads context.data back after Run: assigning a new object merges its fields
           // into the document (merge-only, as there; protected fields keep their value).
-          get data() { return doc; },
+          get data() { return request ?? doc; },
           set data(next: any) {
-            if (!isObject(next) || next === doc) return;
+            if (request || !isObject(next) || next === doc) return;
             for (const key of Object.keys(next)) {
               if (inv.protectedProps.has(key)) continue;
               Object.defineProperty(doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
