@@ -87,6 +87,13 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
   function isObject(v: unknown): v is Record<string, any> {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
   }
+  function deepFreeze<T>(v: T): T {
+    if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+      Object.freeze(v);
+      for (const key of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[key]);
+    }
+    return v;
+  }
   function deepEqual(a: any, b: any): boolean {
     if (a === b) return true;
     if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -433,6 +440,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
         response().status = n;
       },
     };
+    // Deployd's `ctx`, read-only: what a script may know of the request (no headers, never a password).
+    const body = deepFreeze(isObject(ctx.body) ? JSON.parse(JSON.stringify(ctx.body)) : {});
+    const url = typeof ctx.url === 'string' ? ctx.url : '/';
+    api.ctx = Object.freeze({
+      get query() { return query; },
+      body, url, method: ctx.method, session: api.session, me, dpd: api.dpd,
+      req: Object.freeze({ method: ctx.method, url, get query() { return query; }, body, headers: Object.freeze({}), internal: !!ctx.internal, isRoot: !!ctx.caller.isRoot }),
+    });
     const args = PARAMS[variant].map((name) => api[name]);
     guard(inv, () => {
       const Run = fn.apply(doc, args);
