@@ -23,6 +23,7 @@ const CONFIGS = {
   stats: { type: 'Event' },
   loginlog: { type: 'Collection', properties: { name: { type: 'string' }, sawPassword: { type: 'boolean' } } },
   ctxprobe: { type: 'Collection', properties: { title: { type: 'string' }, report: { type: 'object' } } },
+  chains: { type: 'Collection', properties: { title: { type: 'string' }, caught: { type: 'string' } } },
 };
 
 const FILES = {
@@ -36,6 +37,11 @@ var before = ctx.body.title;
 ctx.body = 'replaced'; ctx.url = '/elsewhere';
 this.report = { query: ctx.query, method: ctx.method, url: ctx.url, body: ctx.body, extra: ctx.body.extra, before: before,
   reqMethod: ctx.req.method, reqUrl: ctx.req.url, me: ctx.me ? ctx.me.username : null, sessionUser: ctx.session.user ? ctx.session.user.username : null };`,
+  'resources/chains/post.js': `
+var self = this;
+if (this.title === 'handled') dpd.items.get({ $limit: 1 }).then(function () { throw new Error('thrown in then'); }).catch(function (e) { self.caught = e.message; });
+if (this.title === 'unhandled') dpd.items.get({ $limit: 1 }).then(function () { throw new Error('nobody caught this'); });
+if (this.title === 'passed on') dpd.items.get({ $limit: 1 }).then(function () { throw new Error('caught later'); }).then(function () { self.caught = 'skipped'; }).fail(function (e) { self.caught = e.message; });`,
   'resources/stats/beforerequest.js': `if (query.block) cancel('blocked', 403);`,
   'resources/stats/get.js': `
 if (url === '/top') {
@@ -71,6 +77,17 @@ describe('the script context', () => {
     assert.match(res.body.message, /Cannot modify protected property 'id'/);
     assert.equal((await server.get(`/items/${item.id}`)).body.title, 'mine');
     assert.equal((await server.get('/items/ffffffffffffffff')).status, 404);
+  });
+
+  it('a throw inside a dpd promise chain fails the request only if the chain never catches it', async () => {
+    const handled = await server.post('/chains', { title: 'handled' });
+    assert.deepEqual([handled.status, handled.body.caught], [200, 'thrown in then']);
+    const later = await server.post('/chains', { title: 'passed on' });
+    assert.deepEqual([later.status, later.body.caught], [200, 'caught later']);
+    const unhandled = await server.post('/chains', { title: 'unhandled' });
+    assert.ok(unhandled.status >= 400, unhandled.text);
+    assert.match(unhandled.body.message, /nobody caught this/);
+    assert.equal((await server.get(`/chains${q({ title: 'unhandled' })}`)).body.length, 0, 'nothing stored');
   });
 
   it('the Delete hook sees the query, id included', async () => {

@@ -157,6 +157,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     protectedProps: Set<string>;
     /** True while `start` runs: an outcome reached then is returned, not sent through hostDone. */
     sync: boolean;
+    /** Errors thrown in promise handlers that no later handler of the chain has caught (yet). */
+    thrown: unknown[];
     output?: string;
   }
   const hooks = new Map<string, Function>();
@@ -208,7 +210,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
   }
 
   function settle(inv: Invocation) {
-    if (!inv.finished && inv.topLevelDone && inv.pending <= 0) finish(inv);
+    // Deployd: an error thrown in a `.then` fails the event only if the chain never caught it.
+    if (!inv.finished && inv.topLevelDone && inv.pending <= 0) finish(inv, ...inv.thrown.slice(0, 1));
   }
 
   /** Runs user code belonging to `inv`; a throw becomes the event's outcome. */
@@ -231,9 +234,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
           return value;
         }
         if (inv.finished) return undefined;
+        if (rethrow) inv.thrown = inv.thrown.filter((e) => e !== value); // caught by this handler
         return handler.call(inv.doc, value);
       } catch (e) {
-        if (!(typeof handler !== 'function' && rethrow)) finish(inv, e);
+        if (!(typeof handler !== 'function' && rethrow)) {
+          // A cancel() ends the event at once; any other error waits to see whether the chain catches it.
+          if (e && (e as any)[CANCEL]) finish(inv, e);
+          else inv.thrown.push(e);
+        }
         throw e;
       } finally {
         inv.pending--;
@@ -315,7 +323,7 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     const result: any = { errors: {}, emits: [], logs: [] };
     const inv: Invocation = {
       id: invId, result, doc: isObject(ctx.data) ? ctx.data : {}, previous: ctx.previous, pending: 0,
-      topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true,
+      topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true, thrown: [],
     };
     invocations.set(invId, inv);
     if (!fn) {
@@ -486,7 +494,7 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       }
     });
     inv.topLevelDone = true;
-    if (!inv.finished && inv.pending <= 0) finish(inv);
+    settle(inv);
     inv.sync = false;
     if (inv.finished) return inv.output;
     Promise.resolve().then(() => settle(inv));
