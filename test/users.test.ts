@@ -98,27 +98,38 @@ let throttle: TestServer;
 let sharedA: TestServer;
 let sharedB: TestServer;
 
+/** Every server this file started, so that `after` stops them even when another failed to start. */
+const started: TestServer[] = [];
+const start = async (...args: Parameters<typeof startServer>): Promise<TestServer> => {
+  const server = await startServer(...args);
+  started.push(server);
+  return server;
+};
+
 before(async () => {
   const shared = makeApp({ users: USERS });
-  [main, hooks, short, throttle, [sharedA, sharedB]] = await Promise.all([
-    startServer(makeApp(MAIN_APP), ARGS),
-    startServer(makeApp(HOOKS_APP, HOOK_FILES), ARGS),
-    startServer(makeApp({
+  const starts = [
+    start(makeApp(MAIN_APP), ARGS),
+    start(makeApp(HOOKS_APP, HOOK_FILES), ARGS),
+    start(makeApp({
       users: { ...USERS, sessionIdleDays: 0.00002, passwordMinLength: 4, loginThrottle: { maxFailuresPerUser: 3, maxFailuresPerAddress: 100_000, windowSeconds: 3 } },
     }), ARGS),
-    startServer(makeApp({ users: USERS }), ARGS),
+    start(makeApp({ users: USERS }), ARGS),
     // Two instances on one app folder: the second starts once the first has created the database.
     (async () => {
-      const a = await startServer(shared, ARGS);
-      const b = await startServer(shared, { ...ARGS, masterKey: a.masterKey });
+      const a = await start(shared, ARGS);
+      const b = await start(shared, { ...ARGS, masterKey: a.masterKey });
       return [a, b] as [TestServer, TestServer];
     })(),
-  ]);
-});
+  ] as const;
+  // Wait for every start to end (started or failed) before failing, so `after` sees them all.
+  await Promise.allSettled(starts);
+  [main, hooks, short, throttle, [sharedA, sharedB]] = await Promise.all(starts);
+}, { timeout: 120_000 });
 
 after(async () => {
-  await Promise.all([main, hooks, short, throttle, sharedA, sharedB].map((s) => s?.stop()));
-});
+  await Promise.all(started.map((s) => s.stop()));
+}, { timeout: 60_000 });
 
 /** `password` appears nowhere in the answer (any depth). */
 function assertNoPassword(res: ApiResponse, what: string): void {
