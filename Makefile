@@ -3,7 +3,7 @@ SHELL := /bin/bash
 NODE_FLAGS := --no-node-snapshot
 PORT ?= 2403
 
-.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb
+.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -32,6 +32,10 @@ cluster:
 ## make stop: stop every process `make run cluster` started
 stop:
 	bash scripts/cluster.sh stop
+
+## make client-package: the client as its own npm package (dist/client-package/*.tgz, no dependencies)
+client-package: build
+	node scripts/client-package.mjs
 
 ## make test: install, build and run every test
 test: build ferretdb

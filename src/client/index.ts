@@ -233,7 +233,7 @@ export interface TypedResource<T extends CollectionTypes> extends Omit<Resource<
  * A client typed for an app: `dpd.<collection>` per collection (Deployd's names), and `dpd.on`
  * for the custom events the app declares (`E`: name → data) and the client's local events.
  */
-export type TypedDpd<C extends Record<string, CollectionTypes>, E extends object = {}> =
+export type TypedDpd<C extends { [K in keyof C]: CollectionTypes }, E extends object = {}> =
   Omit<Dpd, 'on' | 'once'>
   & { [K in keyof C & string as JsName<K>]: TypedResource<C[K]> }
   & {
