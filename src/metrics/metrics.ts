@@ -36,7 +36,7 @@ export class Metrics {
   });
   private readonly hookCalls = new client.Counter({
     name: 'dpd_hook_calls_total',
-    help: 'Hook runs by language, event and outcome (ok, cancelled, error: a failure or timeout)',
+    help: 'Hook runs by language, event and outcome (ok; cancelled: cancel() with a message; error: a throw, crash or timeout)',
     labelNames: ['language', 'event', 'outcome'] as const,
     registers: [this.registry],
   });
@@ -101,7 +101,7 @@ export class Metrics {
         const end = metrics.hookSeconds.startTimer(labels);
         try {
           const result = await runner.run(ctx, scope, hookSet);
-          const outcome = !result.cancel ? 'ok' : result.cancel.status >= 500 ? 'error' : 'cancelled';
+          const outcome = !result.cancel ? 'ok' : result.cancel.isError || result.cancel.status >= 500 ? 'error' : 'cancelled';
           metrics.hookCalls.inc({ ...labels, outcome });
           return result;
         } catch (err) {
