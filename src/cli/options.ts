@@ -73,6 +73,30 @@ METRICS_TOKEN, METRICS=off, DEPLOYD_GO_BUILD_WAIT_MS, DEPLOYD_GO_AUTOMTLS=off.
 Served besides the collections: /dpd.js (browser client), /ws (real-time), /health,
 /openapi.json and /_docs (API description and docs page), /metrics (Prometheus).`;
 
+/** Every flag `deployd` takes (the help text lists each; test/cli.test.ts checks that it does). */
+export const FLAGS = {
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  app: { type: 'string', short: 'a' },
+  db: { type: 'string' },
+  dev: { type: 'boolean', short: 'd' },
+  'max-body': { type: 'string' },
+  'max-limit': { type: 'string' },
+  'cors-origins': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'hook-timeout': { type: 'string' },
+  'hook-memory': { type: 'string' },
+  'hook-workers': { type: 'string' },
+  'metrics-token': { type: 'string' },
+  'no-metrics': { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+  client: { type: 'string' },
+  'no-go': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
 export class UsageError extends Error {}
 
 export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): CliOptions {
@@ -81,28 +105,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        port: { type: 'string', short: 'p' },
-        host: { type: 'string' },
-        app: { type: 'string', short: 'a' },
-        db: { type: 'string' },
-        dev: { type: 'boolean', short: 'd' },
-        'max-body': { type: 'string' },
-        'max-limit': { type: 'string' },
-        'cors-origins': { type: 'string' },
-        'trust-proxy': { type: 'boolean' },
-        'log-level': { type: 'string' },
-        'hook-timeout': { type: 'string' },
-        'hook-memory': { type: 'string' },
-        'hook-workers': { type: 'string' },
-        'metrics-token': { type: 'string' },
-        'no-metrics': { type: 'boolean' },
-        out: { type: 'string', short: 'o' },
-        client: { type: 'string' },
-        'no-go': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: FLAGS,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
