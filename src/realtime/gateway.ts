@@ -333,7 +333,7 @@ export class RealtimeGateway {
     const waiting = ws.bufferedAmount;
     if (waiting > 0 && waiting + Buffer.byteLength(frame) > this.config.maxBufferedBytes) {
       this.clients.delete(client);
-      this.stats.slowClosed++, this.stats.dropped++;
+      this.stats.slowClosed++; this.stats.dropped++;
       ws.close(1013, 'too slow: reconnect with ?since= to resume');
       // Enough time for a reader that is only slow to get the 1013; the bytes it holds stay capped.
       setTimeout(() => ws.terminate(), 5000).unref();
