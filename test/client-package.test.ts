@@ -115,6 +115,7 @@ describe('the client as its own package', () => {
         },
       },
       'shop/orders': { properties: { item: { type: 'string', required: true }, qty: { type: 'number', default: 1 } } },
+      ping: { type: 'Event' },
     }, { 'resources/todos/aftercommit.js': `if (this.priority >= 8) emit('urgent_task_created', { title: this.title, priority: this.priority });` });
     const types = await run(BIN, ['types', '--app', app, '--client', '@deployd-ts/client', '--out', path.join(project, 'deployd-types.ts')]);
     assert.match(types.stdout, /wrote .*deployd-types\.ts/);
@@ -149,6 +150,7 @@ void dpd.nothing;
 dpd.on('urgent_task_created', (data) => data.nope);
 dpd.todos.on('done', (data) => data);
 dpd.todos.on('created', (doc) => doc.title.toUpperCase());
+void dpd.ping.post({ any: 'thing' }); // an Event resource: any JSON
 `);
     fs.writeFileSync(path.join(project, 'ws.d.ts'), `declare module 'ws' { export const WebSocket: any; }\n`);
     fs.writeFileSync(path.join(project, 'tsconfig.json'), JSON.stringify({

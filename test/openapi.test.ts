@@ -26,6 +26,7 @@ describe('OpenAPI at /openapi.json', () => {
     app = makeApp({
       todos: TODOS,
       users: { type: 'UserCollection', properties: { role: { type: 'string' } } },
+      ping: { type: 'Event' },
       'shop/orders': { properties: { item: { type: 'string', required: true }, qty: { type: 'number', default: 1 } }, rules: { read: 'owner', create: 'users', update: 'owner', delete: 'root' } },
     });
     server = await startServer(app);
@@ -38,6 +39,7 @@ describe('OpenAPI at /openapi.json', () => {
     assert.match(res.headers.get('content-type') ?? '', /application\/json/);
     await assertValid(res.body);
     assert.deepEqual(Object.keys(res.body.paths).filter((p) => !p.startsWith('/health')).sort(), [
+      '/ping', '/ping/{path}',
       '/shop/orders', '/shop/orders/count', '/shop/orders/query', '/shop/orders/{id}',
       '/todos', '/todos/count', '/todos/query', '/todos/{id}',
       '/users', '/users/count', '/users/login', '/users/logout', '/users/me', '/users/query', '/users/{id}',

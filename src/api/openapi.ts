@@ -51,6 +51,11 @@ export function buildOpenApi(registry: Pick<Registry, 'list'>, info: OpenApiInfo
       continue;
     }
     const name = schemaName(schema.name);
+    if (schema.kind === 'Event') {
+      tags.push({ name: schema.name, description: `Event resource \`resources/${schema.name}/\`: its scripts make the answer` });
+      Object.assign(paths, eventPaths(schema));
+      continue;
+    }
     schemas[name] = documentSchema(schema);
     schemas[`${name}Create`] = bodySchema(schema, true);
     schemas[`${name}Update`] = bodySchema(schema, false);
@@ -239,6 +244,25 @@ function collectionPaths(schema: CollectionSchema): Json {
     };
   }
   return paths;
+}
+
+/** Deployd's Event resource: any method on `/<name>` and below; its scripts decide the answer. */
+function eventPaths(schema: CollectionSchema): Json {
+  const tags = [schema.name];
+  const name = schemaName(schema.name);
+  const any = { description: 'Whatever the script sets (setResult)', content: { 'application/json': { schema: {} } } };
+  const methods = (suffix: string) => Object.fromEntries((['get', 'post', 'put', 'delete'] as const).map((method) => [method, {
+    tags,
+    operationId: `${method}${suffix}_${name}`,
+    summary: `Runs resources/${schema.name}/${method}.js (or .go)`,
+    security: security(schema.rules.read === 'anyone' && method === 'get' ? 'anyone' : method === 'get' ? schema.rules.read : schema.rules.create),
+    ...(method === 'post' || method === 'put' ? { requestBody: { required: false, content: { 'application/json': { schema: { type: 'object' } } } } } : {}),
+    responses: { '200': any, ...errors('400', '401', '403', '404', '500') },
+  }]));
+  return {
+    [`/${schema.name}`]: methods(''),
+    [`/${schema.name}/{path}`]: { parameters: [{ name: 'path', in: 'path', required: true, schema: { type: 'string' }, description: 'The rest of the URL (`parts` in the script)' }], ...methods('Path') },
+  };
 }
 
 function queryParameters(): Json {

@@ -68,6 +68,13 @@ export function generateClientTypes(appDir: string, clientModule = 'deployd-ts/c
   ];
   const appEvents: string[] = [];
   for (const { schema, type, events } of collections) {
+    if (schema.kind === 'Event') {
+      // An Event resource's scripts decide its answers: nothing to type beyond JSON.
+      out.push(`/** Event resource /${schema.name}: its scripts make the answer. */`, `export type ${type} = any;`, `export type ${type}Create = Record<string, unknown>;`, `export type ${type}Update = Record<string, unknown>;`);
+      out.push(`export interface ${type}Events {`, ...events.map((e) => `  ${JSON.stringify(e.name)}: ${eventData(e)};`), '}', '');
+      if (events.length > 0) appEvents.push(`${type}Events`);
+      continue;
+    }
     const visible = [...schema.properties.values()].filter((p) => !p.secret);
     const serverManaged = new Set(schema.timestamps ? ['createdAt', 'updatedAt'] : []);
     out.push(`/** A document of /${schema.name} (resources/${schema.name}/config.json). */`);
