@@ -66,13 +66,15 @@ export function generateClientTypes(appDir: string, clientModule = 'deployd-ts/c
     'export type Update<T> = T | { $inc: number } | { $push: unknown } | { $pushAll: unknown[] } | { $pull: unknown } | { $pullAll: unknown[] } | { $addUnique: unknown } | { $set: T } | { $unset: unknown };',
     '',
   ];
-  const appEvents: string[] = [];
+  /** Event name → the data types of its declarations (one per collection that declares it). */
+  const appEvents = new Map<string, string[]>();
+  const declare = (type: string, e: EventDecl) => appEvents.set(e.name, [...(appEvents.get(e.name) ?? []), `${type}Events[${JSON.stringify(e.name)}]`]);
   for (const { schema, type, events } of collections) {
     if (schema.kind === 'Event') {
       // An Event resource's scripts decide its answers: nothing to type beyond JSON.
       out.push(`/** Event resource /${schema.name}: its scripts make the answer. */`, `export type ${type} = any;`, `export type ${type}Create = Record<string, unknown>;`, `export type ${type}Update = Record<string, unknown>;`);
       out.push(`export interface ${type}Events {`, ...events.map((e) => `  ${JSON.stringify(e.name)}: ${eventData(e)};`), '}', '');
-      if (events.length > 0) appEvents.push(`${type}Events`);
+      for (const e of events) declare(type, e);
       continue;
     }
     const visible = [...schema.properties.values()].filter((p) => !p.secret);
@@ -92,7 +94,7 @@ export function generateClientTypes(appDir: string, clientModule = 'deployd-ts/c
     out.push(`/** Custom events declared in resources/${schema.name}/config.json "events". */`, `export interface ${type}Events {`);
     for (const e of events) {
       out.push(`  ${JSON.stringify(e.name)}: ${eventData(e)};`);
-      appEvents.push(`${type}Events`);
+      declare(type, e);
     }
     out.push('}', '');
   }
@@ -104,9 +106,10 @@ export function generateClientTypes(appDir: string, clientModule = 'deployd-ts/c
     out.push(`  ${JSON.stringify(schema.name)}: { document: ${type}; create: ${type}Create; update: ${type}Update; events: ${scopedType} };`);
   }
   out.push('}', '');
-  const eventTypes = [...new Set(appEvents)];
-  out.push('/** Every declared custom event, by the name hooks emit: `dpd.on(name, (data) => …)`. */');
-  out.push(`export type AppEvents = ${eventTypes.length > 0 ? eventTypes.join(' & ') : '{}'};`, '');
+  // An event several collections declare carries any of their data shapes.
+  out.push('/** Every declared custom event, by the name hooks emit: `dpd.on(name, (data) => …)`. */', 'export interface AppEvents {');
+  for (const [name, types] of [...appEvents].sort(([a], [b]) => a.localeCompare(b))) out.push(`  ${JSON.stringify(name)}: ${types.join(' | ')};`);
+  out.push('}', '');
   out.push('export type AppDpd = TypedDpd<AppCollections, AppEvents>;', '');
   out.push(`export const collections = ${JSON.stringify(collections.map((c) => c.schema.name))} as const;`, '');
   out.push(
