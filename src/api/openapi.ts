@@ -205,8 +205,10 @@ function collectionPaths(schema: CollectionSchema): Json {
       delete: {
         tags,
         operationId: `deleteMany_${name}`,
-        summary: `Delete every matching document (root only)`,
-        security: [{ masterKey: [] }],
+        summary: schema.rules.delete === 'anyone'
+          ? 'Delete every matching document the caller can read (a query is required; delete hooks run per document)'
+          : 'Delete every matching document (root only here: the delete rule is not "anyone")',
+        security: schema.rules.delete === 'anyone' ? security('anyone') : [{ masterKey: [] }],
         parameters: filters.slice(4),
         responses: { '200': json(count, 'How many were deleted'), ...errors('400', '401', '403', '500', '503') },
       },
@@ -255,7 +257,7 @@ function eventPaths(schema: CollectionSchema): Json {
     tags,
     operationId: `${method}${suffix}_${name}`,
     summary: `Runs resources/${schema.name}/${method}.js (or .go)`,
-    security: security(schema.rules.read === 'anyone' && method === 'get' ? 'anyone' : method === 'get' ? schema.rules.read : schema.rules.create),
+    security: security(method === 'get' ? schema.rules.read : schema.rules.create),
     ...(method === 'post' || method === 'put' ? { requestBody: { required: false, content: { 'application/json': { schema: { type: 'object' } } } } } : {}),
     responses: { '200': any, ...errors('400', '401', '403', '404', '500') },
   }]));
