@@ -2,8 +2,12 @@
 SHELL := /bin/bash
 NODE_FLAGS := --no-node-snapshot
 PORT ?= 2403
+# The example app has a Go hook: the Go toolchain's usual install path joins PATH when it exists.
+ifneq ($(wildcard /usr/local/go/bin/go),)
+export PATH := $(PATH):/usr/local/go/bin
+endif
 
-.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb
+.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -15,7 +19,8 @@ install: node_modules/.installed
 build: install
 	npx tsc -p tsconfig.json
 
-## make run: install, build and serve the example app on http://localhost:$(PORT)
+## make run: install, build and serve the example app on http://localhost:$(PORT) (live page,
+##   a JavaScript and a Go AfterCommit hook; its first start builds the Go hook in the background)
 ## make run cluster: Redis, three instances (2403, 2404, 2405) sharing examples/todos and its
 ##   database, HAProxy on http://localhost:2400 in front; Ctrl-C or `make stop` stops all of it
 run: build
@@ -32,6 +37,10 @@ cluster:
 ## make stop: stop every process `make run cluster` started
 stop:
 	bash scripts/cluster.sh stop
+
+## make client-package: the client as its own npm package (dist/client-package/*.tgz, no dependencies)
+client-package: build
+	node scripts/client-package.mjs
 
 ## make test: install, build and run every test
 test: build ferretdb

@@ -102,6 +102,15 @@ export const scenarios = [
     request: { method: 'POST', path: '/todos', headers: json, body: JSON.stringify({ title: 'bench', priority: 3, status: 'open' }) },
     verify: (doc) => typeof doc?.id === 'string' && doc.title === 'bench',
   },
+  {
+    // The cost of /metrics' instrumentation (an onResponse hook and a histogram per request).
+    name: 'POST /todos with metrics (vs --no-metrics)',
+    ours: deployd({ todos: TODOS }, { label: 'metrics on' }),
+    baseline: deployd({ todos: TODOS }, { label: 'metrics off', args: ['--no-metrics'] }),
+    request: { method: 'POST', path: '/todos', headers: json, body: JSON.stringify({ title: 'bench', priority: 3, status: 'open' }) },
+    verify: (doc) => typeof doc?.id === 'string' && doc.title === 'bench',
+    goal: false,
+  },
   // ---- real-time: BENCH_ONLY=ws selects these (names without commas: BENCH_ONLY splits on them) ----
   ...[1, WS_SUBSCRIBERS].map((subscribers) => ({
     name: `ws create→delivery latency (${subscribers} subscriber${subscribers === 1 ? '' : 's'})`,

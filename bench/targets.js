@@ -31,9 +31,9 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 /**
  * deployd-ts (`bin/deployd`) on an app folder holding `resources/<name>/config.json` per entry,
  * plus `files` (relative path → text), e.g. hook files. `database`: an async function giving the
- * `--db` URL (MongoDB scenarios); the app folder's SQLite file otherwise.
+ * `--db` URL (MongoDB scenarios); the app folder's SQLite file otherwise. `args`: more CLI flags.
  */
-export function deployd(resources, { label = 'deployd-ts', env = {}, files = {}, database } = {}) {
+export function deployd(resources, { label = 'deployd-ts', env = {}, files = {}, database, args = [] } = {}) {
   return {
     label,
     async start() {
@@ -53,7 +53,7 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {},
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
       delete childEnv.PORT;
       const db = database ? ['--db', await database()] : [];
-      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1', ...db], childEnv, dir);
+      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1', ...db, ...args], childEnv, dir);
     },
   };
 }

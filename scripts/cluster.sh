@@ -23,7 +23,7 @@ say() { echo "cluster: $*" >&2; }
 # Stops what the pid files name, HAProxy first (no new requests), then the instances (they finish
 # what is in flight), then Redis. TERM, then KILL after 10 s.
 stop_all() {
-  local name pid waited
+  local name pid waited stopped=0
   for name in haproxy $(for p in $INSTANCE_PORTS; do echo "deployd-$p"; done) redis; do
     [ -f "$DIR/$name.pid" ] || continue
     pid=$(cat "$DIR/$name.pid")
@@ -32,9 +32,14 @@ stop_all() {
       waited=0
       while kill -0 "$pid" 2>/dev/null && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
       if kill -0 "$pid" 2>/dev/null; then say "$name ($pid) did not stop in 10 s: killing it"; kill -KILL "$pid" 2>/dev/null || true; fi
+      say "stopped $name (pid $pid)"
+      stopped=$((stopped + 1))
+    else
+      say "$name (pid $pid) was not running any more"
     fi
     rm -f "$DIR/$name.pid"
   done
+  [ $stopped -gt 0 ] || say "nothing was running (no live process in $DIR/*.pid)"
 }
 
 # redis-server and haproxy come from the OS packages.
@@ -96,7 +101,7 @@ start() {
     servers+="    server i$port 127.0.0.1:$port"$'\n'
   done
 
-  sed -e "s|@BIND@|$BIND_HOST:$CLUSTER_PORT|" -e "/^@SERVERS@$/{
+  sed -e "s|@BIND@|$BIND_HOST:$CLUSTER_PORT|" -e "s|@ERRORS@|$ROOT/scripts/haproxy-errors|" -e "/^@SERVERS@$/{
 r /dev/stdin
 d
 }" "$ROOT/scripts/haproxy.cfg" <<<"$servers" >"$DIR/haproxy.cfg"
@@ -104,8 +109,12 @@ d
   echo $! >"$DIR/haproxy.pid"
   wait_http "http://127.0.0.1:$CLUSTER_PORT/health" 10 || { say "HAProxy did not start: see $DIR/haproxy.log"; cat "$DIR/haproxy.log" >&2; exit 1; }
 
+  local key_at
+  if [ -n "${MASTER_KEY:-}" ]; then key_at="from MASTER_KEY (the same for every instance)"
+  else key_at="$APP/.deployd/security.json — print it with: bin/deployd showkey --app $APP"; fi
   cat >&2 <<EOF
 cluster: up — app $APP
+  master key: $key_at
   http://localhost:$CLUSTER_PORT   HAProxy: REST and WebSocket (/ws), least-connections over the instances
 $(for p in $INSTANCE_PORTS; do echo "  http://localhost:$p   deployd instance (REDIS_URL=redis://127.0.0.1:$REDIS_PORT), log $DIR/deployd-$p.log"; done)
   redis://127.0.0.1:$REDIS_PORT   Redis: the shared real-time stream

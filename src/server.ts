@@ -3,6 +3,7 @@
  * Nothing here has behaviour of its own.
  */
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import cors from '@fastify/cors';
@@ -10,6 +11,8 @@ import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { installBodyParsers } from './api/body-parsers.js';
 import { clientRoutes } from './api/client-routes.js';
+import { metricsRoutes } from './api/metrics-routes.js';
+import { openApiRoutes } from './api/openapi.js';
 import { collectionRoutes } from './api/collection-routes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
 import { authRoutes } from './api/auth-routes.js';
@@ -31,6 +34,7 @@ import { readRealtimeConfig } from './realtime/config.js';
 import { RealtimeGateway } from './realtime/gateway.js';
 import { MemoryHistory, type EventHistory } from './realtime/history.js';
 import { RedisHistory } from './realtime/redis-history.js';
+import { Metrics } from './metrics/metrics.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
 
@@ -60,6 +64,10 @@ export interface ServerOptions {
   hookWorkers?: number;
   /** `REDIS_URL`: share real-time events with every instance using the same Redis. */
   redisUrl?: string;
+  /** Serve Prometheus metrics at /metrics (on by default; `--no-metrics`). */
+  metrics?: boolean;
+  /** `METRICS_TOKEN`: a Bearer token that may read /metrics (besides the master key). */
+  metricsToken?: string;
 }
 
 export interface DeploydServer {
@@ -74,6 +82,11 @@ export interface DeploydServer {
 }
 
 const MAX_DEPTH = 32;
+
+/** deployd-ts's own version (package.json), for the OpenAPI document. */
+export function packageVersion(): string {
+  return (createRequire(import.meta.url)('../../package.json') as { version: string }).version;
+}
 /** How long a start waits for Redis before serving with real-time on this instance only. */
 const REDIS_START_TIMEOUT_MS = 3000;
 
@@ -116,7 +129,9 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
     log: app.log,
   });
-  const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
+  const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
+  const metrics = options.metrics === false ? undefined : new Metrics();
+  const runner = metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite;
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
   const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
@@ -193,6 +208,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
   }
+  if (metrics) {
+    await metricsRoutes(app, { metrics, registry, masterKey, token: options.metricsToken });
+    if (gateway) metrics.observeGateway(gateway);
+    if (history) metrics.observeHistory(history);
+    metrics.observeGoBuilds(() => goRunner.states());
+  }
   if (gateway) {
     app.get('/ws', async (_request, reply) => {
       reply.code(426).header('Upgrade', 'websocket');
@@ -211,6 +232,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     return { status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 };
   });
   await app.register(clientRoutes, { registry });
+  await app.register(openApiRoutes, { registry, info: { title: `${path.basename(appDir)} (deployd-ts)`, version: packageVersion() } });
   await app.register(authRoutes, { registry, auth });
   await app.register(collectionRoutes, { registry, auth, limits, serveStatic });
 

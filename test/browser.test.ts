@@ -118,7 +118,10 @@ describe('dpd.js in headless Chromium', () => {
     const snippet = /```javascript\n([\s\S]*?)```/.exec(section)![1];
     assert.match(snippet, /new WebSocket\('ws:\/\/localhost:2403\/ws'\)/);
     const chromium = await loadChromium();
-    const appDir = makeApp({ todos: TODOS }, { 'public/seed.html': '' }); // public/ must exist at start
+    const appDir = makeApp({ todos: TODOS }, {
+      'public/seed.html': '', // public/ must exist at start
+      'resources/todos/aftercommit.js': "emit('seed_event', { title: this.title });", // for the snippet's handleCustomEvent
+    });
     const server = await startServer(appDir);
     t.after(() => server.stop());
     // Only the address changes: the test server listens on a free port, not 2403.
@@ -139,6 +142,8 @@ describe('dpd.js in headless Chromium', () => {
     assert.equal((await server.post('/todos', { title: 'seen by the seed snippet' })).status, 200);
     while (!logs.includes('Collection: todos, Action: created') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
     assert.ok(logs.includes('Collection: todos, Action: created'), logs.join('\n'));
+    while (!logs.some((l) => l.startsWith('Custom event: seed_event')) && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logs.some((l) => l.startsWith('Custom event: seed_event')), logs.join('\n'));
     assert.deepEqual(pageErrors, []);
   });
 });

@@ -4,6 +4,8 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { generateKey, readKeyFile, securityFile, writeKeyFile } from '../auth/master-key.js';
 import { createServer, type DeploydServer } from '../server.js';
+import { createApp, CreateError } from '../tooling/create-app.js';
+import { generateClientTypes, TypesError } from '../tooling/client-types.js';
 import { parseCli, USAGE, UsageError, type CliOptions } from './options.js';
 
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -43,15 +45,62 @@ async function main(): Promise<number> {
       process.stdout.write(`${key}\n`);
       return 0;
     }
+    case 'create':
+      return create(options.target!, options.noGo);
+    case 'types':
+      return types(path.resolve(options.appDir), options.out, options.clientModule);
     case 'start':
       return start(options);
   }
+}
+
+function create(target: string, noGo: boolean): number {
+  try {
+    const { dir, files, withoutGo } = createApp(target, { noGo });
+    const relative = path.relative(process.cwd(), dir);
+    const rel = relative === '' ? '.' : relative.startsWith('..') ? dir : relative;
+    process.stdout.write(`created ${dir}:\n${files.map((f) => `  ${f}`).join('\n')}\n`
+      + (withoutGo ? `left out the Go hook: ${withoutGo}\n` : '')
+      + `\nstart it:  cd ${rel} && deployd      then open http://localhost:2403 in two tabs\n`);
+    return 0;
+  } catch (err) {
+    if (!(err instanceof CreateError)) throw err;
+    process.stderr.write(`deployd: ${err.message}\n`);
+    return 1;
+  }
+}
+
+function types(appDir: string, out: string | undefined, clientModule: string): number {
+  let text: string;
+  try {
+    text = generateClientTypes(appDir, clientModule);
+  } catch (err) {
+    if (!(err instanceof TypesError)) throw err;
+    process.stderr.write(`deployd: ${err.message}\n`);
+    return 1;
+  }
+  if (out === '-') {
+    process.stdout.write(text);
+    return 0;
+  }
+  const file = path.resolve(appDir, out ?? 'deployd-types.ts');
+  fs.writeFileSync(file, text);
+  process.stdout.write(`wrote ${file}: import { createAppClient } from it (deployd-ts/client typed for this app)\n`);
+  return 0;
 }
 
 async function start(options: CliOptions): Promise<number> {
   const appDir = path.resolve(options.appDir);
   if (!fs.existsSync(appDir) || !fs.statSync(appDir).isDirectory()) {
     process.stderr.write(`deployd: app folder ${appDir} does not exist\n`);
+    return 1;
+  }
+  // A folder that is not an app: say what to do rather than serve nothing.
+  if (!fs.existsSync(path.join(appDir, 'resources'))) {
+    process.stderr.write(`deployd: ${appDir} is not a deployd app (it has no resources/ folder).\n`
+      + `  New app:           deployd create my-app && cd my-app && deployd\n`
+      + `  Existing app:      deployd --app path/to/app   (the folder that holds resources/)\n`
+      + `  Start empty here:  mkdir resources && deployd   (then add resources/<name>/config.json)\n`);
     return 1;
   }
   // Signal handlers go in before anything else, so a signal that races the start-up line is
@@ -93,6 +142,8 @@ async function start(options: CliOptions): Promise<number> {
     maxLimit: options.maxLimit,
     logLevel: options.logLevel,
     hookWorkers: options.hookWorkers,
+    metrics: options.metrics,
+    metricsToken: options.metricsToken,
     hookLimits: {
       ...(options.hookTimeoutMs ? { timeoutMs: options.hookTimeoutMs } : {}),
       ...(options.hookMemoryMb ? { memoryMb: options.hookMemoryMb } : {}),
@@ -105,7 +156,8 @@ async function start(options: CliOptions): Promise<number> {
   const key = server.masterKey;
   process.stdout.write(
     `deployd-ts listening on ${url} — app ${appDir}, store ${server.store.description}, master key ${key.source}${options.dev ? ', dev mode' : ''}\n`
-    + (key.generated ? `new master key (shown only this once; "deployd showkey" prints it again): ${key.reveal()}\n` : ''),
+    + (key.generated ? `new master key (shown only this once; "deployd showkey" prints it again): ${key.reveal()}\n` : '')
+    + (server.registry.list().length === 0 ? `no collections yet: add resources/<name>/config.json (e.g. {"properties":{"title":{"type":"string"}}}); it is picked up without a restart\n` : ''),
   );
   return -1; // keep running
 }

@@ -2,11 +2,23 @@
  * Command-line flags and environment, Deployd's names:
  *   deployd [--port 2403] [--host 0.0.0.0] [--app DIR] [--db URL] [--dev] [--max-body 1mb]
  *   deployd keygen | showkey [--app DIR]
+ *   deployd create <dir> | types [--app DIR] [--out FILE]
  */
 import { parseArgs } from 'node:util';
 
 export interface CliOptions {
-  command: 'start' | 'keygen' | 'showkey' | 'help' | 'version';
+  command: 'start' | 'keygen' | 'showkey' | 'create' | 'types' | 'help' | 'version';
+  /** `create <dir>`: the folder to create. */
+  target?: string;
+  /** `types`: where to write (default <app>/deployd-types.ts); `-` for stdout. */
+  out?: string;
+  /** `types`: the module the generated file imports the client from. */
+  clientModule: string;
+  /** `create`: leave the Go hook out (also when no Go toolchain is found). */
+  noGo: boolean;
+  /** Serve /metrics (`--no-metrics` or METRICS=off turns it off). */
+  metrics: boolean;
+  metricsToken?: string;
   appDir: string;
   port: number;
   host: string;
@@ -25,6 +37,8 @@ export interface CliOptions {
 
 export const USAGE = `Usage:
   deployd [options]            start the server for the app in --app (default: current folder)
+  deployd create <dir>         create a new app in <dir>: a collection, a JS and a Go hook, a live page
+  deployd types [--app DIR]    write TypeScript types of the app's collections for the typed client
   deployd keygen [--app DIR]   create a new master key in DIR/.deployd/security.json and print it
   deployd showkey [--app DIR]  print the master key
 
@@ -42,9 +56,46 @@ Options:
       --hook-timeout <ms> wall time of one hook event, callbacks included (default 1000)
       --hook-memory <mb>  heap of each collection's hook sandbox (default 64)
       --hook-workers <n>  processes that run JavaScript hooks (default 2)
+      --metrics-token <t> a Bearer token that may read /metrics besides the master key (env METRICS_TOKEN)
+      --no-metrics        do not serve /metrics (env METRICS=off)
   -h, --help              this text
   -v, --version           the version
-Environment: MASTER_KEY sets the master key instead of the key file.`;
+
+Options of "types":
+  -o, --out <file>        where to write (default: <app>/deployd-types.ts; "-" for stdout)
+      --client <module>   the module to import the client from (default deployd-ts/client)
+Options of "create":
+      --no-go             leave out the Go hook (left out anyway when no Go toolchain is on PATH)
+
+Environment: MASTER_KEY (the master key instead of the key file), PORT, HOST, DATABASE_URL,
+CORS_ORIGINS, TRUST_PROXY=1, LOG_LEVEL, REDIS_URL (share real-time events between instances),
+METRICS_TOKEN, METRICS=off, DEPLOYD_GO_BUILD_WAIT_MS, DEPLOYD_GO_AUTOMTLS=off.
+Served besides the collections: /dpd.js (browser client), /ws (real-time), /health,
+/openapi.json and /_docs (API description and docs page), /metrics (Prometheus).`;
+
+/** Every flag `deployd` takes (the help text lists each; test/cli.test.ts checks that it does). */
+export const FLAGS = {
+  port: { type: 'string', short: 'p' },
+  host: { type: 'string' },
+  app: { type: 'string', short: 'a' },
+  db: { type: 'string' },
+  dev: { type: 'boolean', short: 'd' },
+  'max-body': { type: 'string' },
+  'max-limit': { type: 'string' },
+  'cors-origins': { type: 'string' },
+  'trust-proxy': { type: 'boolean' },
+  'log-level': { type: 'string' },
+  'hook-timeout': { type: 'string' },
+  'hook-memory': { type: 'string' },
+  'hook-workers': { type: 'string' },
+  'metrics-token': { type: 'string' },
+  'no-metrics': { type: 'boolean' },
+  out: { type: 'string', short: 'o' },
+  client: { type: 'string' },
+  'no-go': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
 
 export class UsageError extends Error {}
 
@@ -54,33 +105,18 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
     parsed = parseArgs({
       args: argv,
       allowPositionals: true,
-      options: {
-        port: { type: 'string', short: 'p' },
-        host: { type: 'string' },
-        app: { type: 'string', short: 'a' },
-        db: { type: 'string' },
-        dev: { type: 'boolean', short: 'd' },
-        'max-body': { type: 'string' },
-        'max-limit': { type: 'string' },
-        'cors-origins': { type: 'string' },
-        'trust-proxy': { type: 'boolean' },
-        'log-level': { type: 'string' },
-        'hook-timeout': { type: 'string' },
-        'hook-memory': { type: 'string' },
-        'hook-workers': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-        version: { type: 'boolean', short: 'v' },
-      },
+      options: FLAGS,
     });
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
   const { values, positionals } = parsed;
   const [first, ...extra] = positionals;
-  if (extra.length > 0 || (first !== undefined && first !== 'keygen' && first !== 'showkey')) {
-    throw new UsageError(`unknown command "${positionals.join(' ')}"`);
-  }
-  const command = values.help ? 'help' : values.version ? 'version' : (first as 'keygen' | 'showkey' | undefined) ?? 'start';
+  const commands = ['keygen', 'showkey', 'create', 'types'];
+  if (first !== undefined && !commands.includes(first)) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+  if (first === 'create' && extra.length !== 1 && !values.help) throw new UsageError('create needs the folder to create: deployd create <dir>');
+  if (first !== 'create' && extra.length > 0) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
+  const command = values.help ? 'help' : values.version ? 'version' : (first as CliOptions['command'] | undefined) ?? 'start';
   const port = Number(values.port ?? env.PORT ?? 2403);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port ?? env.PORT}"`);
   const maxLimit = values['max-limit'] === undefined ? undefined : Number(values['max-limit']);
@@ -100,6 +136,12 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
     hookTimeoutMs: positiveInt('--hook-timeout', values['hook-timeout'], 60_000),
     hookMemoryMb: positiveInt('--hook-memory', values['hook-memory'], 4096),
     hookWorkers: positiveInt('--hook-workers', values['hook-workers'], 32),
+    ...(first === 'create' ? { target: extra[0] } : {}),
+    ...(values.out !== undefined ? { out: values.out } : {}),
+    clientModule: values.client ?? 'deployd-ts/client',
+    noGo: values['no-go'] ?? false,
+    metrics: !(values['no-metrics'] ?? /^(0|off|false|no)$/i.test(env.METRICS ?? '')),
+    ...((values['metrics-token'] ?? env.METRICS_TOKEN) ? { metricsToken: values['metrics-token'] ?? env.METRICS_TOKEN } : {}),
   };
 }
 

@@ -17,6 +17,11 @@
  * and 'resync' (events may have been missed: refetch). The socket opens lazily on the first
  * `on`/`once`/`socketReady`, reconnects with exponential backoff and jitter, and resumes with
  * `/ws?since=<last event id>`; events are delivered at most once even if the server repeats one.
+ * `dpd.subscribe(['todos'])` / `unsubscribe` narrow which collections' changes the socket receives,
+ * `dpd.join('lobby')` / `leave` follow rooms; both are kept across reconnects.
+ *
+ * Typed: `deployd types` writes an app's document, body and event types and a `createAppClient`
+ * that returns a `TypedDpd` (see `TypedDpd` below); plain `createClient` stays untyped (`any`).
  */
 
 export interface DpdError {
@@ -180,6 +185,16 @@ export interface Dpd {
   disconnect(): void;
   /** Closes for good: no socket, no timers. */
   close(): void;
+  /**
+   * Only these collections' changes from now on (added to earlier `subscribe`s); resolves when the
+   * server confirms. Kept across reconnects. Before any subscribe, every collection's arrive.
+   */
+  subscribe(collections: string | readonly string[]): DpdPromise<void>;
+  /** Stop receiving these collections' changes. */
+  unsubscribe(collections: string | readonly string[]): DpdPromise<void>;
+  /** Join a room (`.deployd/realtime.json` "rooms" says which may be joined); rejects if refused. */
+  join(room: string): DpdPromise<void>;
+  leave(room: string): DpdPromise<void>;
   /** The raw socket, or null between connections. */
   readonly socket: WebSocketLike | null;
   readonly connected: boolean;
@@ -195,11 +210,53 @@ type Alphanumeric =
 export type JsName<S extends string> = S extends `${infer H}${infer T}` ? (H extends Alphanumeric ? `${H}${JsName<T>}` : JsName<T>) : '';
 export type CollectionsOf<C extends string> = string extends C ? {} : { [K in C as JsName<K>]: Resource };
 
+/** The client's own events: `dpd.on('connect' | 'reconnect' | 'disconnect' | 'error' | 'resync', fn)`. */
+export type LocalEvent = 'connect' | 'reconnect' | 'disconnect' | 'error' | 'resync';
+
+/** What `deployd types` generates per collection. */
+export interface CollectionTypes {
+  document: object;
+  create: object;
+  update: object;
+  /** Custom events declared in the collection's config.json `"events"`, name → data. */
+  events: object;
+}
+
+/** A resource whose documents, bodies and events are the app's types. */
+export interface TypedResource<T extends CollectionTypes> extends Omit<Resource<T['document']>, 'post' | 'put' | 'on' | 'once' | 'off'> {
+  post(body: T['create'], callback?: Callback<T['document']>): DpdPromise<T['document']>;
+  post(id: string | number, body: T['update'], callback?: Callback<T['document']>): DpdPromise<T['document']>;
+  put(id: string | number, body: T['update'], callback?: Callback<T['document']>): DpdPromise<T['document']>;
+  put(id: string | number, query: Query, body: T['update'], callback?: Callback<T['document']>): DpdPromise<T['document']>;
+  on(event: 'created' | 'updated' | 'deleted' | 'changed', fn: (document: T['document'], change: ChangeMessage<T['document']>) => void): TypedResource<T>;
+  on<E extends keyof T['events'] & string>(event: E, fn: (data: T['events'][E], message: CustomEventMessage<T['events'][E]>) => void): TypedResource<T>;
+  once(event: 'created' | 'updated' | 'deleted' | 'changed', fn: (document: T['document'], change: ChangeMessage<T['document']>) => void): TypedResource<T>;
+  once<E extends keyof T['events'] & string>(event: E, fn: (data: T['events'][E], message: CustomEventMessage<T['events'][E]>) => void): TypedResource<T>;
+  off(event: string, fn?: Listener): TypedResource<T>;
+}
+
+/**
+ * A client typed for an app: `dpd.<collection>` per collection (Deployd's names), and `dpd.on`
+ * for the custom events the app declares (`E`: name → data) and the client's local events.
+ */
+export type TypedDpd<C extends { [K in keyof C]: CollectionTypes }, E extends object = {}> =
+  Omit<Dpd, 'on' | 'once'>
+  & { [K in keyof C & string as JsName<K>]: TypedResource<C[K]> }
+  & {
+    on<N extends keyof E & string>(event: N, fn: (data: E[N], message: CustomEventMessage<E[N]>) => void): TypedDpd<C, E>;
+    on(event: LocalEvent, fn: Listener): TypedDpd<C, E>;
+    once<N extends keyof E & string>(event: N, fn: (data: E[N], message: CustomEventMessage<E[N]>) => void): TypedDpd<C, E>;
+    once(event: LocalEvent, fn: Listener): TypedDpd<C, E>;
+  };
+
 /** Deployd's name for a resource path on `dpd`: every non-alphanumeric character removed. */
 export function jsName(path: string): string {
   return path.replace(/[^A-Za-z0-9]/g, '');
 }
 
+const ACKS = { subscribe: 'subscribed', unsubscribe: 'unsubscribed', join: 'joined', leave: 'left' } as const;
+/** The gateway's refusals of subscribe/unsubscribe/join/leave (src/realtime/gateway.ts). */
+const CONTROL_REFUSAL = /^(?:(?:subscribe|unsubscribe|join|leave) needs|room "|a connection can)/;
 const DEFAULT_RECONNECT: Required<ReconnectOptions> = { minDelayMs: 500, maxDelayMs: 10_000, factor: 2, jitter: 0.5 };
 const OPEN = 1;
 
@@ -228,6 +285,10 @@ export function createClient<const C extends string = never>(options: ClientOpti
     connect: () => core.connect(),
     disconnect: () => core.disconnect(),
     close: () => core.close(),
+    subscribe: (names: string | readonly string[]) => core.control('subscribe', names),
+    unsubscribe: (names: string | readonly string[]) => core.control('unsubscribe', names),
+    join: (room: string) => core.control('join', room),
+    leave: (room: string) => core.control('leave', room),
   };
   for (const [key, value] of Object.entries(methods)) Object.defineProperty(dpd, key, { value, enumerable: false });
   Object.defineProperty(dpd, 'socket', { get: () => core.socket });
@@ -323,6 +384,14 @@ class ClientCore {
   private lastHeard = 0;
   private ready: Array<() => void> = [];
   private readonly onOnline = () => this.retryNow();
+  /** What the socket should receive, replayed on every (re)connect: null = every collection. */
+  private only: Set<string> | null = null;
+  private readonly excluded = new Set<string>();
+  private readonly rooms = new Set<string>();
+  /** Control messages sent and not yet confirmed, in order (the server answers them in order). */
+  private acks: Array<{ expect: string; waiters: Array<(error?: DpdError) => void> }> = [];
+  /** Calls made while the socket was closed: settled once the reconnect has replayed the state. */
+  private waiting: Array<(error?: DpdError) => void> = [];
 
   constructor(options: ClientOptions) {
     this.ownChangeEvents = new Set(options.ownChangeEvents ?? []);
@@ -475,6 +544,51 @@ class ClientCore {
     this.emitter.remove(event, fn);
   }
 
+  control(type: 'subscribe' | 'unsubscribe' | 'join' | 'leave', arg: string | readonly string[]): DpdPromise<void> {
+    const names = typeof arg === 'string' ? [arg] : [...arg];
+    if (names.length === 0 || !names.every((n) => typeof n === 'string' && n !== '')) {
+      return DpdPromise.reject({ status: 0, message: `${type} needs ${type === 'join' || type === 'leave' ? 'a room name' : 'collection names'}` }) as DpdPromise<void>;
+    }
+    for (const name of names) {
+      if (type === 'subscribe') {
+        (this.only ??= new Set()).add(name);
+        this.excluded.delete(name);
+      } else if (type === 'unsubscribe') {
+        if (this.only) this.only.delete(name);
+        else this.excluded.add(name);
+      } else if (type === 'join') this.rooms.add(name);
+      else this.rooms.delete(name);
+    }
+    return new DpdPromise<void>((resolve, reject) => {
+      const settle = (error?: DpdError) => (error ? reject(error) : resolve());
+      if (this.closed) return reject({ status: 0, message: 'the client is closed' });
+      if (this.open) {
+        const message = type === 'join' || type === 'leave' ? { type, room: names[0] } : { type, collections: names };
+        this.acks.push({ expect: ACKS[type], waiters: [settle] });
+        this.send(message);
+      } else {
+        this.waiting.push(settle);
+        this.connect();
+      }
+    });
+  }
+
+  /** After a (re)connect: the subscriptions and rooms again, then the calls made meanwhile settle. */
+  private restore(): void {
+    const messages: Array<Record<string, unknown>> = [];
+    // An empty subscription list still means "none": a name no collection can have says so.
+    if (this.only) messages.push({ type: 'subscribe', collections: this.only.size > 0 ? [...this.only] : [' '] });
+    else if (this.excluded.size > 0) messages.push({ type: 'unsubscribe', collections: [...this.excluded] });
+    for (const room of this.rooms) messages.push({ type: 'join', room });
+    const waiting = this.waiting;
+    this.waiting = [];
+    messages.forEach((message, i) => {
+      this.acks.push({ expect: ACKS[message.type as keyof typeof ACKS], waiters: i === messages.length - 1 ? waiting : [] });
+      this.send(message);
+    });
+    if (messages.length === 0) for (const settle of waiting) settle();
+  }
+
   socketReady(fn: () => void): void {
     if (this.open) {
       setTimeout(fn, 0);
@@ -537,6 +651,7 @@ class ClientCore {
     this.disconnect();
     this.closed = true;
     this.ready = [];
+    for (const settle of this.waiting.splice(0)) settle({ status: 0, message: 'the client is closed' });
   }
 
   /** Stops the current socket or pending retry; reports a disconnect if one was open. */
@@ -582,6 +697,7 @@ class ClientCore {
       this.attempts = 0;
       this.lastHeard = Date.now();
       if (this.sessionToken) this.send({ type: 'auth', token: this.sessionToken });
+      this.restore();
       this.emitter.emit('connect');
       if (reconnect) {
         this.emitter.emit('reconnect');
@@ -612,6 +728,9 @@ class ClientCore {
   private lost(code: number, reason: string): void {
     if (!this.open) return;
     this.open = false;
+    // Unconfirmed calls are confirmed by the next connection's replay instead.
+    for (const ack of this.acks) this.waiting.push(...ack.waiters);
+    this.acks = [];
     this.emitter.emit('disconnect', { code, reason });
   }
 
@@ -694,7 +813,18 @@ class ClientCore {
         this.lastEpoch = null;
         this.emitter.emit('resync', { reason: 'the server cannot replay the missed events' });
         return;
+      case 'subscribed':
+      case 'unsubscribed':
+      case 'joined':
+      case 'left':
+        if (this.acks[0]?.expect === message.type) for (const settle of this.acks.shift()!.waiters) settle();
+        return;
       case 'error':
+        // The gateway answers control messages in order, so a refusal of one is for the oldest unconfirmed.
+        if (this.acks.length > 0 && CONTROL_REFUSAL.test(String(message.message))) {
+          const error: DpdError = { status: 400, message: String(message.message) };
+          for (const settle of this.acks.shift()!.waiters) settle(error);
+        }
         this.emitter.emit('error', message);
         return;
       case 'authenticated':

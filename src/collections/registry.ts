@@ -247,7 +247,7 @@ function hookLimits(schema: CollectionSchema, defaults: HookLimits): HookLimits 
 }
 
 /** Every folder under resources/ with a config.json, keyed by its relative path. */
-function findConfigs(root: string): Map<string, string> {
+export function findConfigs(root: string): Map<string, string> {
   const found = new Map<string, string>();
   const walk = (dir: string, prefix: string) => {
     let items: fs.Dirent[];

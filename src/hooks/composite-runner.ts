@@ -56,6 +56,11 @@ export class CompositeRunner implements HookRunner {
     this.go?.setInternalHandler(handler);
   }
 
+  /** Which runner runs this event (for /metrics). */
+  languageOf(ctx: EventContext, hookSet: string = ctx.collection): 'js' | 'go' {
+    return this.go && this.goEvents.get(hookSet)?.has(ctx.event) ? 'go' : 'js';
+  }
+
   run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     if (this.go && this.goEvents.get(hookSet)?.has(ctx.event)) return this.go.run(ctx, scope, hookSet);
     return this.js.run(ctx, scope, hookSet);

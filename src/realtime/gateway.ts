@@ -81,6 +81,8 @@ export class RealtimeGateway {
   private readonly clients = new Set<Client>();
   private readonly heartbeat: NodeJS.Timeout;
   private delivery: Promise<void> = Promise.resolve();
+  /** Frames sent, frames not sent (client gone or too slow), 1013 closes: read by /metrics. */
+  readonly stats = { delivered: 0, dropped: 0, slowClosed: 0 };
   private readonly unsubscribe: () => void;
   private readonly unlisten: () => void;
 
@@ -325,18 +327,20 @@ export class RealtimeGateway {
   /** Sends unless the client stopped reading: past the buffer cap it is closed with 1013 (it may resume). */
   private send(client: Client, frame: string): void {
     const { ws } = client;
-    if (ws.readyState !== ws.OPEN) return;
+    if (ws.readyState !== ws.OPEN) return void this.stats.dropped++;
     // What is still waiting for this client, plus this frame, over the cap. A frame larger than the
     // cap still goes to a client that has read everything (the cap is about readers falling behind).
     const waiting = ws.bufferedAmount;
     if (waiting > 0 && waiting + Buffer.byteLength(frame) > this.config.maxBufferedBytes) {
       this.clients.delete(client);
+      this.stats.slowClosed++; this.stats.dropped++;
       ws.close(1013, 'too slow: reconnect with ?since= to resume');
       // Enough time for a reader that is only slow to get the 1013; the bytes it holds stay capped.
       setTimeout(() => ws.terminate(), 5000).unref();
       return;
     }
     ws.send(frame);
+    this.stats.delivered++;
   }
 
   private sendControl(client: Client, message: Record<string, unknown>): void {

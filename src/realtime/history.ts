@@ -38,7 +38,15 @@ export interface EventHistory {
   head(): string;
   subscribe(listener: HistoryListener): () => void;
   status(): BusStatus;
+  /** How much is kept for resuming (for /metrics); zeros when it cannot be read right now. */
+  stats(): Promise<HistoryStats>;
   close(): Promise<void>;
+}
+
+export interface HistoryStats {
+  events: number;
+  /** Approximate: the serialized messages (in-process), or Redis's MEMORY USAGE of the stream. */
+  bytes: number;
 }
 
 /** `<epoch>:<seq>` with a base-36 epoch and a decimal seq; undefined for anything else. */
@@ -92,6 +100,13 @@ export class MemoryHistory implements EventHistory {
 
   status(): BusStatus {
     return 'in-process';
+  }
+
+  async stats(): Promise<HistoryStats> {
+    this.prune(Date.now());
+    let bytes = 0;
+    for (const event of this.events) bytes += JSON.stringify(event.message).length + event.id.length;
+    return { events: this.events.length, bytes };
   }
 
   async close(): Promise<void> {

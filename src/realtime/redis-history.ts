@@ -16,8 +16,8 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import type { BusMessage } from '../bus/event-bus.js';
-import { openConnection, RedisStream, type StreamEntry } from '../bus/redis-stream.js';
-import { newEpoch, parseStreamId, type BusStatus, type EventHistory, type HistoryListener, type StreamEvent } from './history.js';
+import { KEYS, openConnection, RedisStream, type StreamEntry } from '../bus/redis-stream.js';
+import { newEpoch, parseStreamId, type BusStatus, type EventHistory, type HistoryStats, type HistoryListener, type StreamEvent } from './history.js';
 
 /** An event committed here. */
 interface Own {
@@ -173,6 +173,19 @@ export class RedisHistory implements EventHistory {
 
   status(): BusStatus {
     return this.up ? 'ok' : 'degraded';
+  }
+
+  async stats(): Promise<HistoryStats> {
+    if (!this.up) return { events: 0, bytes: 0 };
+    try {
+      const [events, bytes] = await this.writer.guard(Promise.all([
+        this.writer.redis.xlen(KEYS.stream),
+        this.writer.redis.call('MEMORY', 'USAGE', KEYS.stream) as Promise<number | null>,
+      ]));
+      return { events, bytes: bytes ?? 0 };
+    } catch {
+      return { events: 0, bytes: 0 };
+    }
   }
 
   async close(): Promise<void> {

@@ -117,6 +117,13 @@ export class GoHookRunner implements HookRunner {
     this.buildWaitMs = options.buildWaitMs ?? (envWait > 0 ? envWait : DEFAULT_BUILD_WAIT_MS);
   }
 
+  /** How many hook sets are building or starting, serving, or failed (for /metrics). */
+  states(): Record<HookSet['state'], number> {
+    const counts = { loading: 0, ready: 0, failed: 0 };
+    for (const set of this.sets.values()) if (!set.closed) counts[set.state]++;
+    return counts;
+  }
+
   async load(hookSet: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>> {
     this.unload(hookSet);
     const errors: Partial<Record<HookEvent, string>> = {};

@@ -1,0 +1,178 @@
+/**
+ * Prometheus metrics (prom-client), one registry per server. Instrumentation stays at the edges:
+ * the HTTP layer (an onResponse hook), the hook runner (a wrapper), and read-only views of the
+ * real-time gateway, its history and the Go builds, sampled when `/metrics` is scraped.
+ */
+import client from 'prom-client';
+import { DeploydError } from '../errors.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hooks/hook-runner.js';
+import type { EventContext, HookEvent, HookResult } from '../hooks/protocol.js';
+import type { EventHistory, HistoryStats } from '../realtime/history.js';
+
+/** What the gateway counts for us (src/realtime/gateway.ts `stats`). */
+export interface GatewayStats {
+  readonly connections: number;
+  readonly stats: { delivered: number; dropped: number; slowClosed: number };
+}
+
+export type HookLanguage = 'js' | 'go';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+export class Metrics {
+  readonly registry = new client.Registry();
+  private readonly requests = new client.Counter({
+    name: 'dpd_http_requests_total',
+    help: 'HTTP requests by collection (or route), method and status',
+    labelNames: ['collection', 'method', 'status'] as const,
+    registers: [this.registry],
+  });
+  private readonly requestSeconds = new client.Histogram({
+    name: 'dpd_http_request_duration_seconds',
+    help: 'HTTP request latency by collection (or route) and method',
+    labelNames: ['collection', 'method'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly hookCalls = new client.Counter({
+    name: 'dpd_hook_calls_total',
+    help: 'Hook runs by language, event and outcome (ok; cancelled: cancel() with a message; error: a throw, crash or timeout)',
+    labelNames: ['language', 'event', 'outcome'] as const,
+    registers: [this.registry],
+  });
+  private readonly hookSeconds = new client.Histogram({
+    name: 'dpd_hook_duration_seconds',
+    help: 'Hook run time by language and event, IPC or gRPC included',
+    labelNames: ['language', 'event'] as const,
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  private readonly storeErrors = new client.Counter({
+    name: 'dpd_store_errors_total',
+    help: 'Requests that failed because the database was unreachable or busy, by error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  private readonly errors = new client.Counter({
+    name: 'dpd_errors_total',
+    help: 'Error answers by stable error code (DPD_ERR_*)',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  private readonly busLag = new client.Histogram({
+    name: 'dpd_realtime_bus_lag_seconds',
+    help: 'From a commit to its event coming back from the bus for delivery (the Redis stream round trip with REDIS_URL)',
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  private readonly gaps = new client.Counter({
+    name: 'dpd_realtime_resyncs_total',
+    help: 'Times the history could not vouch for missed events and every client was asked to refetch',
+    registers: [this.registry],
+  });
+
+  constructor() {
+    client.collectDefaultMetrics({ register: this.registry, prefix: 'dpd_process_' });
+  }
+
+  /** Called for every answered HTTP request; `route` is the collection, or a fixed route name. */
+  request(route: string, method: string, status: number, seconds: number): void {
+    this.requests.inc({ collection: route, method, status: String(status) });
+    this.requestSeconds.observe({ collection: route, method }, seconds);
+  }
+
+  error(err: unknown): void {
+    if (!(err instanceof DeploydError)) return;
+    this.errors.inc({ code: err.code });
+    if (err.code.startsWith('DPD_ERR_STORE_')) this.storeErrors.inc({ code: err.code });
+  }
+
+  /** Wraps a runner so every hook run is counted and timed, by the language that ran it. */
+  meterRunner(runner: HookRunner, languageOf: (ctx: EventContext, hookSet?: string) => HookLanguage): HookRunner {
+    const metrics = this;
+    return {
+      load: (hookSet: string, hooks: HookSource[], limits: HookLimits) => runner.load(hookSet, hooks, limits),
+      unload: (hookSet: string) => runner.unload(hookSet),
+      setCollections: (names: string[]) => runner.setCollections(names),
+      setInternalHandler: (handler: InternalHandler) => runner.setInternalHandler(handler),
+      close: () => runner.close(),
+      async run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
+        const labels = { language: languageOf(ctx, hookSet), event: ctx.event as HookEvent };
+        const end = metrics.hookSeconds.startTimer(labels);
+        try {
+          const result = await runner.run(ctx, scope, hookSet);
+          const outcome = !result.cancel ? 'ok' : result.cancel.isError || result.cancel.status >= 500 ? 'error' : 'cancelled';
+          metrics.hookCalls.inc({ ...labels, outcome });
+          return result;
+        } catch (err) {
+          metrics.hookCalls.inc({ ...labels, outcome: 'error' });
+          throw err;
+        } finally {
+          end();
+        }
+      },
+    };
+  }
+
+  /** Connections, frames and closes of the WebSocket gateway, read at scrape time. */
+  observeGateway(gateway: GatewayStats): void {
+    const gauge = (name: string, help: string, read: () => number) => new client.Gauge({
+      name, help, registers: [this.registry],
+      collect() { this.set(read()); },
+    });
+    gauge('dpd_ws_connections', 'Open WebSocket connections on this instance', () => gateway.connections);
+    counter(this.registry, 'dpd_ws_deliveries_total', 'Frames sent to WebSocket clients (events and control messages)', () => gateway.stats.delivered);
+    counter(this.registry, 'dpd_ws_drops_total', 'Frames not sent because the client had gone or was too slow', () => gateway.stats.dropped);
+    counter(this.registry, 'dpd_ws_backpressure_closes_total', 'Clients closed with 1013 because too much was waiting for them', () => gateway.stats.slowClosed);
+  }
+
+  /** History size and bytes, bus status and lag. */
+  observeHistory(history: EventHistory): void {
+    const registry = this.registry;
+    let last: Promise<HistoryStats> | undefined;
+    // One read per scrape for the two gauges (with Redis it is a round trip).
+    const read = () => (last ??= history.stats().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
+    new client.Gauge({ name: 'dpd_realtime_history_events', help: 'Events kept for resuming (?since=)', registers: [registry], async collect() { this.set((await read()).events); } });
+    new client.Gauge({ name: 'dpd_realtime_history_bytes', help: 'Approximate bytes the kept events take', registers: [registry], async collect() { this.set((await read()).bytes); } });
+    new client.Gauge({
+      name: 'dpd_realtime_bus_up', help: '1 while the shared bus (Redis) is reachable or in-process, 0 while degraded', registers: [registry],
+      collect() { this.set(history.status() === 'degraded' ? 0 : 1); },
+    });
+    history.subscribe({
+      event: ({ message }) => {
+        const at = 'timestamp' in message ? Date.parse(message.timestamp) : NaN;
+        if (Number.isFinite(at)) this.busLag.observe(Math.max(0, Date.now() - at) / 1000);
+      },
+      gap: () => this.gaps.inc(),
+    });
+  }
+
+  /** Go hook sets by build state (loading: building or starting; ready; failed: compile or start error). */
+  observeGoBuilds(states: () => Record<'loading' | 'ready' | 'failed', number>): void {
+    new client.Gauge({
+      name: 'dpd_go_hook_sets', help: 'Collections\' Go hook programs by build state', labelNames: ['state'] as const, registers: [this.registry],
+      collect() {
+        for (const [state, n] of Object.entries(states())) this.set({ state }, n);
+      },
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
+
+/** A counter whose value lives elsewhere (a monotonic number read at scrape time). */
+function counter(registry: client.Registry, name: string, help: string, read: () => number): void {
+  new client.Counter({
+    name, help, registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
