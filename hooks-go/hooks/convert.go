@@ -46,6 +46,7 @@ func NewEventContext(in *hooksv1.EventContext) (*EventContext, error) {
 		Success:    in.GetSuccess(),
 		RequestID:  in.GetRequestId(),
 		hook:       hook,
+		invocation: in.GetInvocationId(),
 	}
 	if in.GetEvent() == hooksv1.Event_EVENT_BEFORE_REQUEST {
 		c.Event = in.GetRequestEvent()

@@ -47,6 +47,8 @@ type Registry struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
+	// host serves the handlers' Dpd calls (set when go-plugin starts serving).
+	host HostCaller
 }
 
 // NewRegistry returns an empty Registry.
@@ -81,13 +83,14 @@ func (r *Registry) Register(event string, h Handler) {
 // back unchanged, without a cancel (a prebuilt program named by config.json "goPlugin" may serve
 // only some events). Problems of the hook (an unknown event, a bad request, a cancel, an error)
 // are reported in HookResult.cancel, never as a gRPC error.
-func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
+func (r *Registry) Run(ctx context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
 	name := EventName(in.GetEvent())
 	if name == "" {
 		return failure(fmt.Sprintf("no %s hook is loaded", in.GetEvent().String())), nil
 	}
 	r.mu.RLock()
 	h := r.handlers[name]
+	host := r.host
 	r.mu.RUnlock()
 	if h == nil {
 		h = func(*EventContext) error { return nil }
@@ -96,6 +99,7 @@ func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.Ho
 	if err != nil {
 		return failure(err.Error()), nil
 	}
+	c.host, c.goctx = host, ctx
 	return Invoke(h, c), nil
 }
 
@@ -162,8 +166,14 @@ type Plugin struct {
 	Impl hooksv1.HookServiceServer
 }
 
-// GRPCServer registers Impl on s (go-plugin calls it when the program starts serving).
-func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+// GRPCServer registers Impl on s (go-plugin calls it when the program starts serving) and, for a
+// Registry, dials the host's HostService through broker for the handlers' Dpd calls.
+func (p *Plugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	if r, ok := p.Impl.(*Registry); ok && broker != nil {
+		r.mu.Lock()
+		r.host = newBrokerHost(broker)
+		r.mu.Unlock()
+	}
 	hooksv1.RegisterHookServiceServer(s, p.Impl)
 	return nil
 }

@@ -37,7 +37,7 @@ export type GoHookEvent = (typeof GO_HOOK_EVENTS)[number];
 
 export const SDK_MODULE = 'github.com/deployd-ts/deployd-ts/hooks-go';
 /** Bump when the generated code changes, so old binaries are not reused. */
-const GENERATOR_VERSION = '1';
+const GENERATOR_VERSION = '2';
 const DEFAULT_TIMEOUT_MS = 120_000;
 const MAX_OUTPUT = 1 << 20;
 
@@ -344,6 +344,9 @@ async function build(options: GoBuildOptions, sdkDir: string, sdk: SdkInfo, hash
           '',
           '// EventContext is the SDK\'s hook context (an alias: func Run(*EventContext) error is a hooks.Handler).',
           'type EventContext = hooks.EventContext',
+          '',
+          '// DpdError is a failed ctx.Dpd(…) call (its Status, Message, Errors).',
+          'type DpdError = hooks.DpdError',
           '',
           "// deployd.Log is go-deployd's no-op logger; use ctx.Log to log.",
           'var deployd = struct{ Log func(args ...interface{}) }{Log: func(...interface{}) {}}',

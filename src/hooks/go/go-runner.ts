@@ -28,7 +28,10 @@
  * The channel to each sidecar is mutual TLS (go-plugin AutoMTLS) unless turned off with
  * `autoMTLS: false` or DEPLOYD_GO_AUTOMTLS=off; one throw-away client certificate per runner.
  *
- * Go hooks have no `dpd` client (no gRPC broker): setCollections/setInternalHandler are no-ops.
+ * `dpd` from Go (`ctx.Dpd("todos").Get(…)`): each sidecar is offered HostService over go-plugin's
+ * broker (plugin-host.ts). Every Run carries a fresh invocation id, valid until its result is back;
+ * a Dpd call naming it runs through the same internal handler as JavaScript's `dpd` (the caller's
+ * identity and request stack, rules, hooks, recursion limit, emits after commit).
  */
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +42,7 @@ import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type J
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
 import { isExecutable } from './plugin-config.js';
-import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
+import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoDpdRequest, type ProtoDpdResponse, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
 
 /** hooks-go in this package (dist/src/hooks/go/ → the repository root). */
 export const DEFAULT_SDK_DIR = fileURLToPath(new URL('../../../../hooks-go', import.meta.url));
@@ -107,6 +110,10 @@ export class GoHookRunner implements HookRunner {
   private readonly defaultTimeoutMs: number;
   private clientCertificate?: Promise<ClientCertificate>;
   private closed = false;
+  private internal?: InternalHandler;
+  /** Invocations running now, by id: the request scope their `dpd` calls run in. */
+  private readonly invocations = new Map<string, { scope: unknown; set: HookSet }>();
+  private nextInvocation = 0;
 
   constructor(private readonly options: GoHookRunnerOptions) {
     this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
@@ -252,14 +259,33 @@ export class GoHookRunner implements HookRunner {
   }
 
   setCollections(_names: string[]): void {
-    // Go hooks have no dpd client.
+    // Go's ctx.Dpd takes any collection name; the internal handler answers 404 for unknown ones.
   }
 
-  setInternalHandler(_handler: InternalHandler): void {
-    // Go hooks have no dpd client.
+  setInternalHandler(handler: InternalHandler): void {
+    this.internal = handler;
   }
 
-  async run(ctx: EventContext, _scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
+  /** HostService/Dpd from `set`'s sidecar. */
+  private async dpd(set: HookSet, req: ProtoDpdRequest): Promise<ProtoDpdResponse> {
+    const fail = (status: number, message: string): ProtoDpdResponse => ({
+      error_json: Buffer.from(JSON.stringify({ message, status, statusCode: status })),
+    });
+    const running = this.invocations.get(String(req.invocation_id));
+    if (!running || running.set !== set) return fail(400, 'dpd call from a hook that is not running (finish dpd calls before the hook returns)');
+    if (!this.internal) return fail(500, 'internal client unavailable');
+    const method = req.method;
+    if (method !== 'GET' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return fail(400, `dpd: unknown method ${JSON.stringify(method)}`);
+    if (!req.collection) return fail(400, 'dpd: no collection named');
+    const query = parse(req.query_json) ?? {};
+    const body = parse(req.body_json) ?? {};
+    if (!isObject(query) || !isObject(body)) return fail(400, 'dpd: query and body must be JSON objects');
+    const outcome = await this.internal(running.scope, { collection: req.collection, method, id: req.id || undefined, query, body });
+    if (outcome.error !== undefined) return { error_json: Buffer.from(JSON.stringify(outcome.error)) };
+    return { result_json: Buffer.from(JSON.stringify(outcome.result ?? null)) };
+  }
+
+  async run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
     if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failed(`go hook ${file} is not loaded`, 500);
@@ -282,8 +308,12 @@ export class GoHookRunner implements HookRunner {
       proc = restarted;
     }
     let res: ProtoHookResult;
+    const invocation = String(++this.nextInvocation);
+    this.invocations.set(invocation, { scope, set });
     try {
-      res = await proc.run(toProto(ctx), Math.max(1, deadline - Date.now()));
+      const request = toProto(ctx);
+      request.invocation_id = invocation;
+      res = await proc.run(request, Math.max(1, deadline - Date.now()));
     } catch (err) {
       const code = err instanceof GoPluginError ? err.code : 'RPC';
       // grpc-js under load sometimes reports an expired deadline as CANCELLED: count it as one.
@@ -294,6 +324,8 @@ export class GoHookRunner implements HookRunner {
       }
       if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
       return failed(`go hook ${file} failed: ${(err as Error).message}`, 500);
+    } finally {
+      this.invocations.delete(invocation);
     }
     return fromProto(res, ctx);
   }
@@ -348,6 +380,7 @@ export class GoHookRunner implements HookRunner {
       log: this.pluginLog(set),
       autoMTLS: this.autoMTLS,
       clientCertificate,
+      host: { dpd: (req) => this.dpd(set, req) },
     });
     this.options.log.info({ collection: set.collection, pid: proc.pid, address: proc.address, tls: proc.tls, ms: Date.now() - set.startedAt }, 'go hook sidecar started');
     return proc;

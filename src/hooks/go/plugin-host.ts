@@ -6,8 +6,10 @@
  *
  * Security: the socket lives in a fresh 0700 directory of the host; with `autoMTLS` the channel is
  * also mutual TLS (go-plugin AutoMTLS, client certificate from the openssl CLI).
- * Not done here: the gRPC broker (plugin → host callbacks), restarts (the caller owns the restart
- * policy: see `exited`).
+ * Host callbacks: with `host`, the host serves HostService (`dpd` calls) on a socket of its own in
+ * the same private directory, with the same mutual TLS, and announces it to the plugin over
+ * go-plugin's GRPCBroker stream (ConnInfo, service id BROKER_ID_HOST_SERVICE); the plugin dials it.
+ * Not done here: restarts (the caller owns the restart policy: see `exited`).
  *
  * Host death: every live plugin is SIGKILLed from `process.on('exit')`, which covers a normal exit,
  * `process.exit()` and an uncaught exception. A host killed by SIGKILL (or a signal without a
@@ -90,6 +92,28 @@ export interface GoPluginStartOptions {
   clientCertificate?: ClientCertificate;
   /** hooks.proto; default proto/deployd/hooks/v1/hooks.proto of this package. */
   protoFile?: string;
+  /** Serve HostService to the plugin (its hooks' `dpd` calls); absent: no callbacks. */
+  host?: HostServiceHandler;
+}
+
+/** HostService/Dpd as proto-loader objects (snake_case, bytes as Buffers, uint64 as string). */
+export interface ProtoDpdRequest {
+  invocation_id: string;
+  collection: string;
+  method: string;
+  id: string;
+  query_json: Buffer;
+  body_json: Buffer;
+}
+
+export interface ProtoDpdResponse {
+  result_json?: Buffer;
+  error_json?: Buffer;
+}
+
+/** What the host does for a plugin's HostService calls. Must not reject. */
+export interface HostServiceHandler {
+  dpd(request: ProtoDpdRequest): Promise<ProtoDpdResponse>;
 }
 
 /** How the plugin process ended. */
@@ -115,6 +139,8 @@ export interface ProtoEventContext {
   internal?: boolean;
   request_id?: string;
   success?: boolean;
+  /** Names the invocation in the plugin's HostService calls. */
+  invocation_id?: number | string;
 }
 
 export interface ProtoHookResult {
@@ -136,13 +162,23 @@ const STOP_GRACE_MS = 2000;
 const MAX_MESSAGE_BYTES = 0x7fffffff;
 
 const hookDefinitions = new Map<string, protoLoader.PackageDefinition>();
-function hookService(file: string): protoLoader.MethodDefinition<object, object> {
+function hookDefinition(file: string): protoLoader.PackageDefinition {
   let def = hookDefinitions.get(file);
   if (!def) {
     def = protoLoader.loadSync(file, LOADER_OPTIONS);
     hookDefinitions.set(file, def);
   }
-  return (def['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
+  return def;
+}
+function hookService(file: string): protoLoader.MethodDefinition<object, object> {
+  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
+}
+
+/** The broker id under which the host offers HostService (hooks.proto `BrokerId`). */
+function hostServiceBrokerId(file: string): number {
+  const e = hookDefinition(file)['deployd.hooks.v1.BrokerId'] as protoLoader.EnumTypeDefinition;
+  const values = (e.type as { value: { name: string; number: number }[] }).value;
+  return values.find((v) => v.name === 'BROKER_ID_HOST_SERVICE')!.number;
 }
 
 function method(service: string, name: string): protoLoader.MethodDefinition<object, object> {
@@ -270,6 +306,9 @@ export class GoPluginProcess {
   private runChannel: UnaryChannel | undefined;
   private stdio: grpc.ClientReadableStream<unknown> | undefined;
   private readonly runMethod: protoLoader.MethodDefinition<object, object>;
+  /** HostService for the plugin's callbacks, and the broker stream that announced it. */
+  private hostServer: grpc.Server | undefined;
+  private broker: grpc.ClientDuplexStream<object, object> | undefined;
 
   private constructor(
     readonly name: string,
@@ -277,7 +316,7 @@ export class GoPluginProcess {
     /** The private directory holding the socket (removed by stop()). */
     readonly socketDir: string,
     private readonly log: PluginLog,
-    protoFile: string,
+    private readonly protoFile: string,
   ) {
     this.runMethod = hookService(protoFile);
     this.exited = new Promise((resolve) => {
@@ -343,11 +382,12 @@ export class GoPluginProcess {
     const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_PROTO_FILE);
     if (child.pid !== undefined) live.add(p);
     try {
-      await p.connect(timeoutMs, clientCert);
+      await p.connect(timeoutMs, clientCert, options.host);
       return p;
     } catch (err) {
       p.killNow();
       await p.exited;
+      p.closeHostService();
       p.releaseStdio();
       p.runChannel?.close();
       p.client?.close();
@@ -356,7 +396,7 @@ export class GoPluginProcess {
     }
   }
 
-  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined): Promise<void> {
+  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, hostService: HostServiceHandler | undefined): Promise<void> {
     const child = this.child;
     const started = Date.now();
     const stderrTail: string[] = [];
@@ -466,6 +506,50 @@ export class GoPluginProcess {
     // Keep the Run channel warm: connected (and TLS-handshaken) before the first hook call.
     await this.runChannel.warm(Math.max(1000, timeoutMs - (Date.now() - started)));
     this.openStdio();
+    if (hostService) await this.offerHostService(hostService, clientCert, handshake.serverCert);
+  }
+
+  /**
+   * Serves HostService on `<socketDir>/host.sock` (mutual TLS with the plugin's certificate as the
+   * only trusted client when AutoMTLS is on) and announces it on the GRPCBroker stream. The stream
+   * stays open for the plugin's life: go-plugin closes its broker when it ends.
+   */
+  private async offerHostService(host: HostServiceHandler, clientCert: ClientCertificate | undefined, serverCert: string): Promise<void> {
+    const socket = path.join(this.socketDir, 'host.sock');
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+    this.hostServer = server;
+    const service = hookDefinition(this.protoFile)['deployd.hooks.v1.HostService'] as protoLoader.ServiceDefinition;
+    server.addService(service as unknown as grpc.ServiceDefinition, {
+      Dpd: (call: grpc.ServerUnaryCall<ProtoDpdRequest, ProtoDpdResponse>, callback: grpc.sendUnaryData<ProtoDpdResponse>) => {
+        host.dpd(call.request).then(
+          (res) => callback(null, res),
+          (err: Error) => callback(null, { error_json: Buffer.from(JSON.stringify({ message: err.message, status: 500, statusCode: 500 })) }),
+        );
+      },
+    });
+    const credentials = clientCert
+      ? grpc.ServerCredentials.createSsl(
+          Buffer.from(serverCertificatePem(serverCert)),
+          [{ private_key: Buffer.from(clientCert.keyPem), cert_chain: Buffer.from(clientCert.certPem) }],
+          true,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, credentials, (err) => (err ? reject(err) : resolve())));
+    const m = method('plugin.GRPCBroker', 'StartStream');
+    const stream = this.client!.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
+    this.broker = stream;
+    stream.on('data', () => {}); // the plugin offers no services of its own
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (!this.stopping && this.alive && err.code !== grpc.status.CANCELLED) this.log('debug', `GRPCBroker stream ended: ${err.message}`, {});
+    });
+    stream.write({ service_id: hostServiceBrokerId(this.protoFile), network: 'unix', address: socket });
+  }
+
+  private closeHostService(): void {
+    this.broker?.cancel();
+    this.broker = undefined;
+    this.hostServer?.forceShutdown();
+    this.hostServer = undefined;
   }
 
   /** GRPCStdio/StreamStdio, once: the plugin's os.Stdout/os.Stderr → log. */
@@ -581,6 +665,7 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
+      this.closeHostService();
       this.runChannel?.close();
       this.client?.close();
       fs.rmSync(this.socketDir, { recursive: true, force: true });
