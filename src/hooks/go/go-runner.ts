@@ -49,6 +49,8 @@ export const DEFAULT_SDK_DIR = fileURLToPath(new URL('../../../../hooks-go', imp
 
 export const DEFAULT_GO_TIMEOUT_MS = 2000;
 export const DEFAULT_BUILD_WAIT_MS = 20_000;
+/** Retry-After (seconds) of the 503 a request gets while its collection's Go hooks build. */
+const RETRY_AFTER_S = 5;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 /** A sidecar that ran this long before exiting restarts without backoff. */
@@ -100,6 +102,28 @@ interface HookSet {
   closed: boolean;
   /** Kills a build in progress when the set is unloaded or the runner closes. */
   abort: AbortController;
+  /** What load() was given (a retry builds it again). */
+  hooks: HookSource[];
+  /**
+   * The last build or start failed for a reason other than the user's code (the toolchain, the
+   * network, an interrupted build, a start that failed): the next request tries again.
+   */
+  retryable: boolean;
+  /** When the current build began, for Retry-After and /health. */
+  buildStartedAt: number;
+}
+
+/** A Go hook set's state as /health reports it. */
+export interface GoHookStatus {
+  collection: string;
+  state: 'building' | 'ready' | 'failed';
+  events: string[];
+  /** While building: seconds since the build began. */
+  seconds?: number;
+  /** When failed (or some events failed): event → why. */
+  errors?: Partial<Record<HookEvent, string>>;
+  /** When failed: whether the next request tries again (else: the next change of a file). */
+  retry?: 'next request' | 'next change';
 }
 
 export class GoHookRunner implements HookRunner {
@@ -145,6 +169,9 @@ export class GoHookRunner implements HookRunner {
       startedAt: 0,
       closed: false,
       abort: new AbortController(),
+      hooks,
+      retryable: false,
+      buildStartedAt: Date.now(),
     };
     if (pluginHooks.length > 0) {
       set.binary = pluginHooks[0]!.plugin;
@@ -166,28 +193,38 @@ export class GoHookRunner implements HookRunner {
     // A hot edit: the collection runs a sidecar already, which serves until this one is ready.
     const replacing = [...this.sets.values()].some((s) => s.collection === collection && s.state === 'ready' && !s.closed);
     this.sets.set(hookSet, set);
-    set.loaded = this.prepare(set, hooks).then(
-      (errs) => {
-        set.errors = errs;
-        set.state = set.proc ? 'ready' : 'failed';
-        // (A hot edit returns its errors to the registry, which logs them.)
-        if (!replacing) for (const [event, message] of Object.entries(errs)) {
-          this.options.log.error({ collection, event }, `go hook failed to load: ${message}`);
-        }
-      },
-      (err: Error) => {
-        set.state = 'failed';
-        for (const event of set.files.keys()) set.errors[event] = `${set.files.get(event)}: ${err.message}`;
-      },
-    );
+    this.begin(set, !replacing);
     if (!replacing) return errors; // the first version: requests wait for it (see run)
     await set.loaded;
     return { ...set.errors };
   }
 
+  /** Builds and starts `set` in the background (again, after a failure that may pass: see run). */
+  private begin(set: HookSet, logErrors: boolean): void {
+    set.state = 'loading';
+    set.retryable = false;
+    set.errors = {};
+    set.loaded = this.prepare(set, set.hooks).then(
+      (errs) => {
+        set.errors = errs;
+        set.state = set.proc ? 'ready' : 'failed';
+        // (A hot edit returns its errors to the registry, which logs them.)
+        if (logErrors) for (const [event, message] of Object.entries(errs)) {
+          this.options.log.error({ collection: set.collection, event, retry: set.retryable ? 'on the next request' : 'on the next change' }, `go hook failed to load: ${message}`);
+        }
+      },
+      (err: Error) => {
+        set.state = 'failed';
+        set.retryable = true;
+        for (const event of set.files.keys()) set.errors[event] = `${set.files.get(event)}: ${err.message}`;
+      },
+    );
+  }
+
   /** Builds (unless prebuilt) and starts the set's program; resolves to the events' errors. */
   private async prepare(set: HookSet, hooks: HookSource[]): Promise<Partial<Record<HookEvent, string>>> {
     const errors: Partial<Record<HookEvent, string>> = {};
+    set.buildStartedAt = Date.now();
     if (!set.binary) {
       let files = toFiles(hooks);
       const pluginLog = this.pluginLog(set);
@@ -224,6 +261,8 @@ export class GoHookRunner implements HookRunner {
         }
       } catch (err) {
         if (set.closed) return errors;
+        // Not the user's code: a missing toolchain, a failed download, an interrupted build.
+        set.retryable = true;
         const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
         for (const f of files) errors[f.event as HookEvent] = `${f.file}: ${message}`;
         return errors;
@@ -244,6 +283,7 @@ export class GoHookRunner implements HookRunner {
       set.proc = proc;
       this.supervise(set, proc);
     } catch (err) {
+      set.retryable = true;
       for (const [event, file] of set.files) errors[event] = `${file}: the Go hook program did not start: ${(err as Error).message}`;
     }
     return errors;
@@ -289,10 +329,17 @@ export class GoHookRunner implements HookRunner {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
     if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failed(`go hook ${file} is not loaded`, 500);
+    // A build or start that failed for a reason other than the code is tried again now.
+    if (set.state === 'failed' && set.retryable && !set.closed && !this.closed) {
+      this.options.log.info({ collection: set.collection }, 'building the Go hooks again after a failure');
+      this.begin(set, true);
+    }
     if (set.state === 'loading') {
       const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
       if (!waited) {
-        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`);
+        throw Object.assign(new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`), {
+          headers: { 'Retry-After': String(RETRY_AFTER_S) },
+        });
       }
     }
     // Fail closed, for every event (AfterCommit included): the same answer as a load error.
@@ -328,6 +375,27 @@ export class GoHookRunner implements HookRunner {
       this.invocations.delete(invocation);
     }
     return fromProto(res, ctx);
+  }
+
+  /** Each Go hook set's state, for /health (one entry per collection: its newest set). */
+  status(): GoHookStatus[] {
+    const byCollection = new Map<string, HookSet>();
+    for (const set of this.sets.values()) {
+      const seen = byCollection.get(set.collection);
+      // While a hot edit builds, the running version is what serves: report it.
+      if (!seen || (seen.state !== 'ready' && set.state === 'ready') || (seen.state === set.state && set.buildStartedAt > seen.buildStartedAt)) byCollection.set(set.collection, set);
+    }
+    return [...byCollection.values()].sort((a, b) => (a.collection < b.collection ? -1 : 1)).map((set) => {
+      const out: GoHookStatus = {
+        collection: set.collection,
+        state: set.state === 'loading' ? 'building' : set.state,
+        events: [...set.files.keys(), ...(Object.keys(set.errors) as HookEvent[]).filter((e) => !set.files.has(e))].sort(),
+      };
+      if (set.state === 'loading') out.seconds = Math.round((Date.now() - set.buildStartedAt) / 1000);
+      if (set.state !== 'loading' && Object.keys(set.errors).length > 0) out.errors = { ...set.errors };
+      if (set.state === 'failed') out.retry = set.retryable ? 'next request' : 'next change';
+      return out;
+    });
   }
 
   /** Resolves when every hook set loading now has been built and started (or failed). */
