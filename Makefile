@@ -23,7 +23,7 @@ GO ?= $(shell command -v go 2>/dev/null || ls /usr/local/go/bin/go 2>/dev/null)
 ##   build), so a first Go hook build only compiles the hooks and links; skipped without Go
 go-warm:
 	@if [ -z "$(GO)" ]; then echo "go-warm: no Go toolchain found: skipped (only Go hooks need it)"; \
-	else cd hooks-go && GOFLAGS='-mod=readonly -buildvcs=false' GOWORK=off "$(GO)" build ./... && echo "go-warm: Go hook SDK compiled (Go build cache warm)"; fi
+	else cd hooks-go && GOFLAGS='-mod=readonly -buildvcs=false' GOWORK=off "$(GO)" build ./hooks/... ./proto/... ./internal/... ./cmd/... && echo "go-warm: Go hook SDK compiled (Go build cache warm)"; fi
 
 ## make run: install, build and serve the example app on http://localhost:$(PORT)
 ## make run cluster: Redis, three instances (2403, 2404, 2405) sharing examples/todos and its

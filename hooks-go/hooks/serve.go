@@ -124,8 +124,8 @@ func (r *Registry) Serve() {
 // exitWithParent ends the program once its parent process changes (the host died and the program
 // was re-parented), so a host killed with SIGKILL leaves no sidecar behind. go-plugin ignores
 // SIGINT and never reads stdin, so polling the parent is what notices. Before exiting it removes
-// the program's socket from socketDir, and the directory itself when that leaves it empty (the
-// host makes one directory per sidecar).
+// the sockets in socketDir (its own, and the host's HostService socket), and the directory itself
+// when that leaves it empty (the host makes one directory per sidecar).
 func exitWithParent(socketDir string, every time.Duration) {
 	parent := os.Getppid()
 	go func() {
@@ -136,7 +136,8 @@ func exitWithParent(socketDir string, every time.Duration) {
 			if socketDir != "" {
 				entries, _ := os.ReadDir(socketDir)
 				for _, entry := range entries {
-					if strings.HasPrefix(entry.Name(), "plugin") && entry.Type()&os.ModeSocket != 0 {
+					// The plugin's own socket, and the host's HostService socket (host.sock).
+					if entry.Type()&os.ModeSocket != 0 {
 						_ = os.Remove(filepath.Join(socketDir, entry.Name()))
 					}
 				}

@@ -500,16 +500,36 @@ function hookShape(form: Form): string {
   return form === 'run' ? 'a Go hook needs func Run(ctx *EventContext) error' : 'EventHandler needs a method Run(ctx interface{}) error';
 }
 
+/**
+ * Where deployd-gofix is kept: one per machine and SDK version (`$XDG_CACHE_HOME/deployd-ts`, or
+ * `~/.cache/deployd-ts`), else under the app's build directory when there is no usable home.
+ */
+function gofixCacheDir(buildDir: string): string {
+  const home = process.env.HOME;
+  const base = process.env.XDG_CACHE_HOME || (home ? path.join(home, '.cache') : '');
+  if (base) {
+    const dir = path.join(base, 'deployd-ts');
+    try {
+      fs.mkdirSync(dir, { recursive: true });
+      fs.accessSync(dir, fs.constants.W_OK);
+      return dir;
+    } catch {
+      // fall through
+    }
+  }
+  return path.join(path.resolve(buildDir), 'tools');
+}
+
 /** deployd-gofix builds in progress, by binary path. */
 const gofixBuilds = new Map<string, Promise<string | undefined>>();
 
 /**
- * Runs hooks-go's deployd-gofix on the files (building it once per SDK version into
- * `<buildDir>/tools/`); undefined when it cannot run (then the files build as written, and the
+ * Runs hooks-go's deployd-gofix on the files (built once per SDK version, see gofixCacheDir);
+ * undefined when it cannot run (then the files build as written, and the
  * compiler says what is wrong). Never throws.
  */
 async function gofix(go: string, sdkDir: string, sdk: SdkInfo, buildDir: string, files: string[], log?: PluginLog, signal?: AbortSignal): Promise<GofixResult[] | undefined> {
-  const tool = path.join(path.resolve(buildDir), 'tools', `deployd-gofix-${sdk.fingerprint.slice(0, 16)}`);
+  const tool = path.join(gofixCacheDir(buildDir), `deployd-gofix-${sdk.fingerprint.slice(0, 16)}`);
   let ready = isExecutableFile(tool) ? Promise.resolve<string | undefined>(tool) : gofixBuilds.get(tool);
   if (!ready) {
     ready = (async () => {

@@ -33,7 +33,9 @@
  * a Dpd call naming it runs through the same internal handler as JavaScript's `dpd` (the caller's
  * identity and request stack, rules, hooks, recursion limit, emits after commit).
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
@@ -85,6 +87,8 @@ interface HookSet {
   collection: string;
   /** Built, or being built: set when the program is known. */
   binary?: string;
+  /** The program a build of these files produces (`<buildDir>/<hash>/plugin`), known before it is built. */
+  plannedBinary?: string;
   /** event → what messages call the hook (`todos/post.go`, or the goPlugin path). */
   files: Map<HookEvent, string>;
   timeoutMs: number;
@@ -183,6 +187,7 @@ export class GoHookRunner implements HookRunner {
       // Checked now, not in the background: without Go the server must refuse to start.
       try {
         const plan = planGoBuild({ collection, files: toFiles(hooks), buildDir: this.options.buildDir, sdkDir: this.sdkDir });
+        set.plannedBinary = plan.binary;
         if (!plan.built) findGo(this.options.go ?? 'go');
       } catch (err) {
         const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
@@ -295,7 +300,27 @@ export class GoHookRunner implements HookRunner {
     this.sets.delete(hookSet);
     set.closed = true;
     set.abort.abort();
-    void set.proc?.stop();
+    // Retired for good (not a server stop): its program goes too, unless another set uses it.
+    void (async () => {
+      await set.proc?.stop();
+      await set.loaded;
+      this.removeBuild(set);
+    })();
+  }
+
+  /** Deletes `<buildDir>/<hash>/` of a retired set whose program no live set uses. */
+  private removeBuild(set: HookSet): void {
+    const binary = set.binary ?? set.plannedBinary;
+    if (!binary || this.closed || set.plannedBinary === undefined) return; // prebuilt goPlugin programs are the user's
+    const dir = path.dirname(binary);
+    if (path.dirname(dir) !== path.resolve(this.options.buildDir)) return;
+    for (const other of this.sets.values()) {
+      if ((other.binary ?? other.plannedBinary) === binary) return;
+    }
+    fs.rm(dir, { recursive: true, force: true }, (err) => {
+      if (err) this.options.log.warn({ collection: set.collection, dir, err: err.message }, 'could not remove a retired Go hook build');
+      else this.options.log.info({ collection: set.collection, dir }, 'removed a retired Go hook build');
+    });
   }
 
   setCollections(_names: string[]): void {
