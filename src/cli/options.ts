@@ -1,12 +1,12 @@
 /**
  * Command-line flags and environment, Deployd's names:
  *   deployd [--port 2403] [--host 0.0.0.0] [--app DIR] [--db URL] [--dev] [--max-body 1mb]
- *   deployd keygen | showkey [--app DIR]
+ *   deployd keygen | showkey | go-env [--app DIR]
  */
 import { parseArgs } from 'node:util';
 
 export interface CliOptions {
-  command: 'start' | 'keygen' | 'showkey' | 'help' | 'version';
+  command: 'start' | 'keygen' | 'showkey' | 'go-env' | 'help' | 'version';
   appDir: string;
   port: number;
   host: string;
@@ -27,6 +27,8 @@ export const USAGE = `Usage:
   deployd [options]            start the server for the app in --app (default: current folder)
   deployd keygen [--app DIR]   create a new master key in DIR/.deployd/security.json and print it
   deployd showkey [--app DIR]  print the master key
+  deployd go-env [--app DIR]   editor support for Go hooks: write go.mod and resources/*/deployd_env.go
+                               (then \`go vet ./resources/...\` and gopls resolve EventContext)
 
 Options:
   -p, --port <n>          port to listen on (env PORT; default 2403; 0 picks a free port)
@@ -77,10 +79,10 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
   }
   const { values, positionals } = parsed;
   const [first, ...extra] = positionals;
-  if (extra.length > 0 || (first !== undefined && first !== 'keygen' && first !== 'showkey')) {
+  if (extra.length > 0 || (first !== undefined && first !== 'keygen' && first !== 'showkey' && first !== 'go-env')) {
     throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   }
-  const command = values.help ? 'help' : values.version ? 'version' : (first as 'keygen' | 'showkey' | undefined) ?? 'start';
+  const command = values.help ? 'help' : values.version ? 'version' : (first as 'keygen' | 'showkey' | 'go-env' | undefined) ?? 'start';
   const port = Number(values.port ?? env.PORT ?? 2403);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port ?? env.PORT}"`);
   const maxLimit = values['max-limit'] === undefined ? undefined : Number(values['max-limit']);
