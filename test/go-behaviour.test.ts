@@ -387,7 +387,7 @@ const CASES: Case[] = [
   },
   {
     key: 'dpd-events',
-    what: 'dpd: callable from every event of a request (BeforeRequest, Validate, Post, Get, Put, Delete, AfterCommit)',
+    what: 'dpd: callable from every event of a request (BeforeRequest, Validate, Post, Get, Put, Delete, AfterCommit; Login below)',
     hooks: Object.fromEntries(
       (['beforerequest', 'validate', 'post', 'get', 'put', 'delete', 'aftercommit'] as const).map((event) => [event, {
         js: `dpd.dpdt.post({ tag: '$LANG-events', name: '${event}' });`,
@@ -411,6 +411,19 @@ const CASES: Case[] = [
   },
 ];
 
+/** Login hooks (a users collection per language) calling dpd as the user logging in. */
+const USERS = { type: 'UserCollection', properties: {} };
+const LOGIN_HOOKS = {
+  'resources/jsusers/login.js': `dpd.dpdt.post({ tag: 'js-login', name: success ? 'ok' : 'failed' });`,
+  'resources/gousers/login.go': goRun(`	name := "failed"
+	if ctx.Success {
+		name = "ok"
+	}
+	if _, err := ctx.Dpd("dpdt").Post(map[string]interface{}{"tag": "go-login", "name": name}); err != nil {
+		return err
+	}`),
+};
+
 /** One file per event, each case's snippet guarded by its key. */
 function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
   const files: Record<string, string> = {};
@@ -433,7 +446,10 @@ describe('the hook behaviour table, JavaScript and Go', () => {
 
   before(async () => {
     useGo();
-    app = makeApp({ jsb: SCHEMA, gob: SCHEMA, dpdt: DPDT, vault: VAULT }, { ...hookFiles('js', 'jsb'), ...hookFiles('go', 'gob'), 'resources/dpdt/post.js': DPDT_POST });
+    app = makeApp(
+      { jsb: SCHEMA, gob: SCHEMA, dpdt: DPDT, vault: VAULT, jsusers: USERS, gousers: USERS },
+      { ...hookFiles('js', 'jsb'), ...hookFiles('go', 'gob'), 'resources/dpdt/post.js': DPDT_POST, ...LOGIN_HOOKS },
+    );
     started = await startInProcess(app);
     const watch = () => {
       const from = started.messages.length;
@@ -447,12 +463,25 @@ describe('the hook behaviour table, JavaScript and Go', () => {
     };
     langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
     await goBuilt(() => started.api.get('/gob?title=none'));
+    await goBuilt(() => started.api.post('/gousers/login', { username: 'nobody', password: 'x' }));
   }, { timeout: 600_000 });
 
   after(async () => {
     await started?.close();
     if (app) fs.rmSync(app, { recursive: true, force: true });
   });
+
+  for (const name of ['js', 'go'] as const) {
+    it(`${name}: dpd from a Login hook runs as the user logging in, on success and on failure`, async () => {
+      const { api } = langs.find((l) => l.name === name)!;
+      const users = `/${name}users`;
+      body(await api.post(users, { username: `${name}-ann`, password: 'correct horse' }));
+      assert.equal((await api.post(`${users}/login`, { username: `${name}-ann`, password: 'wrong' })).status, 401);
+      body(await api.post(`${users}/login`, { username: `${name}-ann`, password: 'correct horse' }));
+      const made = body(await api.get(`/dpdt?tag=${name}-login`)).map((d: { name: string; by: string }) => `${d.name} by ${d.by}`);
+      assert.deepEqual(made.filter((m: string) => m.endsWith(`${name}-ann`)).sort(), [`failed by ${name}-ann`, `ok by ${name}-ann`]);
+    });
+  }
 
   for (const c of CASES) {
     for (const name of ['js', 'go'] as const) {
