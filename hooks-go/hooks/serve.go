@@ -109,8 +109,15 @@ func (r *Registry) ServeConfig() *plugin.ServeConfig {
 	return &plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: &Plugin{Impl: r}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newGRPCServer,
 	}
+}
+
+// newGRPCServer is go-plugin's default server with fixed flow-control windows: that turns off
+// grpc-go's bandwidth estimator, whose PING per received request the host would have to answer
+// on its event loop, for nothing (one host, one unix socket, small messages).
+func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<22)))
 }
 
 // Serve serves the registered handlers over go-plugin until the host ends the program. It does

@@ -72,7 +72,9 @@ export class UnaryChannel {
       t
         ? tls.connect({ ...this.target, ca: t.ca, key: t.key, cert: t.cert, servername: 'localhost', ALPNProtocols: ['h2'] })
         : net.connect(this.target as net.NetConnectOpts);
-    const session = http2.connect(t ? 'https://localhost' : 'http://localhost', { createConnection });
+    // Large flow-control windows: no WINDOW_UPDATE round per small answer.
+    const session = http2.connect(t ? 'https://localhost' : 'http://localhost', { createConnection, settings: { initialWindowSize: 1 << 20 } });
+    session.once('connect', () => session.setLocalWindowSize(1 << 22));
     session.on('error', () => {}); // each call reports its own failure
     session.once('close', () => {
       if (this.session === session) this.session = undefined;
