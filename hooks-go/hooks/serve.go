@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	hooksv1 "github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1"
 )
@@ -192,3 +193,39 @@ func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cli
 }
 
 var _ plugin.GRPCPlugin = (*Plugin)(nil)
+
+// RunStream implements HookService.RunStream: each StreamCall runs as Run would, in its own
+// goroutine, with its deadline; answers are sent as they finish. The stream ends when the host
+// closes it (or the program stops).
+func (r *Registry) RunStream(stream hooksv1.HookService_RunStreamServer) error {
+	var (
+		sendMu sync.Mutex
+		wg     sync.WaitGroup
+	)
+	defer wg.Wait()
+	// Headers now: the host learns at once that this program has RunStream (an older one answers
+	// Unimplemented, and the host calls Run instead).
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	base := stream.Context()
+	for {
+		call, err := stream.Recv()
+		if err != nil {
+			return nil // the host closed the stream, or the connection is gone
+		}
+		wg.Add(1)
+		go func(call *hooksv1.StreamCall) {
+			defer wg.Done()
+			ctx, cancel := base, context.CancelFunc(func() {})
+			if ms := call.GetDeadlineMs(); ms > 0 {
+				ctx, cancel = context.WithTimeout(base, time.Duration(ms)*time.Millisecond)
+			}
+			defer cancel()
+			res, _ := r.Run(ctx, call.GetContext())
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			_ = stream.Send(&hooksv1.StreamAnswer{CallId: call.GetCallId(), Result: res})
+		}(call)
+	}
+}

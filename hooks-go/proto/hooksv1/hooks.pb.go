@@ -787,6 +787,119 @@ func (x *SessionRooms) GetLeaveAll() bool {
 	return false
 }
 
+// One call of RunStream: what Run takes, with an id to match its answer and its deadline.
+type StreamCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Context       *EventContext          `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	DeadlineMs    uint32                 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"` // the hook's time limit from now; 0: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCall) Reset() {
+	*x = StreamCall{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCall) ProtoMessage() {}
+
+func (x *StreamCall) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCall.ProtoReflect.Descriptor instead.
+func (*StreamCall) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StreamCall) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamCall) GetContext() *EventContext {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *StreamCall) GetDeadlineMs() uint32 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+type StreamAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Result        *HookResult            `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamAnswer) Reset() {
+	*x = StreamAnswer{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamAnswer) ProtoMessage() {}
+
+func (x *StreamAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamAnswer.ProtoReflect.Descriptor instead.
+func (*StreamAnswer) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StreamAnswer) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamAnswer) GetResult() *HookResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
 // A `dpd.<collection>.get/post/put/del` call from a Go hook. The host runs it exactly like the
 // JavaScript `dpd` client: as the invocation's caller, through the target's rules and hooks, with
 // the recursion limit, its events published after its own commit.
@@ -804,7 +917,7 @@ type DpdRequest struct {
 
 func (x *DpdRequest) Reset() {
 	*x = DpdRequest{}
-	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +929,7 @@ func (x *DpdRequest) String() string {
 func (*DpdRequest) ProtoMessage() {}
 
 func (x *DpdRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +942,7 @@ func (x *DpdRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DpdRequest.ProtoReflect.Descriptor instead.
 func (*DpdRequest) Descriptor() ([]byte, []int) {
-	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{8}
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *DpdRequest) GetInvocationId() uint64 {
@@ -886,7 +999,7 @@ type DpdResponse struct {
 
 func (x *DpdResponse) Reset() {
 	*x = DpdResponse{}
-	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -898,7 +1011,7 @@ func (x *DpdResponse) String() string {
 func (*DpdResponse) ProtoMessage() {}
 
 func (x *DpdResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -911,7 +1024,7 @@ func (x *DpdResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DpdResponse.ProtoReflect.Descriptor instead.
 func (*DpdResponse) Descriptor() ([]byte, []int) {
-	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{9}
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *DpdResponse) GetResultJson() []byte {
@@ -995,7 +1108,16 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\fSessionRooms\x12\x12\n" +
 	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
 	"\x05leave\x18\x02 \x03(\tR\x05leave\x12\x1b\n" +
-	"\tleave_all\x18\x03 \x01(\bR\bleaveAll\"\xb5\x01\n" +
+	"\tleave_all\x18\x03 \x01(\bR\bleaveAll\"\x80\x01\n" +
+	"\n" +
+	"StreamCall\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x128\n" +
+	"\acontext\x18\x02 \x01(\v2\x1e.deployd.hooks.v1.EventContextR\acontext\x12\x1f\n" +
+	"\vdeadline_ms\x18\x03 \x01(\rR\n" +
+	"deadlineMs\"]\n" +
+	"\fStreamAnswer\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x124\n" +
+	"\x06result\x18\x02 \x01(\v2\x1c.deployd.hooks.v1.HookResultR\x06result\"\xb5\x01\n" +
 	"\n" +
 	"DpdRequest\x12#\n" +
 	"\rinvocation_id\x18\x01 \x01(\x04R\finvocationId\x12\x1e\n" +
@@ -1025,9 +1147,10 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\vEVENT_LOGIN\x10\b*A\n" +
 	"\bBrokerId\x12\x19\n" +
 	"\x15BROKER_ID_UNSPECIFIED\x10\x00\x12\x1a\n" +
-	"\x16BROKER_ID_HOST_SERVICE\x10\x012R\n" +
+	"\x16BROKER_ID_HOST_SERVICE\x10\x012\xa1\x01\n" +
 	"\vHookService\x12C\n" +
-	"\x03Run\x12\x1e.deployd.hooks.v1.EventContext\x1a\x1c.deployd.hooks.v1.HookResult2Q\n" +
+	"\x03Run\x12\x1e.deployd.hooks.v1.EventContext\x1a\x1c.deployd.hooks.v1.HookResult\x12M\n" +
+	"\tRunStream\x12\x1c.deployd.hooks.v1.StreamCall\x1a\x1e.deployd.hooks.v1.StreamAnswer(\x010\x012Q\n" +
 	"\vHostService\x12B\n" +
 	"\x03Dpd\x12\x1c.deployd.hooks.v1.DpdRequest\x1a\x1d.deployd.hooks.v1.DpdResponseB9Z7github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1b\x06proto3"
 
@@ -1044,7 +1167,7 @@ func file_deployd_hooks_v1_hooks_proto_rawDescGZIP() []byte {
 }
 
 var file_deployd_hooks_v1_hooks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_deployd_hooks_v1_hooks_proto_goTypes = []any{
 	(Event)(0),               // 0: deployd.hooks.v1.Event
 	(BrokerId)(0),            // 1: deployd.hooks.v1.BrokerId
@@ -1056,28 +1179,34 @@ var file_deployd_hooks_v1_hooks_proto_goTypes = []any{
 	(*LogLine)(nil),          // 7: deployd.hooks.v1.LogLine
 	(*HookResult)(nil),       // 8: deployd.hooks.v1.HookResult
 	(*SessionRooms)(nil),     // 9: deployd.hooks.v1.SessionRooms
-	(*DpdRequest)(nil),       // 10: deployd.hooks.v1.DpdRequest
-	(*DpdResponse)(nil),      // 11: deployd.hooks.v1.DpdResponse
-	nil,                      // 12: deployd.hooks.v1.HookResult.ErrorsEntry
+	(*StreamCall)(nil),       // 10: deployd.hooks.v1.StreamCall
+	(*StreamAnswer)(nil),     // 11: deployd.hooks.v1.StreamAnswer
+	(*DpdRequest)(nil),       // 12: deployd.hooks.v1.DpdRequest
+	(*DpdResponse)(nil),      // 13: deployd.hooks.v1.DpdResponse
+	nil,                      // 14: deployd.hooks.v1.HookResult.ErrorsEntry
 }
 var file_deployd_hooks_v1_hooks_proto_depIdxs = []int32{
 	0,  // 0: deployd.hooks.v1.EventContext.event:type_name -> deployd.hooks.v1.Event
 	2,  // 1: deployd.hooks.v1.EventContext.caller:type_name -> deployd.hooks.v1.Caller
 	5,  // 2: deployd.hooks.v1.HookResult.cancel:type_name -> deployd.hooks.v1.Cancel
-	12, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
+	14, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
 	4,  // 4: deployd.hooks.v1.HookResult.emits:type_name -> deployd.hooks.v1.Emit
 	6,  // 5: deployd.hooks.v1.HookResult.response:type_name -> deployd.hooks.v1.ResponseMutation
 	7,  // 6: deployd.hooks.v1.HookResult.logs:type_name -> deployd.hooks.v1.LogLine
 	9,  // 7: deployd.hooks.v1.HookResult.session_rooms:type_name -> deployd.hooks.v1.SessionRooms
-	3,  // 8: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
-	10, // 9: deployd.hooks.v1.HostService.Dpd:input_type -> deployd.hooks.v1.DpdRequest
-	8,  // 10: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
-	11, // 11: deployd.hooks.v1.HostService.Dpd:output_type -> deployd.hooks.v1.DpdResponse
-	10, // [10:12] is the sub-list for method output_type
-	8,  // [8:10] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	3,  // 8: deployd.hooks.v1.StreamCall.context:type_name -> deployd.hooks.v1.EventContext
+	8,  // 9: deployd.hooks.v1.StreamAnswer.result:type_name -> deployd.hooks.v1.HookResult
+	3,  // 10: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
+	10, // 11: deployd.hooks.v1.HookService.RunStream:input_type -> deployd.hooks.v1.StreamCall
+	12, // 12: deployd.hooks.v1.HostService.Dpd:input_type -> deployd.hooks.v1.DpdRequest
+	8,  // 13: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
+	11, // 14: deployd.hooks.v1.HookService.RunStream:output_type -> deployd.hooks.v1.StreamAnswer
+	13, // 15: deployd.hooks.v1.HostService.Dpd:output_type -> deployd.hooks.v1.DpdResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_deployd_hooks_v1_hooks_proto_init() }
@@ -1091,7 +1220,7 @@ func file_deployd_hooks_v1_hooks_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deployd_hooks_v1_hooks_proto_rawDesc), len(file_deployd_hooks_v1_hooks_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -17,8 +17,9 @@
  * `Serve` watches `os.Getppid()` and exits (removing its socket) when the host is gone. A prebuilt
  * program not built on hooks-go may not, and would then outlive a SIGKILLed host.
  *
- * HookService/Run, the hot path, goes over its own lean HTTP/2 channel (./unary-channel.ts);
- * grpc-js serves the health check, the stdio stream and the shutdown.
+ * HookService calls, the hot path, go over their own lean HTTP/2 channel (./unary-channel.ts): all
+ * of them over one RunStream stream when the program has it (hooks-go does), else one Run call
+ * each; grpc-js serves the health check, the stdio stream, the broker and the shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -31,7 +32,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
-import { UnaryChannel } from './unary-channel.js';
+import { CallStream, UnaryChannel } from './unary-channel.js';
 
 /** hooks-go's handshake (hooks-go/hooks/serve.go). */
 export const MAGIC_COOKIE_KEY = 'DPD_HOOK_PLUGIN';
@@ -173,6 +174,9 @@ function hookDefinition(file: string): protoLoader.PackageDefinition {
 function hookService(file: string): protoLoader.MethodDefinition<object, object> {
   return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
 }
+function hookStreamService(file: string): protoLoader.MethodDefinition<object, object> {
+  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).RunStream;
+}
 
 /** The broker id under which the host offers HostService (hooks.proto `BrokerId`). */
 function hostServiceBrokerId(file: string): number {
@@ -306,6 +310,10 @@ export class GoPluginProcess {
   private runChannel: UnaryChannel | undefined;
   private stdio: grpc.ClientReadableStream<unknown> | undefined;
   private readonly runMethod: protoLoader.MethodDefinition<object, object>;
+  /** HookService/RunStream: every Run over one stream, when the program has it (hooks-go does). */
+  private readonly streamMethod: protoLoader.MethodDefinition<object, object>;
+  private callStream: CallStream | undefined;
+  private nextCall = 0;
   /** HostService for the plugin's callbacks, and the broker stream that announced it. */
   private hostServer: grpc.Server | undefined;
   private broker: grpc.ClientDuplexStream<object, object> | undefined;
@@ -319,6 +327,7 @@ export class GoPluginProcess {
     private readonly protoFile: string,
   ) {
     this.runMethod = hookService(protoFile);
+    this.streamMethod = hookStreamService(protoFile);
     this.exited = new Promise((resolve) => {
       const ended = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.exitInfo) return;
@@ -349,6 +358,11 @@ export class GoPluginProcess {
   address: string | undefined;
   /** Whether the connection is mutual TLS (AutoMTLS). */
   tls = false;
+
+  /** Whether hook calls go over one RunStream stream (else one Run call each). */
+  get streaming(): boolean {
+    return this.callStream?.usable ?? false;
+  }
 
   /**
    * Starts the plugin and resolves once it is connected and healthy. Rejects with a GoPluginError
@@ -389,6 +403,7 @@ export class GoPluginProcess {
       await p.exited;
       p.closeHostService();
       p.releaseStdio();
+      p.callStream?.close();
       p.runChannel?.close();
       p.client?.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -505,6 +520,15 @@ export class GoPluginProcess {
     }
     // Keep the Run channel warm: connected (and TLS-handshaken) before the first hook call.
     await this.runChannel.warm(Math.max(1000, timeoutMs - (Date.now() - started)));
+    const sm = this.streamMethod;
+    this.callStream = await this.runChannel.openStream(
+      sm.path,
+      (message) => {
+        const a = sm.responseDeserialize(message) as { call_id: string; result: ProtoHookResult | null };
+        return { callId: String(a.call_id), answer: a.result };
+      },
+      Math.max(1000, Math.min(5000, timeoutMs - (Date.now() - started))),
+    );
     this.openStdio();
     if (hostService) await this.offerHostService(hostService, clientCert, handshake.serverCert);
   }
@@ -609,6 +633,14 @@ export class GoPluginProcess {
     const deadline = Date.now() + Math.max(0, deadlineMs);
     try {
       if (!this.runChannel) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: not connected`);
+      const stream = this.callStream;
+      if (stream?.usable) {
+        const id = String(++this.nextCall);
+        const message = this.streamMethod.requestSerialize({ call_id: id, context: eventContext, deadline_ms: Math.max(1, Math.ceil(deadlineMs)) });
+        const answer = (await stream.call(id, message, deadlineMs)) as ProtoHookResult | null;
+        if (!answer) throw new GoPluginError('RPC', `Go plugin ${this.name}: an answer without a result`);
+        return answer;
+      }
       const m = this.runMethod;
       return m.responseDeserialize(await this.runChannel.call(m.path, m.requestSerialize(eventContext), deadlineMs)) as ProtoHookResult;
     } catch (err) {
@@ -666,6 +698,7 @@ export class GoPluginProcess {
       this.releaseStdio();
       this.stdio?.cancel();
       this.closeHostService();
+      this.callStream?.close();
       this.runChannel?.close();
       this.client?.close();
       fs.rmSync(this.socketDir, { recursive: true, force: true });
