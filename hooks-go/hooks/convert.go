@@ -73,6 +73,10 @@ func NewEventContext(in *hooksv1.EventContext) (*EventContext, error) {
 	if c.Query == nil {
 		c.Query = map[string]interface{}{}
 	}
+	// Deployd: a PUT protects id before Validate and Put, so changing it fails the hook there.
+	if c.Method == "PUT" && (hook == "validate" || hook == "put") {
+		c.Protect("id")
+	}
 	return c, nil
 }
 

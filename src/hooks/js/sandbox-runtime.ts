@@ -347,8 +347,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     };
     const hide = (prop: any, toggle?: any) => {
       const p = String(prop);
-      if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
       const visible = toggle === false;
+      // A field the document lacks is still reported hidden: the server then treats a query on it the
+      // same whether or not a document has it (no oracle for its existence).
+      if (!Object.prototype.hasOwnProperty.call(doc, p)) {
+        if (visible) inv.hiddenProps.delete(p);
+        else inv.hiddenProps.add(p);
+        return;
+      }
       const value = doc[p];
       Object.defineProperty(doc, p, { value, enumerable: visible, writable: true, configurable: true });
       if (visible) inv.hiddenProps.delete(p);
@@ -377,6 +383,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
         set: () => { throw new TypeError(`Cannot modify protected property '${p}'`); },
       });
     };
+    // Deployd: a PUT protects `id` before Validate and Put, so `this.id = …` throws there.
+    if (ctx.method === 'PUT' && (ctx.event === 'validate' || ctx.event === 'put')) protect('id');
     const response = () => (result.response ??= { replaceData: false, addFields: {}, messages: [], status: 0 });
     // Deployd's session.joinRoom(s)(name | [names]) and leaveRoom(s): the server applies them to the caller's session.
     const rooms = () => (result.sessionRooms ??= { join: [], leave: [], leaveAll: false });
@@ -430,12 +438,17 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
       const Run = fn.apply(doc, args);
       if (typeof Run === 'function') {
         // go-deployd style: Run(context); changes to context.data are kept.
+        // Its BeforeRequest sees the request instead of a document — {event, method, query, user} —
+        // and what it changes there is discarded (never stored as fields of the document).
+        const request = variant.startsWith('beforerequest')
+          ? { event: ctx.requestEvent, method: ctx.method, query: JSON.parse(JSON.stringify(query ?? {})), user: me ?? null, isRoot: !!api.isRoot }
+          : undefined;
         const context = {
           // go-deployd reads context.data back after Run: assigning a new object merges its fields
           // into the document (merge-only, as there; protected fields keep their value).
-          get data() { return doc; },
+          get data() { return request ?? doc; },
           set data(next: any) {
-            if (!isObject(next) || next === doc) return;
+            if (request || !isObject(next) || next === doc) return;
             for (const key of Object.keys(next)) {
               if (inv.protectedProps.has(key)) continue;
               Object.defineProperty(doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
