@@ -9,6 +9,12 @@
  * 2. The seed's: a `package main` file with an exported value `EventHandler` whose
  *    `Run(ctx interface{}) error` asserts `ctx.(*EventContext)`.
  *
+ * Before compiling, hooks-go's deployd-gofix fixes what the seed's page writes and Go rejects:
+ * imports a file uses without declaring (goimports) are added on the package clause's line, and a
+ * type named like a variable (`type EventHandler struct{}` … `var EventHandler = &EventHandler{}`)
+ * is renamed in its type positions to a same-length name. Neither moves a line; renames keep
+ * columns too.
+ *
  * Isolation: each event file becomes its own Go package `hook_<event>` in a generated module
  * (`deployd-hooks/<hash>`), so every file may define `Run`, `EventHandler` and helpers with the
  * same names. Each package also gets a generated file declaring `type EventContext =
@@ -17,8 +23,9 @@
  * calls hooks.Serve().
  *
  * Positions: the user's text is copied unchanged except for its package clause, which is renamed
- * in place, or, when there is none, a `package hook_<event>; ` prefix on line 1. Line numbers are
- * therefore 1:1 with the user's file; only columns on that one line are corrected.
+ * in place, or, when there is none, a `package hook_<event>; ` prefix on line 1 (plus the added
+ * imports, on that line). Line numbers are therefore 1:1 with the user's file; only columns on that
+ * one line are corrected. Errors in generated code are blamed on the user's declaration.
  *
  * The build is content-addressed: `<buildDir>/<hash>/plugin`, where the hash covers the sources,
  * the collection name and the SDK (go.mod, go.sum, its Go sources). An existing binary is reused
