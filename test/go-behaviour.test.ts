@@ -363,7 +363,7 @@ const CASES: Case[] = [
   },
   {
     key: 'dpd-recursion',
-    what: 'dpd: a hook calling its own collection stops at the recursion limit (GET twice on the stack, the request included), with a 400 the hook sees',
+    what: 'dpd: a hook calling its own collection stops at the recursion limit (as Deployd counts: the same GET twice on the stack of internal calls), with a 400 the hook sees',
     hooks: {
       get: {
         js: `var self = this;
@@ -382,7 +382,7 @@ const CASES: Case[] = [
     },
     async act({ api, coll }) {
       const { id } = body(await api.post(`/${coll}`, { title: 'dpd-recursion' }));
-      assert.equal(body(await api.get(`/${coll}/${id}`)).was, `inner:error:400 Recursive call to GET /${coll} detected`);
+      assert.equal(body(await api.get(`/${coll}/${id}`)).was, `inner:inner:error:400 Recursive call to GET /${coll} detected`);
     },
   },
   {
