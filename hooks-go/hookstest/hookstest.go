@@ -43,6 +43,10 @@ type Input struct {
 	Internal bool
 	// Success is a Login hook's "the password matched".
 	Success bool
+	// URL is the request's path after the resource's ("/", "/<id>", an Event resource's
+	// "/top-score"); Body the request body as sent. Default "/" and {}.
+	URL  string
+	Body map[string]interface{}
 	// Dpd answers ctx.Dpd(collection) calls: return the result (a document, a list, {"count":1})
 	// or an error (a *hooks.DpdError keeps its status).
 	Dpd func(call DpdCall) (interface{}, error)
@@ -134,6 +138,7 @@ func Run(h hooks.Handler, in Input) Result {
 		Collection: in.Collection, Event: event, Method: in.Method, RequestEvent: in.RequestEvent,
 		DataJson: encode(in.Data), QueryJson: encode(in.Query), Internal: in.Internal, Success: in.Success,
 		Caller: &hooksv1.Caller{IsRoot: in.IsRoot}, RequestId: "hookstest", InvocationId: 1,
+		Url: in.URL, BodyJson: encode(in.Body),
 	}
 	if in.Previous != nil {
 		pc.PreviousJson = encode(in.Previous)

@@ -211,7 +211,12 @@ type EventContext struct {
 	Success      bool    `protobuf:"varint,11,opt,name=success,proto3" json:"success,omitempty"` // Login: whether the password matched
 	// Names this invocation in HostService calls (`dpd`) the hook makes while it runs; the host
 	// honours them only until the invocation's result is returned.
-	InvocationId  uint64 `protobuf:"varint,12,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
+	InvocationId uint64 `protobuf:"varint,12,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
+	// The request's path after the resource's (Deployd's `ctx.url`): "/" for the collection itself,
+	// "/<id>", or an Event resource's sub-path such as "/top-score".
+	Url string `protobuf:"bytes,13,opt,name=url,proto3" json:"url,omitempty"`
+	// The request body as the client sent it (Deployd's `ctx.body`), never a password; empty: {}.
+	BodyJson      []byte `protobuf:"bytes,14,opt,name=body_json,json=bodyJson,proto3" json:"body_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -328,6 +333,20 @@ func (x *EventContext) GetInvocationId() uint64 {
 		return x.InvocationId
 	}
 	return 0
+}
+
+func (x *EventContext) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *EventContext) GetBodyJson() []byte {
+	if x != nil {
+		return x.BodyJson
+	}
+	return nil
 }
 
 // A hook's custom real-time event.
@@ -1048,7 +1067,7 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\x1cdeployd/hooks/v1/hooks.proto\x12\x10deployd.hooks.v1\":\n" +
 	"\x06Caller\x12\x17\n" +
 	"\ais_root\x18\x01 \x01(\bR\x06isRoot\x12\x17\n" +
-	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\xa7\x03\n" +
+	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\xd6\x03\n" +
 	"\fEventContext\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -1066,7 +1085,9 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"request_id\x18\n" +
 	" \x01(\tR\trequestId\x12\x18\n" +
 	"\asuccess\x18\v \x01(\bR\asuccess\x12#\n" +
-	"\rinvocation_id\x18\f \x01(\x04R\finvocationId\"\xa2\x01\n" +
+	"\rinvocation_id\x18\f \x01(\x04R\finvocationId\x12\x10\n" +
+	"\x03url\x18\r \x01(\tR\x03url\x12\x1b\n" +
+	"\tbody_json\x18\x0e \x01(\fR\bbodyJson\"\xa2\x01\n" +
 	"\x04Emit\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1b\n" +
 	"\tdata_json\x18\x02 \x01(\fR\bdataJson\x12\x12\n" +

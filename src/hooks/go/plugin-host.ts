@@ -142,6 +142,8 @@ export interface ProtoEventContext {
   success?: boolean;
   /** Names the invocation in the plugin's HostService calls. */
   invocation_id?: number | string;
+  url?: string;
+  body_json?: Buffer | Uint8Array;
 }
 
 export interface ProtoHookResult {
