@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildGoHooks, GoBuildError, type GoBuildResult } from '../src/hooks/go/build.js';
+import { buildGoHooks, GoBuildError, planGoBuild, type GoBuildResult } from '../src/hooks/go/build.js';
 import { GoPluginProcess, type ProtoEventContext } from '../src/hooks/go/plugin-host.js';
 import { SDK } from './helpers/go.js';
 
@@ -201,6 +201,18 @@ func Run(ctx *EventContext) string {
     assert.deepEqual([r.errors[0]!.file, r.errors[0]!.line], ['wrong/post.go', 4]);
     assert.match(r.errors[0]!.message, /a Go hook needs func Run\(ctx \*EventContext\) error/);
     assert.doesNotMatch(JSON.stringify(r.errors), /main\.go|zz_deployd|hook_post/);
+  });
+
+  it('a build removes what an interrupted build (a killed server) left behind', { timeout: BUILD_TIMEOUT_MS }, async () => {
+    const files = [{ event: 'post', file: 'left/post.go', source: 'func Run(ctx *EventContext) error { return nil }\n' }];
+    const plan = planGoBuild({ collection: 'left', files, buildDir, sdkDir: SDK });
+    const dir = path.dirname(plan.binary);
+    // A pid that does not run: the highest possible one is never handed out this soon.
+    fs.mkdirSync(path.join(dir, 'src-4194303-deadbeef', 'hook_post'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'plugin.tmp-4194303-deadbeef'), 'half a binary');
+    fs.mkdirSync(path.join(dir, `src-${process.pid}-0badcafe`)); // a build of a live process: kept
+    built(await buildGoHooks({ collection: 'left', files, buildDir, sdkDir: SDK }));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['plugin', `src-${process.pid}-0badcafe`]);
   });
 
   it('says so when there is no Go toolchain', async () => {

@@ -370,6 +370,8 @@ async function build(options: GoBuildOptions, sdkDir: string, sdk: SdkInfo, hash
   if (problems.length) return { errors: problems };
 
   const go = findGo(options.go ?? 'go');
+  await fsp.mkdir(dir, { recursive: true });
+  await removeLeftovers(dir);
   const src = path.join(dir, `src-${process.pid}-${randomBytes(4).toString('hex')}`);
   await fsp.mkdir(src, { recursive: true });
   const mod = `deployd-hooks/${hash}`;
@@ -443,6 +445,34 @@ async function build(options: GoBuildOptions, sdkDir: string, sdk: SdkInfo, hash
     return { binary, hash, reused: false };
   } finally {
     await fsp.rm(src, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Removes what an interrupted build left in `dir` (a server killed mid-build): generated sources
+ * `src-<pid>-…` and half-written `plugin.tmp-<pid>-…` of processes that no longer run.
+ */
+async function removeLeftovers(dir: string): Promise<void> {
+  let names: string[];
+  try {
+    names = await fsp.readdir(dir);
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const m = /^(?:src|plugin\.tmp)-(\d+)-[0-9a-f]+$/.exec(name);
+    if (!m || pidRuns(Number(m[1]))) continue;
+    await fsp.rm(path.join(dir, name), { recursive: true, force: true });
+  }
+}
+
+function pidRuns(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
