@@ -34,13 +34,13 @@ async function health(server: TestServer): Promise<any> {
 }
 
 describe('Go hook builds and their states', () => {
-  it('while a build runs: 503 with Retry-After past the wait, /health says building; then ready', { timeout: BUILD_MS }, async () => {
+  it('while a build runs: 503 with Retry-After past the wait, /health says building, the log shows progress; then ready', { timeout: BUILD_MS }, async () => {
     useGo();
     const slow = slowGo(8000);
     const app = makeApp({ todos: TODOS }, { 'resources/todos/post.go': goRun(`	ctx.Data["built"] = true`) });
     let server: TestServer | undefined;
     try {
-      server = await startServer(app, { env: { PATH: `${slow}${path.delimiter}${process.env.PATH}`, DEPLOYD_GO_BUILD_WAIT_MS: '500', LOG_LEVEL: 'info' } });
+      server = await startServer(app, { env: { PATH: `${slow}${path.delimiter}${process.env.PATH}`, DEPLOYD_GO_BUILD_WAIT_MS: '500', DEPLOYD_GO_BUILD_PROGRESS_MS: '1000', LOG_LEVEL: 'info' } });
       const early = await server.post('/todos', { title: 'too soon' });
       assert.equal(early.status, 503, early.text);
       assert.equal(early.body.code, 'DPD_ERR_HOOK_BUILDING');
@@ -56,6 +56,7 @@ describe('Go hook builds and their states', () => {
       assert.equal(posted.body.built, true);
       assert.deepEqual((await health(server)).goHooks, [{ collection: 'todos', state: 'ready', events: ['post'] }]);
       assert.match(server.output, /building the Go hooks of todos/);
+      assert.match(server.output, /"seconds":\d+,"packagesCompiled":\d+.*"msg":"still building the Go hooks of todos"/); // progress while it ran
       assert.match(server.output, /built the Go hooks of todos/);
     } finally {
       await server?.stop();

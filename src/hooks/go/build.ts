@@ -47,7 +47,7 @@ export const SDK_MODULE = 'github.com/deployd-ts/deployd-ts/hooks-go';
 const GENERATOR_VERSION = '3';
 const MAX_OUTPUT = 1 << 20;
 /** How often a running build says in the log that it still runs (and how far it got). */
-const PROGRESS_EVERY_MS = 10_000;
+const PROGRESS_EVERY_MS = Number(process.env.DEPLOYD_GO_BUILD_PROGRESS_MS) > 0 ? Number(process.env.DEPLOYD_GO_BUILD_PROGRESS_MS) : 10_000;
 
 export interface GoHookFile {
   event: string;
