@@ -7,7 +7,7 @@ ifneq ($(wildcard /usr/local/go/bin/go),)
 export PATH := $(PATH):/usr/local/go/bin
 endif
 
-.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package
+.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package go-warm go-env
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -18,6 +18,16 @@ install: node_modules/.installed
 
 build: install
 	npx tsc -p tsconfig.json
+	@$(MAKE) --no-print-directory go-warm
+
+# The go command: on PATH, else the official install location.
+GO ?= $(shell command -v go 2>/dev/null || ls /usr/local/go/bin/go 2>/dev/null)
+
+## make go-warm: compile the Go hook SDK, its dependencies and deployd-gofix once (run by make
+##   build), so a first Go hook build only compiles the hooks and links; skipped without Go
+go-warm:
+	@if [ -z "$(GO)" ]; then echo "go-warm: no Go toolchain found: skipped (only Go hooks need it)"; \
+	else cd hooks-go && GOFLAGS='-mod=readonly -buildvcs=false' GOWORK=off "$(GO)" build ./hooks/... ./proto/... ./internal/... ./cmd/... && echo "go-warm: Go hook SDK compiled (Go build cache warm)"; fi
 
 ## make run: install, build and serve the example app on http://localhost:$(PORT) (live page,
 ##   a JavaScript and a Go AfterCommit hook; its first start builds the Go hook in the background)

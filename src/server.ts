@@ -229,7 +229,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     const busStatus = history?.status() ?? 'in-process';
     if (storeStatus === 'down') reply.code(503);
     const healthy = storeStatus === 'up' && busStatus !== 'degraded';
-    return { status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 };
+    // Go hooks: each collection's building / ready / failed (+ why), so a slow first build is visible.
+    const goHooks = goRunner.status();
+    return {
+      status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0,
+      ...(goHooks.length ? { goHooks } : {}),
+    };
   });
   await app.register(clientRoutes, { registry });
   await app.register(openApiRoutes, { registry, info: { title: `${path.basename(appDir)} (deployd-ts)`, version: packageVersion() } });

@@ -34,6 +34,14 @@ interface Case {
   act(l: Lang): Promise<void>;
 }
 
+/** The target of the dpd cases: its post.js stamps who made the document and how. */
+const DPDT = {
+  type: 'Collection',
+  properties: { name: { type: 'string' }, tag: { type: 'string' }, n: { type: 'number' }, by: { type: 'string' }, internal: { type: 'boolean' } },
+};
+const DPDT_POST = `this.by = isRoot ? 'root' : (me ? me.username : 'nobody'); this.internal = !!internal;`;
+const VAULT = { type: 'Collection', properties: { tag: { type: 'string' } }, rules: { create: 'root' } };
+
 const SCHEMA = {
   type: 'Collection',
   properties: { title: { type: 'string', required: true, unique: true }, secret: { type: 'string' }, owner: { type: 'string' }, n: { type: 'number' }, was: { type: 'string' } },
@@ -283,7 +291,139 @@ const CASES: Case[] = [
       assert.equal((await api.get(`/${coll}/${id}`)).status, 400);
     },
   },
+  // ---- dpd: the internal client, the same function behind both languages ----
+  {
+    key: 'dpd-crud',
+    what: 'dpd: post, put, get one, get a list and delete another collection, as the caller, through its hooks; each change is published after its own commit, before the outer one',
+    hooks: {
+      post: {
+        js: `var self = this, dpdt = dpd.dpdt, made;
+	dpdt.post({ name: 'x', tag: self.owner }).then(function (d) { made = d; return dpdt.put(d.id, { n: 2 }); })
+	  .then(function (put) { return dpdt.get(put.id); })
+	  .then(function (one) { self.was = 'by=' + made.by + ' internal=' + made.internal + ' n=' + one.n; return dpdt.get({ tag: self.owner }); })
+	  .then(function (list) { self.was += ' count=' + list.length; return dpdt.del(list[0].id); })
+	  .then(function (res) { self.was += ' deleted=' + res.count; });`,
+        go: `dpdt := ctx.Dpd("dpdt")
+	made, err := dpdt.Post(map[string]interface{}{"name": "x", "tag": ctx.Data["owner"]})
+	if err != nil {
+		return err
+	}
+	put, err := dpdt.Put(made["id"].(string), map[string]interface{}{"n": 2})
+	if err != nil {
+		return err
+	}
+	one, err := dpdt.GetOne(put["id"].(string))
+	if err != nil {
+		return err
+	}
+	list, err := dpdt.Get(map[string]interface{}{"tag": ctx.Data["owner"]})
+	if err != nil {
+		return err
+	}
+	res, err := dpdt.Delete(list[0]["id"].(string))
+	if err != nil {
+		return err
+	}
+	ctx.Data["was"] = fmt.Sprint("by=", made["by"], " internal=", made["internal"], " n=", one["n"], " count=", len(list), " deleted=", res["count"])`,
+      },
+    },
+    async act({ name, api, coll, watch }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'dpd-crud', owner: name }));
+      assert.equal(res.was, 'by=nobody internal=true n=2 count=1 deleted=1');
+      assert.deepEqual(seen().map((m) => m.kind), ['created:dpdt', 'updated:dpdt', 'deleted:dpdt', `created:${coll}`]);
+      assert.deepEqual(body(await api.get(`/dpdt?tag=${name}`)), []);
+    },
+  },
+  {
+    key: 'dpd-rules',
+    what: "dpd: the target's access rules apply to the hook's caller (anonymous refused, root allowed)",
+    hooks: {
+      post: {
+        js: `var self = this;
+	dpd.vault.post({ tag: self.owner }).then(function (d) { self.was = 'stored ' + d.tag; }, function (err) { error('vault', err.status + ' ' + err.message); });`,
+        go: `d, err := ctx.Dpd("vault").Post(map[string]interface{}{"tag": ctx.Data["owner"]})
+	if e, ok := err.(*DpdError); ok {
+		ctx.Error("vault", fmt.Sprint(e.Status, " ", e.Message))
+	} else if err != nil {
+		return err
+	} else {
+		ctx.Data["was"] = fmt.Sprint("stored ", d["tag"])
+	}`,
+      },
+    },
+    async act({ name, api, coll }) {
+      const refused = await api.post(`/${coll}`, { title: 'dpd-rules', owner: name });
+      assert.equal(refused.status, 400, refused.text);
+      assert.deepEqual(refused.body.errors, { vault: '401 log in to create here: only with the master key' });
+      assert.deepEqual(body(await api.get(`/vault?tag=${name}`, api.root)), []);
+      assert.equal(body(await api.post(`/${coll}`, { title: 'dpd-rules', owner: name }, api.root)).was, `stored ${name}`);
+      assert.equal(body(await api.get(`/vault?tag=${name}`, api.root)).length, 1);
+    },
+  },
+  {
+    key: 'dpd-recursion',
+    what: 'dpd: a hook calling its own collection stops at the recursion limit (as Deployd counts: the same GET twice on the stack of internal calls), with a 400 the hook sees',
+    hooks: {
+      get: {
+        js: `var self = this;
+	dpd.$COLL.get({ title: 'dpd-recursion' }).then(function (list) { self.was = 'inner:' + (list[0] ? list[0].was : 'none'); }, function (err) { self.was = 'error:' + err.status + ' ' + err.message; });`,
+        go: `list, err := ctx.Dpd(ctx.Collection).Get(map[string]interface{}{"title": "dpd-recursion"})
+	if e, ok := err.(*DpdError); ok {
+		ctx.Data["was"] = fmt.Sprint("error:", e.Status, " ", e.Message)
+	} else if err != nil {
+		return err
+	} else if len(list) > 0 {
+		ctx.Data["was"] = fmt.Sprint("inner:", list[0]["was"])
+	} else {
+		ctx.Data["was"] = "inner:none"
+	}`,
+      },
+    },
+    async act({ api, coll }) {
+      const { id } = body(await api.post(`/${coll}`, { title: 'dpd-recursion' }));
+      assert.equal(body(await api.get(`/${coll}/${id}`)).was, `inner:inner:error:400 Recursive call to GET /${coll} detected`);
+    },
+  },
+  {
+    key: 'dpd-events',
+    what: 'dpd: callable from every event of a request (BeforeRequest, Validate, Post, Get, Put, Delete, AfterCommit; Login below)',
+    hooks: Object.fromEntries(
+      (['beforerequest', 'validate', 'post', 'get', 'put', 'delete', 'aftercommit'] as const).map((event) => [event, {
+        js: `dpd.dpdt.post({ tag: '$LANG-events', name: '${event}' });`,
+        go: `if _, err := ctx.Dpd("dpdt").Post(map[string]interface{}{"tag": "$LANG-events", "name": "${event}"}); err != nil {
+		return err
+	}`,
+      }]),
+    ),
+    async act({ name, api, coll }) {
+      const q = '?case=dpd-events';
+      const { id } = body(await api.post(`/${coll}${q}`, { title: 'dpd-events' }));
+      body(await api.get(`/${coll}/${id}${q}`));
+      body(await api.put(`/${coll}/${id}${q}`, { n: 1 }));
+      body(await api.del(`/${coll}/${id}${q}`));
+      const names = body(await api.get(`/dpdt?tag=${name}-events`)).map((d: { name: string }) => d.name).sort();
+      assert.deepEqual(names, [
+        'aftercommit', 'aftercommit', 'aftercommit', 'beforerequest', 'beforerequest', 'beforerequest', 'beforerequest',
+        // Get runs for the GET, and on the document a POST and a PUT answer with.
+        'delete', 'get', 'get', 'get', 'post', 'put', 'validate', 'validate',
+      ]);
+    },
+  },
 ];
+
+/** Login hooks (a users collection per language) calling dpd as the user logging in. */
+const USERS = { type: 'UserCollection', properties: {} };
+const LOGIN_HOOKS = {
+  'resources/jsusers/login.js': `dpd.dpdt.post({ tag: 'js-login', name: success ? 'ok' : 'failed' });`,
+  'resources/gousers/login.go': goRun(`	name := "failed"
+	if ctx.Success {
+		name = "ok"
+	}
+	if _, err := ctx.Dpd("dpdt").Post(map[string]interface{}{"tag": "go-login", "name": name}); err != nil {
+		return err
+	}`),
+};
 
 /** One file per event, each case's snippet guarded by its key. */
 function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
@@ -291,7 +431,7 @@ function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
   const events = [...new Set(CASES.flatMap((c) => Object.keys(c.hooks)))] as HookEvent[];
   for (const event of events) {
     const parts = CASES.filter((c) => c.hooks[event]).map((c) => {
-      const code = c.hooks[event]![lang];
+      const code = c.hooks[event]![lang].replaceAll('$COLL', coll).replaceAll('$LANG', lang);
       if (lang === 'js') return event === 'beforerequest' ? `if (query.case === '${c.key}') {\n${code}\n}` : `if (this.title === '${c.key}') {\n${code}\n}`;
       return event === 'beforerequest' ? `\tif ctx.Query["case"] == "${c.key}" {\n\t${code}\n\t}` : `\tif ctx.Data["title"] == "${c.key}" {\n\t${code}\n\t}`;
     });
@@ -307,7 +447,10 @@ describe('the hook behaviour table, JavaScript and Go', () => {
 
   before(async () => {
     useGo();
-    app = makeApp({ jsb: SCHEMA, gob: SCHEMA }, { ...hookFiles('js', 'jsb'), ...hookFiles('go', 'gob') });
+    app = makeApp(
+      { jsb: SCHEMA, gob: SCHEMA, dpdt: DPDT, vault: VAULT, jsusers: USERS, gousers: USERS },
+      { ...hookFiles('js', 'jsb'), ...hookFiles('go', 'gob'), 'resources/dpdt/post.js': DPDT_POST, ...LOGIN_HOOKS },
+    );
     started = await startInProcess(app);
     const watch = () => {
       const from = started.messages.length;
@@ -321,12 +464,25 @@ describe('the hook behaviour table, JavaScript and Go', () => {
     };
     langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
     await goBuilt(() => started.api.get('/gob?title=none'));
+    await goBuilt(() => started.api.post('/gousers/login', { username: 'nobody', password: 'x' }));
   }, { timeout: 600_000 });
 
   after(async () => {
     await started?.close();
     if (app) fs.rmSync(app, { recursive: true, force: true });
   });
+
+  for (const name of ['js', 'go'] as const) {
+    it(`${name}: dpd from a Login hook runs as the user logging in, on success and on failure`, async () => {
+      const { api } = langs.find((l) => l.name === name)!;
+      const users = `/${name}users`;
+      body(await api.post(users, { username: `${name}-ann`, password: 'correct horse' }));
+      assert.equal((await api.post(`${users}/login`, { username: `${name}-ann`, password: 'wrong' })).status, 401);
+      body(await api.post(`${users}/login`, { username: `${name}-ann`, password: 'correct horse' }));
+      const made = body(await api.get(`/dpdt?tag=${name}-login`)).map((d: { name: string; by: string }) => `${d.name} by ${d.by}`);
+      assert.deepEqual(made.filter((m: string) => m.endsWith(`${name}-ann`)).sort(), [`failed by ${name}-ann`, `ok by ${name}-ann`]);
+    });
+  }
 
   for (const c of CASES) {
     for (const name of ['js', 'go'] as const) {

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { buildGoHooks, GoBuildError, type GoBuildResult } from '../src/hooks/go/build.js';
+import { buildGoHooks, GoBuildError, planGoBuild, type GoBuildResult } from '../src/hooks/go/build.js';
 import { GoPluginProcess, type ProtoEventContext } from '../src/hooks/go/plugin-host.js';
 import { SDK } from './helpers/go.js';
 
@@ -52,43 +52,8 @@ func Run(ctx *EventContext) error {
 
 // seed-websocket-realtime.md "Go Events", with the two fixes Go demands: the type is renamed
 // eventHandler (it cannot share the variable's name) and time is imported.
-const SEED_AFTERCOMMIT_GO = `// aftercommit.go - Emit custom events from Go
-package main
-
-import "time"
-
-type eventHandler struct{}
-
-func (h *eventHandler) Run(ctx interface{}) error {
-    eventCtx := ctx.(*EventContext)
-    
-    // Check if this is a high-priority task
-    if priority, ok := eventCtx.Data["priority"].(float64); ok && priority >= 8 {
-        // Emit urgent task alert
-        eventCtx.Emit("urgent_task_created", map[string]interface{}{
-            "taskId":    eventCtx.Data["id"],
-            "title":     eventCtx.Data["title"],
-            "priority":  priority,
-            "createdBy": eventCtx.Me["username"],
-            "timestamp": time.Now(),
-        })
-    }
-    
-    // Check if task was completed
-    if status, ok := eventCtx.Data["status"].(string); ok && status == "completed" {
-        eventCtx.Emit("task_completed", map[string]interface{}{
-            "taskId":        eventCtx.Data["id"],
-            "title":         eventCtx.Data["title"],
-            "completedBy":   eventCtx.Me["username"],
-            "completionTime": time.Now(),
-        })
-    }
-    
-    return nil
-}
-
-var EventHandler = &eventHandler{}
-`;
+/** The seed's aftercommit.go exactly as the page writes it (no `import "time"`; a type and a variable both named EventHandler). */
+const SEED_AFTERCOMMIT_GO = fs.readFileSync(path.join(SDK, 'examples', 'seed', 'testdata', 'aftercommit.go.txt'), 'utf8');
 
 function built(r: GoBuildResult): { binary: string; hash: string; reused: boolean } {
   assert.ok(!('errors' in r), `build failed: ${JSON.stringify(r)}`);
@@ -161,7 +126,7 @@ describe('Go hook builds', () => {
     }
   });
 
-  it("builds the seed's EventHandler form and runs it", { timeout: BUILD_TIMEOUT_MS }, async () => {
+  it("builds the seed's EventHandler form as the page writes it (imports added, the type renamed) and runs it", { timeout: BUILD_TIMEOUT_MS }, async () => {
     const r = built(
       await buildGoHooks({ collection: 'tasks', files: [{ event: 'aftercommit', file: 'tasks/aftercommit.go', source: SEED_AFTERCOMMIT_GO }], buildDir, sdkDir: SDK }),
     );
@@ -220,6 +185,34 @@ func Run(ctx *EventContext) error {
     assert.ok('errors' in none);
     assert.equal(none.errors[0]!.file, 'broken/get.go');
     assert.match(none.errors[0]!.message, /func Run\(ctx \*EventContext\) error/);
+  });
+
+  it("blames a wrong hook signature on the user's declaration line, not on generated code", { timeout: BUILD_TIMEOUT_MS }, async () => {
+    const wrong = `package todos
+
+// Run returns the wrong type.
+func Run(ctx *EventContext) string {
+	return "no"
+}
+`;
+    const r = await buildGoHooks({ collection: 'wrong', files: [{ event: 'post', file: 'wrong/post.go', source: wrong }], buildDir, sdkDir: SDK });
+    assert.ok('errors' in r, JSON.stringify(r));
+    assert.equal(r.errors.length, 1, JSON.stringify(r.errors));
+    assert.deepEqual([r.errors[0]!.file, r.errors[0]!.line], ['wrong/post.go', 4]);
+    assert.match(r.errors[0]!.message, /a Go hook needs func Run\(ctx \*EventContext\) error/);
+    assert.doesNotMatch(JSON.stringify(r.errors), /main\.go|zz_deployd|hook_post/);
+  });
+
+  it('a build removes what an interrupted build (a killed server) left behind', { timeout: BUILD_TIMEOUT_MS }, async () => {
+    const files = [{ event: 'post', file: 'left/post.go', source: 'func Run(ctx *EventContext) error { return nil }\n' }];
+    const plan = planGoBuild({ collection: 'left', files, buildDir, sdkDir: SDK });
+    const dir = path.dirname(plan.binary);
+    // A pid that does not run: the highest possible one is never handed out this soon.
+    fs.mkdirSync(path.join(dir, 'src-4194303-deadbeef', 'hook_post'), { recursive: true });
+    fs.writeFileSync(path.join(dir, 'plugin.tmp-4194303-deadbeef'), 'half a binary');
+    fs.mkdirSync(path.join(dir, `src-${process.pid}-0badcafe`)); // a build of a live process: kept
+    built(await buildGoHooks({ collection: 'left', files, buildDir, sdkDir: SDK }));
+    assert.deepEqual(fs.readdirSync(dir).sort(), ['plugin', `src-${process.pid}-0badcafe`]);
   });
 
   it('says so when there is no Go toolchain', async () => {

@@ -52,6 +52,39 @@ func main() {
 }
 `;
 
+/** A program built before RunStream existed: it serves only HookService/Run (the host falls back to it). */
+const RUN_ONLY_PLUGIN = `package main
+
+import (
+	"context"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/deployd-ts/deployd-ts/hooks-go/hooks"
+	hooksv1 "github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1"
+)
+
+type runOnly struct {
+	hooksv1.UnimplementedHookServiceServer
+	r *hooks.Registry
+}
+
+func (s runOnly) Run(ctx context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
+	return s.r.Run(ctx, in)
+}
+
+func main() {
+	r := hooks.NewRegistry()
+	r.Register("post", func(c *hooks.EventContext) error {
+		c.Data["unary"] = true
+		return nil
+	})
+	cfg := r.ServeConfig()
+	cfg.Plugins = plugin.PluginSet{hooks.PluginName: &hooks.Plugin{Impl: runOnly{r: r}}}
+	plugin.Serve(cfg)
+}
+`;
+
 function run(cmd: string, args: string[], cwd: string, env?: NodeJS.ProcessEnv): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { cwd, env: { ...process.env, ...env }, timeout: BUILD_TIMEOUT_MS - 10_000 }, (error, stdout, stderr) => {
@@ -123,6 +156,7 @@ describe('go-plugin host', () => {
   let tmp: string;
   let postBin: string;
   let testBin: string;
+  let runOnlyBin: string;
 
   before(
     async () => {
@@ -139,6 +173,10 @@ describe('go-plugin host', () => {
       fs.writeFileSync(path.join(mod, 'main.go'), TEST_PLUGIN);
       testBin = path.join(tmp, 'testplugin-bin');
       await run(GO, ['build', '-o', testBin, '.'], mod, { GOFLAGS: '-mod=mod' });
+      fs.mkdirSync(path.join(mod, 'runonly'));
+      fs.writeFileSync(path.join(mod, 'runonly', 'main.go'), RUN_ONLY_PLUGIN);
+      runOnlyBin = path.join(tmp, 'runonly-bin');
+      await run(GO, ['build', '-o', runOnlyBin, './runonly'], mod, { GOFLAGS: '-mod=mod' });
     },
     { timeout: BUILD_TIMEOUT_MS },
   );
@@ -157,6 +195,7 @@ describe('go-plugin host', () => {
       assert.ok(fs.existsSync(socket));
       assert.ok(socket.startsWith(p.socketDir + path.sep), 'socket is in the host-owned directory');
       assert.equal(await p.ping(), true);
+      assert.equal(p.streaming, true, 'hooks-go programs take every call over one RunStream stream');
       // hclog JSON from stderr became structured log calls
       assert.ok(
         lines.some((l) => l.level === 'debug' && l.message === 'plugin address' && l.fields.network === 'unix'),
@@ -216,6 +255,20 @@ describe('go-plugin host', () => {
         assert.ok(err, 'a plain-text call must fail');
       } finally {
         plain.close();
+      }
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('calls a program without RunStream (an older SDK) one Run at a time', async () => {
+    const p = await GoPluginProcess.start({ binary: runOnlyBin, socketDir: tmp, log: () => {} });
+    try {
+      assert.equal(p.streaming, false);
+      const results = await Promise.all([1, 2, 3].map((n) => p.run(postContext({ n }, null), 5000)));
+      for (const [i, res] of results.entries()) {
+        assert.equal(res.cancel, null);
+        assert.deepEqual(JSON.parse(res.data_json.toString('utf8')), { n: i + 1, unary: true });
       }
     } finally {
       await p.stop();

@@ -1,6 +1,7 @@
 /**
  * The Go hook SDK (hooks-go/) with the real Go toolchain: its unit tests (conversion, hook
- * semantics, a built example plugin called over go-plugin/gRPC), every example builds, and the
+ * semantics, a built example plugin called over go-plugin/gRPC, deployd-gofix), the examples' own
+ * unit tests (hookstest), every example builds, and the
  * committed generated code matches proto/ (scripts/gen-proto.sh --check, which needs protoc).
  * The first run downloads Go modules and the pinned protoc plugins; later runs use the caches.
  */
@@ -30,6 +31,11 @@ describe('Go hook SDK (hooks-go)', () => {
     await run('go', ['vet', './...'], HOOKS_GO);
     const out = await run('go', ['test', './...'], HOOKS_GO);
     assert.match(out, /^ok\s+github\.com\/deployd-ts\/deployd-ts\/hooks-go\/hooks\b/m, out);
+    // The examples' unit tests (hookstest: a hook function run without a server) ran and passed.
+    for (const example of ['validate', 'post', 'aftercommit', 'dpd']) {
+      assert.match(out, new RegExp(`^ok\\s+github\\.com/deployd-ts/deployd-ts/hooks-go/examples/${example}\\b`, 'm'), out);
+    }
+    assert.match(out, /^ok\s+github\.com\/deployd-ts\/deployd-ts\/hooks-go\/internal\/gofix\b/m, out);
   });
 
   it('every example plugin builds', { timeout: TIMEOUT_MS }, async () => {

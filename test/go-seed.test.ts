@@ -1,7 +1,7 @@
 /**
  * The seed's Go example end to end (seed-websocket-realtime.md, "Go Events"): its aftercommit.go,
- * as the page writes it after the two fixes Go itself demands (the type and the variable cannot
- * both be named EventHandler; `time` must be imported), runs in a Go sidecar of a real
+ * exactly as the page writes it (a type and a variable both named EventHandler, `time` used
+ * without an import: the build renames the type and adds the import, keeping every line), runs in a Go sidecar of a real
  * bin/deployd, and a WebSocket client on /ws receives the `custom_event`s it emits. A second
  * collection's aftercommit.go in the same form calls ctx.SetResponseData: the HTTP client gets
  * that response, and the WebSocket client its emit. And ctx.JoinRoom / LeaveRoom, like
@@ -24,17 +24,6 @@ const PAGE = [path.join(ROOT, '..', 'shared', 'reference', 'seed-websocket-realt
 const COPY = path.join(ROOT, 'hooks-go', 'examples', 'seed', 'testdata', 'aftercommit.go.txt');
 const copy = fs.readFileSync(COPY, 'utf8');
 const seedCode = PAGE ? SEED_BLOCK.exec(fs.readFileSync(PAGE, 'utf8'))![1]! : copy;
-
-/** The two fixes Go demands, and nothing else. */
-function fixForGo(code: string): string {
-  const fixed = code
-    .replace('type EventHandler struct{}', 'type eventHandler struct{}')
-    .replace('func (h *EventHandler) Run(', 'func (h *eventHandler) Run(')
-    .replace('var EventHandler = &EventHandler{}', 'var EventHandler = &eventHandler{}')
-    .replace(/^package main\n/m, 'package main\n\nimport "time"\n');
-  assert.notEqual(fixed, code);
-  return fixed;
-}
 
 // The same form, shaping the HTTP response and emitting.
 const SHAPED_AFTERCOMMIT = `// aftercommit.go - shape the response from Go
@@ -67,7 +56,7 @@ describe("the seed's Go example, end to end", () => {
   before(async () => {
     useGo();
     app = makeApp({ todos: TODOS, notes: TODOS }, {
-      'resources/todos/aftercommit.go': fixForGo(seedCode),
+      'resources/todos/aftercommit.go': seedCode, // verbatim
       'resources/notes/aftercommit.go': SHAPED_AFTERCOMMIT,
     });
     server = await startServer(app);

@@ -216,6 +216,7 @@ describe('Go hook sidecars', () => {
     const plainWorker = async () => {
       while (!stop) plainAnswers.push(await server.get('/plain'));
     };
+    const binariesBefore = new Set(sidecarPids(app).values());
     const workers = [worker(0), worker(1), plainWorker()];
     try {
       await eventually(() => answers.length >= 10, 10_000, 'requests before the edit');
@@ -234,6 +235,12 @@ describe('Go hook sidecars', () => {
     // Once v2 answered, v1 never did again: the swap is one-way.
     assert.equal(versions.lastIndexOf('v1') < versions.indexOf('v2'), true);
     await eventually(() => sidecarPids(app).size === 3, 5000, 'the old todos sidecar to stop'); // todos, stuck, broken
+    // The retired program is deleted with its sidecar; the running ones stay.
+    const running = new Set(sidecarPids(app).values());
+    const retired = [...binariesBefore].filter((b) => !running.has(b));
+    assert.equal(retired.length, 1, JSON.stringify({ binariesBefore: [...binariesBefore], running: [...running] }));
+    await eventually(() => !fs.existsSync(retired[0]!), 5000, 'the retired build to be removed');
+    for (const b of running) assert.ok(fs.existsSync(b), b);
   });
 
   it('a hot edit that does not compile answers 500 naming file:line (fail closed); fixing it serves again', { timeout: BUILD_MS }, async () => {

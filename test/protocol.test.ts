@@ -14,10 +14,19 @@ import { ROOT } from './helpers/server.js';
 
 const root = new protobuf.Root().loadSync(path.join(ROOT, 'proto', 'deployd', 'hooks', 'v1', 'hooks.proto'), { keepCase: true });
 
+/**
+ * Fields of the Go channel itself, not of the hook's view: `invocation_id` names a running hook in
+ * its HostService (dpd) calls; the JavaScript runner keeps that in its own process.
+ */
+const TRANSPORT_ONLY: Record<string, string[]> = { EventContext: ['invocationId'] };
+
 /** proto field names as the TypeScript objects spell them. */
 function protoFields(message: string): string[] {
   const type = root.lookupType(`deployd.hooks.v1.${message}`);
-  return type.fieldsArray.map((f) => f.name.replace(/_json$/, '').replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())).sort();
+  return type.fieldsArray
+    .map((f) => f.name.replace(/_json$/, '').replace(/_([a-z])/g, (_, c: string) => c.toUpperCase()))
+    .filter((f) => !(TRANSPORT_ONLY[message] ?? []).includes(f))
+    .sort();
 }
 
 const caller: Required<Caller> = { isRoot: false, me: null };
@@ -52,9 +61,21 @@ describe('hook protocol', () => {
     assert.deepEqual(HOOK_EVENTS.map((e) => PROTO_EVENT[e]).sort(), values);
   });
 
-  it('the service takes an EventContext and answers a HookResult', () => {
-    const method = root.lookupService('deployd.hooks.v1.HookService').methods.Run;
-    assert.equal(method.requestType, 'EventContext');
-    assert.equal(method.responseType, 'HookResult');
+  it('the service takes an EventContext and answers a HookResult, one call or a stream of them', () => {
+    const service = root.lookupService('deployd.hooks.v1.HookService');
+    assert.equal(service.methods.Run!.requestType, 'EventContext');
+    assert.equal(service.methods.Run!.responseType, 'HookResult');
+    const stream = service.methods.RunStream!;
+    assert.equal(stream.requestStream && stream.responseStream, true);
+    assert.equal(root.lookupType('deployd.hooks.v1.StreamCall').fields.context!.type, 'EventContext');
+    assert.equal(root.lookupType('deployd.hooks.v1.StreamAnswer').fields.result!.type, 'HookResult');
+  });
+
+  it('the host offers dpd to Go hooks as HostService, under a broker id declared in the proto', () => {
+    const dpd = root.lookupService('deployd.hooks.v1.HostService').methods.Dpd!;
+    assert.equal(dpd.requestType, 'DpdRequest');
+    assert.equal(dpd.responseType, 'DpdResponse');
+    assert.equal(root.lookupEnum('deployd.hooks.v1.BrokerId').values.BROKER_ID_HOST_SERVICE, 1);
+    assert.ok(root.lookupType('deployd.hooks.v1.EventContext').fields.invocation_id);
   });
 });

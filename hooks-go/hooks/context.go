@@ -1,6 +1,7 @@
 package hooks
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -64,6 +65,11 @@ type EventContext struct {
 	// The Data map Protect last restored fields in (see protectedWrite).
 	protectedIn map[string]interface{}
 	rooms       *roomsRecord
+
+	// Where Dpd calls go (HostService over the broker), and what they name as their invocation.
+	host       HostCaller
+	invocation uint64
+	goctx      context.Context
 }
 
 type roomsRecord struct {

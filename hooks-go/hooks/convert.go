@@ -49,6 +49,7 @@ func NewEventContext(in *hooksv1.EventContext) (*EventContext, error) {
 		URL:        in.GetUrl(),
 		Parts:      []string{},
 		hook:       hook,
+		invocation: in.GetInvocationId(),
 	}
 	if c.URL == "" {
 		c.URL = "/"

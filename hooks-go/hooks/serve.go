@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 
 	hooksv1 "github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1"
 )
@@ -47,6 +48,8 @@ type Registry struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
+	// host serves the handlers' Dpd calls (set when go-plugin starts serving).
+	host HostCaller
 }
 
 // NewRegistry returns an empty Registry.
@@ -81,13 +84,14 @@ func (r *Registry) Register(event string, h Handler) {
 // back unchanged, without a cancel (a prebuilt program named by config.json "goPlugin" may serve
 // only some events). Problems of the hook (an unknown event, a bad request, a cancel, an error)
 // are reported in HookResult.cancel, never as a gRPC error.
-func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
+func (r *Registry) Run(ctx context.Context, in *hooksv1.EventContext) (*hooksv1.HookResult, error) {
 	name := EventName(in.GetEvent())
 	if name == "" {
 		return failure(fmt.Sprintf("no %s hook is loaded", in.GetEvent().String())), nil
 	}
 	r.mu.RLock()
 	h := r.handlers[name]
+	host := r.host
 	r.mu.RUnlock()
 	if h == nil {
 		h = func(*EventContext) error { return nil }
@@ -96,6 +100,7 @@ func (r *Registry) Run(_ context.Context, in *hooksv1.EventContext) (*hooksv1.Ho
 	if err != nil {
 		return failure(err.Error()), nil
 	}
+	c.host, c.goctx = host, ctx
 	return Invoke(h, c), nil
 }
 
@@ -105,8 +110,15 @@ func (r *Registry) ServeConfig() *plugin.ServeConfig {
 	return &plugin.ServeConfig{
 		HandshakeConfig: Handshake,
 		Plugins:         plugin.PluginSet{PluginName: &Plugin{Impl: r}},
-		GRPCServer:      plugin.DefaultGRPCServer,
+		GRPCServer:      newGRPCServer,
 	}
+}
+
+// newGRPCServer is go-plugin's default server with fixed flow-control windows: that turns off
+// grpc-go's bandwidth estimator, whose PING per received request the host would have to answer
+// on its event loop, for nothing (one host, one unix socket, small messages).
+func newGRPCServer(opts []grpc.ServerOption) *grpc.Server {
+	return plugin.DefaultGRPCServer(append(opts, grpc.InitialWindowSize(1<<20), grpc.InitialConnWindowSize(1<<22)))
 }
 
 // Serve serves the registered handlers over go-plugin until the host ends the program. It does
@@ -120,8 +132,8 @@ func (r *Registry) Serve() {
 // exitWithParent ends the program once its parent process changes (the host died and the program
 // was re-parented), so a host killed with SIGKILL leaves no sidecar behind. go-plugin ignores
 // SIGINT and never reads stdin, so polling the parent is what notices. Before exiting it removes
-// the program's socket from socketDir, and the directory itself when that leaves it empty (the
-// host makes one directory per sidecar).
+// the sockets in socketDir (its own, and the host's HostService socket), and the directory itself
+// when that leaves it empty (the host makes one directory per sidecar).
 func exitWithParent(socketDir string, every time.Duration) {
 	parent := os.Getppid()
 	go func() {
@@ -132,7 +144,8 @@ func exitWithParent(socketDir string, every time.Duration) {
 			if socketDir != "" {
 				entries, _ := os.ReadDir(socketDir)
 				for _, entry := range entries {
-					if strings.HasPrefix(entry.Name(), "plugin") && entry.Type()&os.ModeSocket != 0 {
+					// The plugin's own socket, and the host's HostService socket (host.sock).
+					if entry.Type()&os.ModeSocket != 0 {
 						_ = os.Remove(filepath.Join(socketDir, entry.Name()))
 					}
 				}
@@ -162,8 +175,14 @@ type Plugin struct {
 	Impl hooksv1.HookServiceServer
 }
 
-// GRPCServer registers Impl on s (go-plugin calls it when the program starts serving).
-func (p *Plugin) GRPCServer(_ *plugin.GRPCBroker, s *grpc.Server) error {
+// GRPCServer registers Impl on s (go-plugin calls it when the program starts serving) and, for a
+// Registry, dials the host's HostService through broker for the handlers' Dpd calls.
+func (p *Plugin) GRPCServer(broker *plugin.GRPCBroker, s *grpc.Server) error {
+	if r, ok := p.Impl.(*Registry); ok && broker != nil {
+		r.mu.Lock()
+		r.host = newBrokerHost(broker)
+		r.mu.Unlock()
+	}
 	hooksv1.RegisterHookServiceServer(s, p.Impl)
 	return nil
 }
@@ -174,3 +193,39 @@ func (p *Plugin) GRPCClient(_ context.Context, _ *plugin.GRPCBroker, c *grpc.Cli
 }
 
 var _ plugin.GRPCPlugin = (*Plugin)(nil)
+
+// RunStream implements HookService.RunStream: each StreamCall runs as Run would, in its own
+// goroutine, with its deadline; answers are sent as they finish. The stream ends when the host
+// closes it (or the program stops).
+func (r *Registry) RunStream(stream hooksv1.HookService_RunStreamServer) error {
+	var (
+		sendMu sync.Mutex
+		wg     sync.WaitGroup
+	)
+	defer wg.Wait()
+	// Headers now: the host learns at once that this program has RunStream (an older one answers
+	// Unimplemented, and the host calls Run instead).
+	if err := stream.SendHeader(metadata.MD{}); err != nil {
+		return err
+	}
+	base := stream.Context()
+	for {
+		call, err := stream.Recv()
+		if err != nil {
+			return nil // the host closed the stream, or the connection is gone
+		}
+		wg.Add(1)
+		go func(call *hooksv1.StreamCall) {
+			defer wg.Done()
+			ctx, cancel := base, context.CancelFunc(func() {})
+			if ms := call.GetDeadlineMs(); ms > 0 {
+				ctx, cancel = context.WithTimeout(base, time.Duration(ms)*time.Millisecond)
+			}
+			defer cancel()
+			res, _ := r.Run(ctx, call.GetContext())
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			_ = stream.Send(&hooksv1.StreamAnswer{CallId: call.GetCallId(), Result: res})
+		}(call)
+	}
+}

@@ -1,8 +1,10 @@
-/** The `deployd` command: start the server, or manage the master key. */
+/** The `deployd` command: start the server, manage the master key, or set up Go editor support. */
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { generateKey, readKeyFile, securityFile, writeKeyFile } from '../auth/master-key.js';
+import { DEFAULT_SDK_DIR } from '../hooks/go/go-runner.js';
+import { writeGoEnv } from '../hooks/go/go-env.js';
 import { createServer, type DeploydServer } from '../server.js';
 import { createApp, CreateError } from '../tooling/create-app.js';
 import { generateClientTypes, TypesError } from '../tooling/client-types.js';
@@ -49,6 +51,13 @@ async function main(): Promise<number> {
       return create(options.target!, options.noGo);
     case 'types':
       return types(path.resolve(options.appDir), options.out, options.clientModule);
+    case 'go-env': {
+      const report = writeGoEnv(path.resolve(options.appDir), DEFAULT_SDK_DIR);
+      for (const file of report.written) process.stdout.write(`wrote ${file}\n`);
+      for (const note of report.notes) process.stdout.write(`note: ${note}\n`);
+      if (report.written.length) process.stdout.write('check: go vet ./resources/...\n');
+      return 0;
+    }
     case 'start':
       return start(options);
   }

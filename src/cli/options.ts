@@ -1,13 +1,13 @@
 /**
  * Command-line flags and environment, Deployd's names:
  *   deployd [--port 2403] [--host 0.0.0.0] [--app DIR] [--db URL] [--dev] [--max-body 1mb]
- *   deployd keygen | showkey [--app DIR]
+ *   deployd keygen | showkey | go-env [--app DIR]
  *   deployd create <dir> | types [--app DIR] [--out FILE]
  */
 import { parseArgs } from 'node:util';
 
 export interface CliOptions {
-  command: 'start' | 'keygen' | 'showkey' | 'create' | 'types' | 'help' | 'version';
+  command: 'start' | 'keygen' | 'showkey' | 'go-env' | 'create' | 'types' | 'help' | 'version';
   /** `create <dir>`: the folder to create. */
   target?: string;
   /** `types`: where to write (default <app>/deployd-types.ts); `-` for stdout. */
@@ -41,6 +41,8 @@ export const USAGE = `Usage:
   deployd types [--app DIR]    write TypeScript types of the app's collections for the typed client
   deployd keygen [--app DIR]   create a new master key in DIR/.deployd/security.json and print it
   deployd showkey [--app DIR]  print the master key
+  deployd go-env [--app DIR]   editor support for Go hooks: write go.mod and resources/*/deployd_env.go
+                               (then \`go vet ./resources/...\` and gopls resolve EventContext)
 
 Options:
   -p, --port <n>          port to listen on (env PORT; default 2403; 0 picks a free port)
@@ -112,7 +114,7 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
   }
   const { values, positionals } = parsed;
   const [first, ...extra] = positionals;
-  const commands = ['keygen', 'showkey', 'create', 'types'];
+  const commands = ['keygen', 'showkey', 'go-env', 'create', 'types'];
   if (first !== undefined && !commands.includes(first)) throw new UsageError(`unknown command "${positionals.join(' ')}"`);
   if (first === 'create' && extra.length !== 1 && !values.help) throw new UsageError('create needs the folder to create: deployd create <dir>');
   if (first !== 'create' && extra.length > 0) throw new UsageError(`unknown command "${positionals.join(' ')}"`);

@@ -93,6 +93,53 @@ func (Event) EnumDescriptor() ([]byte, []int) {
 	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{0}
 }
 
+// Broker ids of the services the host offers the sidecar.
+type BrokerId int32
+
+const (
+	BrokerId_BROKER_ID_UNSPECIFIED  BrokerId = 0
+	BrokerId_BROKER_ID_HOST_SERVICE BrokerId = 1
+)
+
+// Enum value maps for BrokerId.
+var (
+	BrokerId_name = map[int32]string{
+		0: "BROKER_ID_UNSPECIFIED",
+		1: "BROKER_ID_HOST_SERVICE",
+	}
+	BrokerId_value = map[string]int32{
+		"BROKER_ID_UNSPECIFIED":  0,
+		"BROKER_ID_HOST_SERVICE": 1,
+	}
+)
+
+func (x BrokerId) Enum() *BrokerId {
+	p := new(BrokerId)
+	*p = x
+	return p
+}
+
+func (x BrokerId) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (BrokerId) Descriptor() protoreflect.EnumDescriptor {
+	return file_deployd_hooks_v1_hooks_proto_enumTypes[1].Descriptor()
+}
+
+func (BrokerId) Type() protoreflect.EnumType {
+	return &file_deployd_hooks_v1_hooks_proto_enumTypes[1]
+}
+
+func (x BrokerId) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use BrokerId.Descriptor instead.
+func (BrokerId) EnumDescriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{1}
+}
+
 // Who is calling.
 type Caller struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
@@ -162,6 +209,9 @@ type EventContext struct {
 	Internal     bool    `protobuf:"varint,9,opt,name=internal,proto3" json:"internal,omitempty"` // called through the `dpd` internal client
 	RequestId    string  `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	Success      bool    `protobuf:"varint,11,opt,name=success,proto3" json:"success,omitempty"` // Login: whether the password matched
+	// Names this invocation in HostService calls (`dpd`) the hook makes while it runs; the host
+	// honours them only until the invocation's result is returned.
+	InvocationId uint64 `protobuf:"varint,12,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"`
 	// The request's path after the resource's (Deployd's `ctx.url`): "/" for the collection itself,
 	// "/<id>", or an Event resource's sub-path such as "/top-score".
 	Url string `protobuf:"bytes,13,opt,name=url,proto3" json:"url,omitempty"`
@@ -276,6 +326,13 @@ func (x *EventContext) GetSuccess() bool {
 		return x.Success
 	}
 	return false
+}
+
+func (x *EventContext) GetInvocationId() uint64 {
+	if x != nil {
+		return x.InvocationId
+	}
+	return 0
 }
 
 func (x *EventContext) GetUrl() string {
@@ -749,6 +806,260 @@ func (x *SessionRooms) GetLeaveAll() bool {
 	return false
 }
 
+// One call of RunStream: what Run takes, with an id to match its answer and its deadline.
+type StreamCall struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Context       *EventContext          `protobuf:"bytes,2,opt,name=context,proto3" json:"context,omitempty"`
+	DeadlineMs    uint32                 `protobuf:"varint,3,opt,name=deadline_ms,json=deadlineMs,proto3" json:"deadline_ms,omitempty"` // the hook's time limit from now; 0: none
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamCall) Reset() {
+	*x = StreamCall{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamCall) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamCall) ProtoMessage() {}
+
+func (x *StreamCall) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamCall.ProtoReflect.Descriptor instead.
+func (*StreamCall) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *StreamCall) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamCall) GetContext() *EventContext {
+	if x != nil {
+		return x.Context
+	}
+	return nil
+}
+
+func (x *StreamCall) GetDeadlineMs() uint32 {
+	if x != nil {
+		return x.DeadlineMs
+	}
+	return 0
+}
+
+type StreamAnswer struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CallId        uint64                 `protobuf:"varint,1,opt,name=call_id,json=callId,proto3" json:"call_id,omitempty"`
+	Result        *HookResult            `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamAnswer) Reset() {
+	*x = StreamAnswer{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamAnswer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamAnswer) ProtoMessage() {}
+
+func (x *StreamAnswer) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamAnswer.ProtoReflect.Descriptor instead.
+func (*StreamAnswer) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *StreamAnswer) GetCallId() uint64 {
+	if x != nil {
+		return x.CallId
+	}
+	return 0
+}
+
+func (x *StreamAnswer) GetResult() *HookResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+// A `dpd.<collection>.get/post/put/del` call from a Go hook. The host runs it exactly like the
+// JavaScript `dpd` client: as the invocation's caller, through the target's rules and hooks, with
+// the recursion limit, its events published after its own commit.
+type DpdRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	InvocationId  uint64                 `protobuf:"varint,1,opt,name=invocation_id,json=invocationId,proto3" json:"invocation_id,omitempty"` // EventContext.invocation_id of the calling hook
+	Collection    string                 `protobuf:"bytes,2,opt,name=collection,proto3" json:"collection,omitempty"`                          // "todos", "shop/orders"
+	Method        string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"`                                  // GET POST PUT DELETE
+	Id            string                 `protobuf:"bytes,4,opt,name=id,proto3" json:"id,omitempty"`                                          // empty: the collection (GET list, POST)
+	QueryJson     []byte                 `protobuf:"bytes,5,opt,name=query_json,json=queryJson,proto3" json:"query_json,omitempty"`           // object; empty means {}
+	BodyJson      []byte                 `protobuf:"bytes,6,opt,name=body_json,json=bodyJson,proto3" json:"body_json,omitempty"`              // object; empty means {}
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DpdRequest) Reset() {
+	*x = DpdRequest{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DpdRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DpdRequest) ProtoMessage() {}
+
+func (x *DpdRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DpdRequest.ProtoReflect.Descriptor instead.
+func (*DpdRequest) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *DpdRequest) GetInvocationId() uint64 {
+	if x != nil {
+		return x.InvocationId
+	}
+	return 0
+}
+
+func (x *DpdRequest) GetCollection() string {
+	if x != nil {
+		return x.Collection
+	}
+	return ""
+}
+
+func (x *DpdRequest) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *DpdRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *DpdRequest) GetQueryJson() []byte {
+	if x != nil {
+		return x.QueryJson
+	}
+	return nil
+}
+
+func (x *DpdRequest) GetBodyJson() []byte {
+	if x != nil {
+		return x.BodyJson
+	}
+	return nil
+}
+
+type DpdResponse struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	ResultJson []byte                 `protobuf:"bytes,1,opt,name=result_json,json=resultJson,proto3" json:"result_json,omitempty"` // the answer's body (document, list, or null)
+	// Set when the call failed: the error body a client would get ({"message", "status",
+	// "errors"?, "code"?}).
+	ErrorJson     []byte `protobuf:"bytes,2,opt,name=error_json,json=errorJson,proto3" json:"error_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DpdResponse) Reset() {
+	*x = DpdResponse{}
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DpdResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DpdResponse) ProtoMessage() {}
+
+func (x *DpdResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_deployd_hooks_v1_hooks_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DpdResponse.ProtoReflect.Descriptor instead.
+func (*DpdResponse) Descriptor() ([]byte, []int) {
+	return file_deployd_hooks_v1_hooks_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *DpdResponse) GetResultJson() []byte {
+	if x != nil {
+		return x.ResultJson
+	}
+	return nil
+}
+
+func (x *DpdResponse) GetErrorJson() []byte {
+	if x != nil {
+		return x.ErrorJson
+	}
+	return nil
+}
+
 var File_deployd_hooks_v1_hooks_proto protoreflect.FileDescriptor
 
 const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
@@ -756,7 +1067,7 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\x1cdeployd/hooks/v1/hooks.proto\x12\x10deployd.hooks.v1\":\n" +
 	"\x06Caller\x12\x17\n" +
 	"\ais_root\x18\x01 \x01(\bR\x06isRoot\x12\x17\n" +
-	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\xb1\x03\n" +
+	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\xd6\x03\n" +
 	"\fEventContext\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -773,7 +1084,8 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\n" +
 	" \x01(\tR\trequestId\x12\x18\n" +
-	"\asuccess\x18\v \x01(\bR\asuccess\x12\x10\n" +
+	"\asuccess\x18\v \x01(\bR\asuccess\x12#\n" +
+	"\rinvocation_id\x18\f \x01(\x04R\finvocationId\x12\x10\n" +
 	"\x03url\x18\r \x01(\tR\x03url\x12\x1b\n" +
 	"\tbody_json\x18\x0e \x01(\fR\bbodyJson\"\xa2\x01\n" +
 	"\x04Emit\x12\x14\n" +
@@ -817,7 +1129,32 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\fSessionRooms\x12\x12\n" +
 	"\x04join\x18\x01 \x03(\tR\x04join\x12\x14\n" +
 	"\x05leave\x18\x02 \x03(\tR\x05leave\x12\x1b\n" +
-	"\tleave_all\x18\x03 \x01(\bR\bleaveAll*\xb5\x01\n" +
+	"\tleave_all\x18\x03 \x01(\bR\bleaveAll\"\x80\x01\n" +
+	"\n" +
+	"StreamCall\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x128\n" +
+	"\acontext\x18\x02 \x01(\v2\x1e.deployd.hooks.v1.EventContextR\acontext\x12\x1f\n" +
+	"\vdeadline_ms\x18\x03 \x01(\rR\n" +
+	"deadlineMs\"]\n" +
+	"\fStreamAnswer\x12\x17\n" +
+	"\acall_id\x18\x01 \x01(\x04R\x06callId\x124\n" +
+	"\x06result\x18\x02 \x01(\v2\x1c.deployd.hooks.v1.HookResultR\x06result\"\xb5\x01\n" +
+	"\n" +
+	"DpdRequest\x12#\n" +
+	"\rinvocation_id\x18\x01 \x01(\x04R\finvocationId\x12\x1e\n" +
+	"\n" +
+	"collection\x18\x02 \x01(\tR\n" +
+	"collection\x12\x16\n" +
+	"\x06method\x18\x03 \x01(\tR\x06method\x12\x0e\n" +
+	"\x02id\x18\x04 \x01(\tR\x02id\x12\x1d\n" +
+	"\n" +
+	"query_json\x18\x05 \x01(\fR\tqueryJson\x12\x1b\n" +
+	"\tbody_json\x18\x06 \x01(\fR\bbodyJson\"M\n" +
+	"\vDpdResponse\x12\x1f\n" +
+	"\vresult_json\x18\x01 \x01(\fR\n" +
+	"resultJson\x12\x1d\n" +
+	"\n" +
+	"error_json\x18\x02 \x01(\fR\terrorJson*\xb5\x01\n" +
 	"\x05Event\x12\x15\n" +
 	"\x11EVENT_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14EVENT_BEFORE_REQUEST\x10\x01\x12\x12\n" +
@@ -828,9 +1165,15 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\tEVENT_GET\x10\x05\x12\x10\n" +
 	"\fEVENT_DELETE\x10\x06\x12\x16\n" +
 	"\x12EVENT_AFTER_COMMIT\x10\a\x12\x0f\n" +
-	"\vEVENT_LOGIN\x10\b2R\n" +
+	"\vEVENT_LOGIN\x10\b*A\n" +
+	"\bBrokerId\x12\x19\n" +
+	"\x15BROKER_ID_UNSPECIFIED\x10\x00\x12\x1a\n" +
+	"\x16BROKER_ID_HOST_SERVICE\x10\x012\xa1\x01\n" +
 	"\vHookService\x12C\n" +
-	"\x03Run\x12\x1e.deployd.hooks.v1.EventContext\x1a\x1c.deployd.hooks.v1.HookResultB9Z7github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1b\x06proto3"
+	"\x03Run\x12\x1e.deployd.hooks.v1.EventContext\x1a\x1c.deployd.hooks.v1.HookResult\x12M\n" +
+	"\tRunStream\x12\x1c.deployd.hooks.v1.StreamCall\x1a\x1e.deployd.hooks.v1.StreamAnswer(\x010\x012Q\n" +
+	"\vHostService\x12B\n" +
+	"\x03Dpd\x12\x1c.deployd.hooks.v1.DpdRequest\x1a\x1d.deployd.hooks.v1.DpdResponseB9Z7github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1b\x06proto3"
 
 var (
 	file_deployd_hooks_v1_hooks_proto_rawDescOnce sync.Once
@@ -844,36 +1187,47 @@ func file_deployd_hooks_v1_hooks_proto_rawDescGZIP() []byte {
 	return file_deployd_hooks_v1_hooks_proto_rawDescData
 }
 
-var file_deployd_hooks_v1_hooks_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_deployd_hooks_v1_hooks_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_deployd_hooks_v1_hooks_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_deployd_hooks_v1_hooks_proto_goTypes = []any{
 	(Event)(0),               // 0: deployd.hooks.v1.Event
-	(*Caller)(nil),           // 1: deployd.hooks.v1.Caller
-	(*EventContext)(nil),     // 2: deployd.hooks.v1.EventContext
-	(*Emit)(nil),             // 3: deployd.hooks.v1.Emit
-	(*Cancel)(nil),           // 4: deployd.hooks.v1.Cancel
-	(*ResponseMutation)(nil), // 5: deployd.hooks.v1.ResponseMutation
-	(*LogLine)(nil),          // 6: deployd.hooks.v1.LogLine
-	(*HookResult)(nil),       // 7: deployd.hooks.v1.HookResult
-	(*SessionRooms)(nil),     // 8: deployd.hooks.v1.SessionRooms
-	nil,                      // 9: deployd.hooks.v1.HookResult.ErrorsEntry
+	(BrokerId)(0),            // 1: deployd.hooks.v1.BrokerId
+	(*Caller)(nil),           // 2: deployd.hooks.v1.Caller
+	(*EventContext)(nil),     // 3: deployd.hooks.v1.EventContext
+	(*Emit)(nil),             // 4: deployd.hooks.v1.Emit
+	(*Cancel)(nil),           // 5: deployd.hooks.v1.Cancel
+	(*ResponseMutation)(nil), // 6: deployd.hooks.v1.ResponseMutation
+	(*LogLine)(nil),          // 7: deployd.hooks.v1.LogLine
+	(*HookResult)(nil),       // 8: deployd.hooks.v1.HookResult
+	(*SessionRooms)(nil),     // 9: deployd.hooks.v1.SessionRooms
+	(*StreamCall)(nil),       // 10: deployd.hooks.v1.StreamCall
+	(*StreamAnswer)(nil),     // 11: deployd.hooks.v1.StreamAnswer
+	(*DpdRequest)(nil),       // 12: deployd.hooks.v1.DpdRequest
+	(*DpdResponse)(nil),      // 13: deployd.hooks.v1.DpdResponse
+	nil,                      // 14: deployd.hooks.v1.HookResult.ErrorsEntry
 }
 var file_deployd_hooks_v1_hooks_proto_depIdxs = []int32{
-	0, // 0: deployd.hooks.v1.EventContext.event:type_name -> deployd.hooks.v1.Event
-	1, // 1: deployd.hooks.v1.EventContext.caller:type_name -> deployd.hooks.v1.Caller
-	4, // 2: deployd.hooks.v1.HookResult.cancel:type_name -> deployd.hooks.v1.Cancel
-	9, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
-	3, // 4: deployd.hooks.v1.HookResult.emits:type_name -> deployd.hooks.v1.Emit
-	5, // 5: deployd.hooks.v1.HookResult.response:type_name -> deployd.hooks.v1.ResponseMutation
-	6, // 6: deployd.hooks.v1.HookResult.logs:type_name -> deployd.hooks.v1.LogLine
-	8, // 7: deployd.hooks.v1.HookResult.session_rooms:type_name -> deployd.hooks.v1.SessionRooms
-	2, // 8: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
-	7, // 9: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
-	9, // [9:10] is the sub-list for method output_type
-	8, // [8:9] is the sub-list for method input_type
-	8, // [8:8] is the sub-list for extension type_name
-	8, // [8:8] is the sub-list for extension extendee
-	0, // [0:8] is the sub-list for field type_name
+	0,  // 0: deployd.hooks.v1.EventContext.event:type_name -> deployd.hooks.v1.Event
+	2,  // 1: deployd.hooks.v1.EventContext.caller:type_name -> deployd.hooks.v1.Caller
+	5,  // 2: deployd.hooks.v1.HookResult.cancel:type_name -> deployd.hooks.v1.Cancel
+	14, // 3: deployd.hooks.v1.HookResult.errors:type_name -> deployd.hooks.v1.HookResult.ErrorsEntry
+	4,  // 4: deployd.hooks.v1.HookResult.emits:type_name -> deployd.hooks.v1.Emit
+	6,  // 5: deployd.hooks.v1.HookResult.response:type_name -> deployd.hooks.v1.ResponseMutation
+	7,  // 6: deployd.hooks.v1.HookResult.logs:type_name -> deployd.hooks.v1.LogLine
+	9,  // 7: deployd.hooks.v1.HookResult.session_rooms:type_name -> deployd.hooks.v1.SessionRooms
+	3,  // 8: deployd.hooks.v1.StreamCall.context:type_name -> deployd.hooks.v1.EventContext
+	8,  // 9: deployd.hooks.v1.StreamAnswer.result:type_name -> deployd.hooks.v1.HookResult
+	3,  // 10: deployd.hooks.v1.HookService.Run:input_type -> deployd.hooks.v1.EventContext
+	10, // 11: deployd.hooks.v1.HookService.RunStream:input_type -> deployd.hooks.v1.StreamCall
+	12, // 12: deployd.hooks.v1.HostService.Dpd:input_type -> deployd.hooks.v1.DpdRequest
+	8,  // 13: deployd.hooks.v1.HookService.Run:output_type -> deployd.hooks.v1.HookResult
+	11, // 14: deployd.hooks.v1.HookService.RunStream:output_type -> deployd.hooks.v1.StreamAnswer
+	13, // 15: deployd.hooks.v1.HostService.Dpd:output_type -> deployd.hooks.v1.DpdResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_deployd_hooks_v1_hooks_proto_init() }
@@ -886,10 +1240,10 @@ func file_deployd_hooks_v1_hooks_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_deployd_hooks_v1_hooks_proto_rawDesc), len(file_deployd_hooks_v1_hooks_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   9,
+			NumEnums:      2,
+			NumMessages:   13,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   2,
 		},
 		GoTypes:           file_deployd_hooks_v1_hooks_proto_goTypes,
 		DependencyIndexes: file_deployd_hooks_v1_hooks_proto_depIdxs,

@@ -23,7 +23,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	HookService_Run_FullMethodName = "/deployd.hooks.v1.HookService/Run"
+	HookService_Run_FullMethodName       = "/deployd.hooks.v1.HookService/Run"
+	HookService_RunStream_FullMethodName = "/deployd.hooks.v1.HookService/RunStream"
 )
 
 // HookServiceClient is the client API for HookService service.
@@ -31,6 +32,10 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type HookServiceClient interface {
 	Run(ctx context.Context, in *EventContext, opts ...grpc.CallOption) (*HookResult, error)
+	// The same calls over one long-lived stream (what deployd-ts uses when the program has it):
+	// answers come back as they finish, in any order, matched by call_id. A stream per call costs
+	// both processes more than the hook itself.
+	RunStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamCall, StreamAnswer], error)
 }
 
 type hookServiceClient struct {
@@ -51,11 +56,28 @@ func (c *hookServiceClient) Run(ctx context.Context, in *EventContext, opts ...g
 	return out, nil
 }
 
+func (c *hookServiceClient) RunStream(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[StreamCall, StreamAnswer], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &HookService_ServiceDesc.Streams[0], HookService_RunStream_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[StreamCall, StreamAnswer]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HookService_RunStreamClient = grpc.BidiStreamingClient[StreamCall, StreamAnswer]
+
 // HookServiceServer is the server API for HookService service.
 // All implementations must embed UnimplementedHookServiceServer
 // for forward compatibility.
 type HookServiceServer interface {
 	Run(context.Context, *EventContext) (*HookResult, error)
+	// The same calls over one long-lived stream (what deployd-ts uses when the program has it):
+	// answers come back as they finish, in any order, matched by call_id. A stream per call costs
+	// both processes more than the hook itself.
+	RunStream(grpc.BidiStreamingServer[StreamCall, StreamAnswer]) error
 	mustEmbedUnimplementedHookServiceServer()
 }
 
@@ -68,6 +90,9 @@ type UnimplementedHookServiceServer struct{}
 
 func (UnimplementedHookServiceServer) Run(context.Context, *EventContext) (*HookResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method Run not implemented")
+}
+func (UnimplementedHookServiceServer) RunStream(grpc.BidiStreamingServer[StreamCall, StreamAnswer]) error {
+	return status.Error(codes.Unimplemented, "method RunStream not implemented")
 }
 func (UnimplementedHookServiceServer) mustEmbedUnimplementedHookServiceServer() {}
 func (UnimplementedHookServiceServer) testEmbeddedByValue()                     {}
@@ -108,6 +133,13 @@ func _HookService_Run_Handler(srv interface{}, ctx context.Context, dec func(int
 	return interceptor(ctx, in, info, handler)
 }
 
+func _HookService_RunStream_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(HookServiceServer).RunStream(&grpc.GenericServerStream[StreamCall, StreamAnswer]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type HookService_RunStreamServer = grpc.BidiStreamingServer[StreamCall, StreamAnswer]
+
 // HookService_ServiceDesc is the grpc.ServiceDesc for HookService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -118,6 +150,115 @@ var HookService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Run",
 			Handler:    _HookService_Run_Handler,
+		},
+	},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "RunStream",
+			Handler:       _HookService_RunStream_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
+	Metadata: "deployd/hooks/v1/hooks.proto",
+}
+
+const (
+	HostService_Dpd_FullMethodName = "/deployd.hooks.v1.HostService/Dpd"
+)
+
+// HostServiceClient is the client API for HostService service.
+//
+// For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
+type HostServiceClient interface {
+	Dpd(ctx context.Context, in *DpdRequest, opts ...grpc.CallOption) (*DpdResponse, error)
+}
+
+type hostServiceClient struct {
+	cc grpc.ClientConnInterface
+}
+
+func NewHostServiceClient(cc grpc.ClientConnInterface) HostServiceClient {
+	return &hostServiceClient{cc}
+}
+
+func (c *hostServiceClient) Dpd(ctx context.Context, in *DpdRequest, opts ...grpc.CallOption) (*DpdResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DpdResponse)
+	err := c.cc.Invoke(ctx, HostService_Dpd_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HostServiceServer is the server API for HostService service.
+// All implementations must embed UnimplementedHostServiceServer
+// for forward compatibility.
+type HostServiceServer interface {
+	Dpd(context.Context, *DpdRequest) (*DpdResponse, error)
+	mustEmbedUnimplementedHostServiceServer()
+}
+
+// UnimplementedHostServiceServer must be embedded to have
+// forward compatible implementations.
+//
+// NOTE: this should be embedded by value instead of pointer to avoid a nil
+// pointer dereference when methods are called.
+type UnimplementedHostServiceServer struct{}
+
+func (UnimplementedHostServiceServer) Dpd(context.Context, *DpdRequest) (*DpdResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Dpd not implemented")
+}
+func (UnimplementedHostServiceServer) mustEmbedUnimplementedHostServiceServer() {}
+func (UnimplementedHostServiceServer) testEmbeddedByValue()                     {}
+
+// UnsafeHostServiceServer may be embedded to opt out of forward compatibility for this service.
+// Use of this interface is not recommended, as added methods to HostServiceServer will
+// result in compilation errors.
+type UnsafeHostServiceServer interface {
+	mustEmbedUnimplementedHostServiceServer()
+}
+
+func RegisterHostServiceServer(s grpc.ServiceRegistrar, srv HostServiceServer) {
+	// If the following call panics, it indicates UnimplementedHostServiceServer was
+	// embedded by pointer and is nil.  This will cause panics if an
+	// unimplemented method is ever invoked, so we test this at initialization
+	// time to prevent it from happening at runtime later due to I/O.
+	if t, ok := srv.(interface{ testEmbeddedByValue() }); ok {
+		t.testEmbeddedByValue()
+	}
+	s.RegisterService(&HostService_ServiceDesc, srv)
+}
+
+func _HostService_Dpd_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DpdRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(HostServiceServer).Dpd(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: HostService_Dpd_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(HostServiceServer).Dpd(ctx, req.(*DpdRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+// HostService_ServiceDesc is the grpc.ServiceDesc for HostService service.
+// It's only intended for direct use with grpc.RegisterService,
+// and not to be introspected or modified (even as a copy)
+var HostService_ServiceDesc = grpc.ServiceDesc{
+	ServiceName: "deployd.hooks.v1.HostService",
+	HandlerType: (*HostServiceServer)(nil),
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "Dpd",
+			Handler:    _HostService_Dpd_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

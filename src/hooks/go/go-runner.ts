@@ -28,9 +28,14 @@
  * The channel to each sidecar is mutual TLS (go-plugin AutoMTLS) unless turned off with
  * `autoMTLS: false` or DEPLOYD_GO_AUTOMTLS=off; one throw-away client certificate per runner.
  *
- * Go hooks have no `dpd` client (no gRPC broker): setCollections/setInternalHandler are no-ops.
+ * `dpd` from Go (`ctx.Dpd("todos").Get(…)`): each sidecar is offered HostService over go-plugin's
+ * broker (plugin-host.ts). Every Run carries a fresh invocation id, valid until its result is back;
+ * a Dpd call naming it runs through the same internal handler as JavaScript's `dpd` (the caller's
+ * identity and request stack, rules, hooks, recursion limit, emits after commit).
  */
+import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
@@ -39,13 +44,15 @@ import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type J
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
 import { isExecutable } from './plugin-config.js';
-import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
+import { GoPluginError, GoPluginProcess, type PluginLog, type ProtoDpdRequest, type ProtoDpdResponse, type ProtoEventContext, type ProtoHookResult } from './plugin-host.js';
 
 /** hooks-go in this package (dist/src/hooks/go/ → the repository root). */
 export const DEFAULT_SDK_DIR = fileURLToPath(new URL('../../../../hooks-go', import.meta.url));
 
 export const DEFAULT_GO_TIMEOUT_MS = 2000;
 export const DEFAULT_BUILD_WAIT_MS = 20_000;
+/** Retry-After (seconds) of the 503 a request gets while its collection's Go hooks build. */
+const RETRY_AFTER_S = 5;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
 /** A sidecar that ran this long before exiting restarts without backoff. */
@@ -80,6 +87,8 @@ interface HookSet {
   collection: string;
   /** Built, or being built: set when the program is known. */
   binary?: string;
+  /** The program a build of these files produces (`<buildDir>/<hash>/plugin`), known before it is built. */
+  plannedBinary?: string;
   /** event → what messages call the hook (`todos/post.go`, or the goPlugin path). */
   files: Map<HookEvent, string>;
   timeoutMs: number;
@@ -97,6 +106,28 @@ interface HookSet {
   closed: boolean;
   /** Kills a build in progress when the set is unloaded or the runner closes. */
   abort: AbortController;
+  /** What load() was given (a retry builds it again). */
+  hooks: HookSource[];
+  /**
+   * The last build or start failed for a reason other than the user's code (the toolchain, the
+   * network, an interrupted build, a start that failed): the next request tries again.
+   */
+  retryable: boolean;
+  /** When the current build began, for Retry-After and /health. */
+  buildStartedAt: number;
+}
+
+/** A Go hook set's state as /health reports it. */
+export interface GoHookStatus {
+  collection: string;
+  state: 'building' | 'ready' | 'failed';
+  events: string[];
+  /** While building: seconds since the build began. */
+  seconds?: number;
+  /** When failed (or some events failed): event → why. */
+  errors?: Partial<Record<HookEvent, string>>;
+  /** When failed: whether the next request tries again (else: the next change of a file). */
+  retry?: 'next request' | 'next change';
 }
 
 export class GoHookRunner implements HookRunner {
@@ -107,6 +138,10 @@ export class GoHookRunner implements HookRunner {
   private readonly defaultTimeoutMs: number;
   private clientCertificate?: Promise<ClientCertificate>;
   private closed = false;
+  private internal?: InternalHandler;
+  /** Invocations running now, by id: the request scope their `dpd` calls run in. */
+  private readonly invocations = new Map<string, { scope: unknown; set: HookSet }>();
+  private nextInvocation = 0;
 
   constructor(private readonly options: GoHookRunnerOptions) {
     this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
@@ -145,6 +180,9 @@ export class GoHookRunner implements HookRunner {
       startedAt: 0,
       closed: false,
       abort: new AbortController(),
+      hooks,
+      retryable: false,
+      buildStartedAt: Date.now(),
     };
     if (pluginHooks.length > 0) {
       set.binary = pluginHooks[0]!.plugin;
@@ -156,6 +194,7 @@ export class GoHookRunner implements HookRunner {
       // Checked now, not in the background: without Go the server must refuse to start.
       try {
         const plan = planGoBuild({ collection, files: toFiles(hooks), buildDir: this.options.buildDir, sdkDir: this.sdkDir });
+        set.plannedBinary = plan.binary;
         if (!plan.built) findGo(this.options.go ?? 'go');
       } catch (err) {
         const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
@@ -166,28 +205,38 @@ export class GoHookRunner implements HookRunner {
     // A hot edit: the collection runs a sidecar already, which serves until this one is ready.
     const replacing = [...this.sets.values()].some((s) => s.collection === collection && s.state === 'ready' && !s.closed);
     this.sets.set(hookSet, set);
-    set.loaded = this.prepare(set, hooks).then(
-      (errs) => {
-        set.errors = errs;
-        set.state = set.proc ? 'ready' : 'failed';
-        // (A hot edit returns its errors to the registry, which logs them.)
-        if (!replacing) for (const [event, message] of Object.entries(errs)) {
-          this.options.log.error({ collection, event }, `go hook failed to load: ${message}`);
-        }
-      },
-      (err: Error) => {
-        set.state = 'failed';
-        for (const event of set.files.keys()) set.errors[event] = `${set.files.get(event)}: ${err.message}`;
-      },
-    );
+    this.begin(set, !replacing);
     if (!replacing) return errors; // the first version: requests wait for it (see run)
     await set.loaded;
     return { ...set.errors };
   }
 
+  /** Builds and starts `set` in the background (again, after a failure that may pass: see run). */
+  private begin(set: HookSet, logErrors: boolean): void {
+    set.state = 'loading';
+    set.retryable = false;
+    set.errors = {};
+    set.loaded = this.prepare(set, set.hooks).then(
+      (errs) => {
+        set.errors = errs;
+        set.state = set.proc ? 'ready' : 'failed';
+        // (A hot edit returns its errors to the registry, which logs them.)
+        if (logErrors) for (const [event, message] of Object.entries(errs)) {
+          this.options.log.error({ collection: set.collection, event, retry: set.retryable ? 'on the next request' : 'on the next change' }, `go hook failed to load: ${message}`);
+        }
+      },
+      (err: Error) => {
+        set.state = 'failed';
+        set.retryable = true;
+        for (const event of set.files.keys()) set.errors[event] = `${set.files.get(event)}: ${err.message}`;
+      },
+    );
+  }
+
   /** Builds (unless prebuilt) and starts the set's program; resolves to the events' errors. */
   private async prepare(set: HookSet, hooks: HookSource[]): Promise<Partial<Record<HookEvent, string>>> {
     const errors: Partial<Record<HookEvent, string>> = {};
+    set.buildStartedAt = Date.now();
     if (!set.binary) {
       let files = toFiles(hooks);
       const pluginLog = this.pluginLog(set);
@@ -224,6 +273,8 @@ export class GoHookRunner implements HookRunner {
         }
       } catch (err) {
         if (set.closed) return errors;
+        // Not the user's code: a missing toolchain, a failed download, an interrupted build.
+        set.retryable = true;
         const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
         for (const f of files) errors[f.event as HookEvent] = `${f.file}: ${message}`;
         return errors;
@@ -244,6 +295,7 @@ export class GoHookRunner implements HookRunner {
       set.proc = proc;
       this.supervise(set, proc);
     } catch (err) {
+      set.retryable = true;
       for (const [event, file] of set.files) errors[event] = `${file}: the Go hook program did not start: ${(err as Error).message}`;
     }
     return errors;
@@ -255,25 +307,71 @@ export class GoHookRunner implements HookRunner {
     this.sets.delete(hookSet);
     set.closed = true;
     set.abort.abort();
-    void set.proc?.stop();
+    // Retired for good (not a server stop): its program goes too, unless another set uses it.
+    void (async () => {
+      await set.proc?.stop();
+      await set.loaded;
+      this.removeBuild(set);
+    })();
+  }
+
+  /** Deletes `<buildDir>/<hash>/` of a retired set whose program no live set uses. */
+  private removeBuild(set: HookSet): void {
+    const binary = set.binary ?? set.plannedBinary;
+    if (!binary || this.closed || set.plannedBinary === undefined) return; // prebuilt goPlugin programs are the user's
+    const dir = path.dirname(binary);
+    if (path.dirname(dir) !== path.resolve(this.options.buildDir)) return;
+    for (const other of this.sets.values()) {
+      if ((other.binary ?? other.plannedBinary) === binary) return;
+    }
+    fs.rm(dir, { recursive: true, force: true }, (err) => {
+      if (err) this.options.log.warn({ collection: set.collection, dir, err: err.message }, 'could not remove a retired Go hook build');
+      else this.options.log.info({ collection: set.collection, dir }, 'removed a retired Go hook build');
+    });
   }
 
   setCollections(_names: string[]): void {
-    // Go hooks have no dpd client.
+    // Go's ctx.Dpd takes any collection name; the internal handler answers 404 for unknown ones.
   }
 
-  setInternalHandler(_handler: InternalHandler): void {
-    // Go hooks have no dpd client.
+  setInternalHandler(handler: InternalHandler): void {
+    this.internal = handler;
   }
 
-  async run(ctx: EventContext, _scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
+  /** HostService/Dpd from `set`'s sidecar. */
+  private async dpd(set: HookSet, req: ProtoDpdRequest): Promise<ProtoDpdResponse> {
+    const fail = (status: number, message: string): ProtoDpdResponse => ({
+      error_json: Buffer.from(JSON.stringify({ message, status, statusCode: status })),
+    });
+    const running = this.invocations.get(String(req.invocation_id));
+    if (!running || running.set !== set) return fail(400, 'dpd call from a hook that is not running (finish dpd calls before the hook returns)');
+    if (!this.internal) return fail(500, 'internal client unavailable');
+    const method = req.method;
+    if (method !== 'GET' && method !== 'POST' && method !== 'PUT' && method !== 'DELETE') return fail(400, `dpd: unknown method ${JSON.stringify(method)}`);
+    if (!req.collection) return fail(400, 'dpd: no collection named');
+    const query = parse(req.query_json) ?? {};
+    const body = parse(req.body_json) ?? {};
+    if (!isObject(query) || !isObject(body)) return fail(400, 'dpd: query and body must be JSON objects');
+    const outcome = await this.internal(running.scope, { collection: req.collection, method, id: req.id || undefined, query, body });
+    if (outcome.error !== undefined) return { error_json: Buffer.from(JSON.stringify(outcome.error)) };
+    return { result_json: Buffer.from(JSON.stringify(outcome.result ?? null)) };
+  }
+
+  async run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
     if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failed(`go hook ${file} is not loaded`, 500);
+    // A build or start that failed for a reason other than the code is tried again now.
+    if (set.state === 'failed' && set.retryable && !set.closed && !this.closed) {
+      this.options.log.info({ collection: set.collection }, 'building the Go hooks again after a failure');
+      this.begin(set, true);
+    }
     if (set.state === 'loading') {
       const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
       if (!waited) {
-        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`);
+        throw Object.assign(new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`), {
+          headers: { 'Retry-After': String(RETRY_AFTER_S) },
+        });
       }
     }
     // Fail closed, for every event (AfterCommit included): the same answer as a load error.
@@ -289,8 +387,12 @@ export class GoHookRunner implements HookRunner {
       proc = restarted;
     }
     let res: ProtoHookResult;
+    const invocation = String(++this.nextInvocation);
+    this.invocations.set(invocation, { scope, set });
     try {
-      res = await proc.run(toProto(ctx), Math.max(1, deadline - Date.now()));
+      const request = toProto(ctx);
+      request.invocation_id = invocation;
+      res = await proc.run(request, Math.max(1, deadline - Date.now()));
     } catch (err) {
       const code = err instanceof GoPluginError ? err.code : 'RPC';
       // grpc-js under load sometimes reports an expired deadline as CANCELLED: count it as one.
@@ -301,8 +403,31 @@ export class GoHookRunner implements HookRunner {
       }
       if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
       return failed(`go hook ${file} failed: ${(err as Error).message}`, 500);
+    } finally {
+      this.invocations.delete(invocation);
     }
     return fromProto(res, ctx);
+  }
+
+  /** Each Go hook set's state, for /health (one entry per collection: its newest set). */
+  status(): GoHookStatus[] {
+    const byCollection = new Map<string, HookSet>();
+    for (const set of this.sets.values()) {
+      const seen = byCollection.get(set.collection);
+      // While a hot edit builds, the running version is what serves: report it.
+      if (!seen || (seen.state !== 'ready' && set.state === 'ready') || (seen.state === set.state && set.buildStartedAt > seen.buildStartedAt)) byCollection.set(set.collection, set);
+    }
+    return [...byCollection.values()].sort((a, b) => (a.collection < b.collection ? -1 : 1)).map((set) => {
+      const out: GoHookStatus = {
+        collection: set.collection,
+        state: set.state === 'loading' ? 'building' : set.state,
+        events: [...set.files.keys(), ...(Object.keys(set.errors) as HookEvent[]).filter((e) => !set.files.has(e))].sort(),
+      };
+      if (set.state === 'loading') out.seconds = Math.round((Date.now() - set.buildStartedAt) / 1000);
+      if (set.state !== 'loading' && Object.keys(set.errors).length > 0) out.errors = { ...set.errors };
+      if (set.state === 'failed') out.retry = set.retryable ? 'next request' : 'next change';
+      return out;
+    });
   }
 
   /** Resolves when every hook set loading now has been built and started (or failed). */
@@ -355,6 +480,7 @@ export class GoHookRunner implements HookRunner {
       log: this.pluginLog(set),
       autoMTLS: this.autoMTLS,
       clientCertificate,
+      host: { dpd: (req) => this.dpd(set, req) },
     });
     this.options.log.info({ collection: set.collection, pid: proc.pid, address: proc.address, tls: proc.tls, ms: Date.now() - set.startedAt }, 'go hook sidecar started');
     return proc;

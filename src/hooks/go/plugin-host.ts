@@ -6,8 +6,10 @@
  *
  * Security: the socket lives in a fresh 0700 directory of the host; with `autoMTLS` the channel is
  * also mutual TLS (go-plugin AutoMTLS, client certificate from the openssl CLI).
- * Not done here: the gRPC broker (plugin → host callbacks), restarts (the caller owns the restart
- * policy: see `exited`).
+ * Host callbacks: with `host`, the host serves HostService (`dpd` calls) on a socket of its own in
+ * the same private directory, with the same mutual TLS, and announces it to the plugin over
+ * go-plugin's GRPCBroker stream (ConnInfo, service id BROKER_ID_HOST_SERVICE); the plugin dials it.
+ * Not done here: restarts (the caller owns the restart policy: see `exited`).
  *
  * Host death: every live plugin is SIGKILLed from `process.on('exit')`, which covers a normal exit,
  * `process.exit()` and an uncaught exception. A host killed by SIGKILL (or a signal without a
@@ -15,8 +17,9 @@
  * `Serve` watches `os.Getppid()` and exits (removing its socket) when the host is gone. A prebuilt
  * program not built on hooks-go may not, and would then outlive a SIGKILLed host.
  *
- * HookService/Run, the hot path, goes over its own lean HTTP/2 channel (./unary-channel.ts);
- * grpc-js serves the health check, the stdio stream and the shutdown.
+ * HookService calls, the hot path, go over their own lean HTTP/2 channel (./unary-channel.ts): all
+ * of them over one RunStream stream when the program has it (hooks-go does), else one Run call
+ * each; grpc-js serves the health check, the stdio stream, the broker and the shutdown.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -29,7 +32,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
-import { UnaryChannel } from './unary-channel.js';
+import { CallStream, UnaryChannel } from './unary-channel.js';
 
 /** hooks-go's handshake (hooks-go/hooks/serve.go). */
 export const MAGIC_COOKIE_KEY = 'DPD_HOOK_PLUGIN';
@@ -90,6 +93,28 @@ export interface GoPluginStartOptions {
   clientCertificate?: ClientCertificate;
   /** hooks.proto; default proto/deployd/hooks/v1/hooks.proto of this package. */
   protoFile?: string;
+  /** Serve HostService to the plugin (its hooks' `dpd` calls); absent: no callbacks. */
+  host?: HostServiceHandler;
+}
+
+/** HostService/Dpd as proto-loader objects (snake_case, bytes as Buffers, uint64 as string). */
+export interface ProtoDpdRequest {
+  invocation_id: string;
+  collection: string;
+  method: string;
+  id: string;
+  query_json: Buffer;
+  body_json: Buffer;
+}
+
+export interface ProtoDpdResponse {
+  result_json?: Buffer;
+  error_json?: Buffer;
+}
+
+/** What the host does for a plugin's HostService calls. Must not reject. */
+export interface HostServiceHandler {
+  dpd(request: ProtoDpdRequest): Promise<ProtoDpdResponse>;
 }
 
 /** How the plugin process ended. */
@@ -115,6 +140,8 @@ export interface ProtoEventContext {
   internal?: boolean;
   request_id?: string;
   success?: boolean;
+  /** Names the invocation in the plugin's HostService calls. */
+  invocation_id?: number | string;
   url?: string;
   body_json?: Buffer | Uint8Array;
 }
@@ -138,13 +165,26 @@ const STOP_GRACE_MS = 2000;
 const MAX_MESSAGE_BYTES = 0x7fffffff;
 
 const hookDefinitions = new Map<string, protoLoader.PackageDefinition>();
-function hookService(file: string): protoLoader.MethodDefinition<object, object> {
+function hookDefinition(file: string): protoLoader.PackageDefinition {
   let def = hookDefinitions.get(file);
   if (!def) {
     def = protoLoader.loadSync(file, LOADER_OPTIONS);
     hookDefinitions.set(file, def);
   }
-  return (def['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
+  return def;
+}
+function hookService(file: string): protoLoader.MethodDefinition<object, object> {
+  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
+}
+function hookStreamService(file: string): protoLoader.MethodDefinition<object, object> {
+  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).RunStream;
+}
+
+/** The broker id under which the host offers HostService (hooks.proto `BrokerId`). */
+function hostServiceBrokerId(file: string): number {
+  const e = hookDefinition(file)['deployd.hooks.v1.BrokerId'] as protoLoader.EnumTypeDefinition;
+  const values = (e.type as { value: { name: string; number: number }[] }).value;
+  return values.find((v) => v.name === 'BROKER_ID_HOST_SERVICE')!.number;
 }
 
 function method(service: string, name: string): protoLoader.MethodDefinition<object, object> {
@@ -272,6 +312,13 @@ export class GoPluginProcess {
   private runChannel: UnaryChannel | undefined;
   private stdio: grpc.ClientReadableStream<unknown> | undefined;
   private readonly runMethod: protoLoader.MethodDefinition<object, object>;
+  /** HookService/RunStream: every Run over one stream, when the program has it (hooks-go does). */
+  private readonly streamMethod: protoLoader.MethodDefinition<object, object>;
+  private callStream: CallStream | undefined;
+  private nextCall = 0;
+  /** HostService for the plugin's callbacks, and the broker stream that announced it. */
+  private hostServer: grpc.Server | undefined;
+  private broker: grpc.ClientDuplexStream<object, object> | undefined;
 
   private constructor(
     readonly name: string,
@@ -279,9 +326,10 @@ export class GoPluginProcess {
     /** The private directory holding the socket (removed by stop()). */
     readonly socketDir: string,
     private readonly log: PluginLog,
-    protoFile: string,
+    private readonly protoFile: string,
   ) {
     this.runMethod = hookService(protoFile);
+    this.streamMethod = hookStreamService(protoFile);
     this.exited = new Promise((resolve) => {
       const ended = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.exitInfo) return;
@@ -312,6 +360,11 @@ export class GoPluginProcess {
   address: string | undefined;
   /** Whether the connection is mutual TLS (AutoMTLS). */
   tls = false;
+
+  /** Whether hook calls go over one RunStream stream (else one Run call each). */
+  get streaming(): boolean {
+    return this.callStream?.usable ?? false;
+  }
 
   /**
    * Starts the plugin and resolves once it is connected and healthy. Rejects with a GoPluginError
@@ -345,12 +398,14 @@ export class GoPluginProcess {
     const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_PROTO_FILE);
     if (child.pid !== undefined) live.add(p);
     try {
-      await p.connect(timeoutMs, clientCert);
+      await p.connect(timeoutMs, clientCert, options.host);
       return p;
     } catch (err) {
       p.killNow();
       await p.exited;
+      p.closeHostService();
       p.releaseStdio();
+      p.callStream?.close();
       p.runChannel?.close();
       p.client?.close();
       fs.rmSync(dir, { recursive: true, force: true });
@@ -358,7 +413,7 @@ export class GoPluginProcess {
     }
   }
 
-  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined): Promise<void> {
+  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, hostService: HostServiceHandler | undefined): Promise<void> {
     const child = this.child;
     const started = Date.now();
     const stderrTail: string[] = [];
@@ -467,7 +522,60 @@ export class GoPluginProcess {
     }
     // Keep the Run channel warm: connected (and TLS-handshaken) before the first hook call.
     await this.runChannel.warm(Math.max(1000, timeoutMs - (Date.now() - started)));
+    const sm = this.streamMethod;
+    this.callStream = await this.runChannel.openStream(
+      sm.path,
+      (message) => {
+        const a = sm.responseDeserialize(message) as { call_id: string; result: ProtoHookResult | null };
+        return { callId: String(a.call_id), answer: a.result };
+      },
+      Math.max(1000, Math.min(5000, timeoutMs - (Date.now() - started))),
+    );
     this.openStdio();
+    if (hostService) await this.offerHostService(hostService, clientCert, handshake.serverCert);
+  }
+
+  /**
+   * Serves HostService on `<socketDir>/host.sock` (mutual TLS with the plugin's certificate as the
+   * only trusted client when AutoMTLS is on) and announces it on the GRPCBroker stream. The stream
+   * stays open for the plugin's life: go-plugin closes its broker when it ends.
+   */
+  private async offerHostService(host: HostServiceHandler, clientCert: ClientCertificate | undefined, serverCert: string): Promise<void> {
+    const socket = path.join(this.socketDir, 'host.sock');
+    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
+    this.hostServer = server;
+    const service = hookDefinition(this.protoFile)['deployd.hooks.v1.HostService'] as protoLoader.ServiceDefinition;
+    server.addService(service as unknown as grpc.ServiceDefinition, {
+      Dpd: (call: grpc.ServerUnaryCall<ProtoDpdRequest, ProtoDpdResponse>, callback: grpc.sendUnaryData<ProtoDpdResponse>) => {
+        host.dpd(call.request).then(
+          (res) => callback(null, res),
+          (err: Error) => callback(null, { error_json: Buffer.from(JSON.stringify({ message: err.message, status: 500, statusCode: 500 })) }),
+        );
+      },
+    });
+    const credentials = clientCert
+      ? grpc.ServerCredentials.createSsl(
+          Buffer.from(serverCertificatePem(serverCert)),
+          [{ private_key: Buffer.from(clientCert.keyPem), cert_chain: Buffer.from(clientCert.certPem) }],
+          true,
+        )
+      : grpc.ServerCredentials.createInsecure();
+    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, credentials, (err) => (err ? reject(err) : resolve())));
+    const m = method('plugin.GRPCBroker', 'StartStream');
+    const stream = this.client!.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
+    this.broker = stream;
+    stream.on('data', () => {}); // the plugin offers no services of its own
+    stream.on('error', (err: grpc.ServiceError) => {
+      if (!this.stopping && this.alive && err.code !== grpc.status.CANCELLED) this.log('debug', `GRPCBroker stream ended: ${err.message}`, {});
+    });
+    stream.write({ service_id: hostServiceBrokerId(this.protoFile), network: 'unix', address: socket });
+  }
+
+  private closeHostService(): void {
+    this.broker?.cancel();
+    this.broker = undefined;
+    this.hostServer?.forceShutdown();
+    this.hostServer = undefined;
   }
 
   /** GRPCStdio/StreamStdio, once: the plugin's os.Stdout/os.Stderr → log. */
@@ -527,6 +635,14 @@ export class GoPluginProcess {
     const deadline = Date.now() + Math.max(0, deadlineMs);
     try {
       if (!this.runChannel) throw new GoPluginError('STOPPED', `Go plugin ${this.name}: not connected`);
+      const stream = this.callStream;
+      if (stream?.usable) {
+        const id = String(++this.nextCall);
+        const message = this.streamMethod.requestSerialize({ call_id: id, context: eventContext, deadline_ms: Math.max(1, Math.ceil(deadlineMs)) });
+        const answer = (await stream.call(id, message, deadlineMs)) as ProtoHookResult | null;
+        if (!answer) throw new GoPluginError('RPC', `Go plugin ${this.name}: an answer without a result`);
+        return answer;
+      }
       const m = this.runMethod;
       return m.responseDeserialize(await this.runChannel.call(m.path, m.requestSerialize(eventContext), deadlineMs)) as ProtoHookResult;
     } catch (err) {
@@ -583,6 +699,8 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
+      this.closeHostService();
+      this.callStream?.close();
       this.runChannel?.close();
       this.client?.close();
       fs.rmSync(this.socketDir, { recursive: true, force: true });

@@ -1,8 +1,8 @@
 /**
  * The protobuf definitions a go-plugin host needs besides our own hooks.proto, inline (protobufjs
  * JSON descriptors, so nothing is fetched or read from disk): the standard gRPC health service and
- * go-plugin's internal controller and stdio services (go-plugin v1.8
- * `internal/plugin/grpc_controller.proto`, `grpc_stdio.proto`). `google.protobuf.Empty` and
+ * go-plugin's internal controller, stdio and broker services (go-plugin v1.8
+ * `internal/plugin/grpc_controller.proto`, `grpc_stdio.proto`, `grpc_broker.proto`). `google.protobuf.Empty` and
  * `plugin.Empty` are both empty messages, so one `plugin.Empty` serves for both on the wire.
  */
 import * as protoLoader from '@grpc/proto-loader';
@@ -42,6 +42,18 @@ const DESCRIPTOR = {
         GRPCStdio: {
           methods: { StreamStdio: { requestType: 'Empty', responseType: 'StdioData', responseStream: true } },
         },
+        ConnInfo: {
+          fields: {
+            service_id: { type: 'uint32', id: 1 },
+            network: { type: 'string', id: 2 },
+            address: { type: 'string', id: 3 },
+            knock: { type: 'Knock', id: 4 },
+          },
+          nested: { Knock: { fields: { knock: { type: 'bool', id: 1 }, ack: { type: 'bool', id: 2 }, error: { type: 'string', id: 3 } } } },
+        },
+        GRPCBroker: {
+          methods: { StartStream: { requestType: 'ConnInfo', responseType: 'ConnInfo', requestStream: true, responseStream: true } },
+        },
       },
     },
   },
@@ -59,7 +71,7 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 
 let cached: protoLoader.PackageDefinition | undefined;
 
-/** Method definitions of `grpc.health.v1.Health`, `plugin.GRPCController` and `plugin.GRPCStdio`. */
+/** Method definitions of `grpc.health.v1.Health`, `plugin.GRPCController`, `plugin.GRPCStdio` and `plugin.GRPCBroker`. */
 export function pluginServices(): protoLoader.PackageDefinition {
   cached ??= protoLoader.fromJSON(DESCRIPTOR as Parameters<typeof protoLoader.fromJSON>[0], LOADER_OPTIONS);
   return cached;

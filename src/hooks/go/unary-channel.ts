@@ -64,6 +64,12 @@ export class UnaryChannel {
     });
   }
 
+  /** HookService/RunStream-style call stream on this channel's session (see CallStream). */
+  openStream(path: string, split: (message: Buffer) => { callId: string; answer: unknown }, timeoutMs: number): Promise<CallStream | undefined> {
+    if (this.closed) return Promise.resolve(undefined);
+    return CallStream.open(this.connect(), path, split, timeoutMs);
+  }
+
   private connect(): http2.ClientHttp2Session {
     const current = this.session;
     if (current && !current.closed && !current.destroyed) return current;
@@ -72,7 +78,9 @@ export class UnaryChannel {
       t
         ? tls.connect({ ...this.target, ca: t.ca, key: t.key, cert: t.cert, servername: 'localhost', ALPNProtocols: ['h2'] })
         : net.connect(this.target as net.NetConnectOpts);
-    const session = http2.connect(t ? 'https://localhost' : 'http://localhost', { createConnection });
+    // Large flow-control windows: no WINDOW_UPDATE round per small answer.
+    const session = http2.connect(t ? 'https://localhost' : 'http://localhost', { createConnection, settings: { initialWindowSize: 1 << 20 } });
+    session.once('connect', () => session.setLocalWindowSize(1 << 22));
     session.on('error', () => {}); // each call reports its own failure
     session.once('close', () => {
       if (this.session === session) this.session = undefined;
@@ -152,5 +160,124 @@ export class UnaryChannel {
     this.closed = true;
     this.session?.destroy();
     this.session = undefined;
+  }
+}
+
+/**
+ * Many calls over one long-lived gRPC bidirectional stream (HookService/RunStream): each request
+ * and answer is one length-prefixed message carrying a call id; answers come back in any order.
+ * Per call this costs a DATA frame each way instead of a whole HTTP/2 stream (headers, trailers,
+ * stream bookkeeping on both ends), which was most of a Go hook's cost.
+ *
+ * Once the stream fails (the program died, a reset) every pending call is rejected like a unary
+ * call would be (UNAVAILABLE, or DEADLINE_EXCEEDED at its deadline) and `usable` turns false: the
+ * owner goes back to unary calls.
+ */
+export class CallStream {
+  private readonly pending = new Map<string, { resolve: (answer: unknown) => void; reject: (e: UnaryError) => void; timer: NodeJS.Timeout; deadlineAt: number }>();
+  private buffered: Buffer = Buffer.alloc(0);
+  private ended = false;
+
+  private constructor(
+    private readonly stream: http2.ClientHttp2Stream,
+    /** The answer's bytes → its call id and decoded result. */
+    private readonly split: (message: Buffer) => { callId: string; answer: unknown },
+  ) {
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    const fail = (details: string): void => this.fail(details);
+    stream.on('trailers', (headers) => fail(`the call stream ended: grpc-status ${String(headers['grpc-status'])} ${decodeURIComponent(String(headers['grpc-message'] ?? ''))}`));
+    stream.on('end', () => fail('the call stream ended'));
+    stream.on('error', (err) => fail(err.message));
+    stream.on('close', () => fail('the call stream closed'));
+  }
+
+  /**
+   * Opens the stream on `session`; resolves undefined when the program does not have the method
+   * (an older SDK: Unimplemented) or does not answer within timeoutMs.
+   */
+  static open(session: http2.ClientHttp2Session, path: string, split: (message: Buffer) => { callId: string; answer: unknown }, timeoutMs: number): Promise<CallStream | undefined> {
+    return new Promise((resolve) => {
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' }, { endStream: false });
+      } catch {
+        return resolve(undefined);
+      }
+      const timer = setTimeout(() => {
+        stream.close(http2.constants.NGHTTP2_CANCEL);
+        resolve(undefined);
+      }, timeoutMs);
+      stream.once('response', (headers) => {
+        clearTimeout(timer);
+        if (headers[':status'] !== 200 || headers['grpc-status'] !== undefined) {
+          stream.close(http2.constants.NGHTTP2_CANCEL);
+          return resolve(undefined);
+        }
+        resolve(new CallStream(stream, split));
+      });
+      stream.once('error', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
+    });
+  }
+
+  get usable(): boolean {
+    return !this.ended;
+  }
+
+  /** Sends one call (`message`: the serialized StreamCall with this callId); resolves its decoded answer. */
+  call(callId: string, message: Uint8Array, deadlineMs: number): Promise<unknown> {
+    if (this.ended) return Promise.reject(failure(UNAVAILABLE, 'the call stream ended'));
+    const timeout = Math.max(1, Math.ceil(deadlineMs));
+    return new Promise<unknown>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(callId);
+        reject(failure(DEADLINE_EXCEEDED, `deadline of ${timeout} ms exceeded`));
+      }, timeout);
+      this.pending.set(callId, { resolve, reject, timer, deadlineAt: Date.now() + timeout });
+      const frame = Buffer.allocUnsafe(5 + message.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(message.length, 1);
+      frame.set(message, 5);
+      this.stream.write(frame);
+    });
+  }
+
+  close(): void {
+    this.fail('the call stream was closed');
+    if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_CANCEL);
+  }
+
+  private onData(chunk: Buffer): void {
+    this.buffered = this.buffered.length === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    while (this.buffered.length >= 5) {
+      const length = this.buffered.readUInt32BE(1);
+      if (this.buffered.length < 5 + length) break;
+      const message = this.buffered.subarray(5, 5 + length);
+      this.buffered = this.buffered.subarray(5 + length);
+      let parsed: { callId: string; answer: unknown };
+      try {
+        parsed = this.split(message);
+      } catch {
+        this.fail('malformed answer on the call stream');
+        return;
+      }
+      const p = this.pending.get(parsed.callId);
+      if (!p) continue; // past its deadline already
+      this.pending.delete(parsed.callId);
+      clearTimeout(p.timer);
+      p.resolve(parsed.answer);
+    }
+  }
+
+  private fail(details: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    for (const [id, p] of this.pending) {
+      this.pending.delete(id);
+      clearTimeout(p.timer);
+      p.reject(Date.now() >= p.deadlineAt - 5 ? failure(DEADLINE_EXCEEDED, 'deadline exceeded') : failure(UNAVAILABLE, details));
+    }
   }
 }
