@@ -5,9 +5,15 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
+import { dashboardRoutes } from './admin/dashboard-routes.js';
+import { EventMonitor } from './admin/monitor.js';
+import { ClusterPresence } from './admin/presence.js';
+import { RecentLogs } from './admin/recent-logs.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { clientRoutes } from './api/client-routes.js';
 import { collectionRoutes } from './api/collection-routes.js';
@@ -58,6 +64,8 @@ export interface ServerOptions {
   hookWorkers?: number;
   /** `REDIS_URL`: share real-time events with every instance using the same Redis. */
   redisUrl?: string;
+  /** `INSTANCE_ID`: this instance's name in the dashboard (default host:port). */
+  instanceId?: string;
 }
 
 export interface DeploydServer {
@@ -67,6 +75,8 @@ export interface DeploydServer {
   bus: EventBus;
   registry: Registry;
   masterKey: MasterKey;
+  /** This instance's name (INSTANCE_ID, else host:port). */
+  instance(): string;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -99,6 +109,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
   });
 
+  const startedAt = new Date();
+  const instanceId = options.instanceId ?? (process.env.INSTANCE_ID || undefined);
+  const instance = () => instanceId ?? `${os.hostname()}:${(app.server.address() as AddressInfo | null)?.port ?? options.port ?? 2403}`;
+  // What collections and hooks log is also kept for the dashboard's log view.
+  const recentLogs = new RecentLogs();
+  const appLog = recentLogs.tap(app.log);
   const masterKey = loadMasterKey(appDir, options.masterKey);
   const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
   const bus = new EventBus();
@@ -112,12 +128,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
       socketDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'dpd-sock-'));
       return socketDir;
     },
-    log: app.log,
+    log: appLog,
   });
-  const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
+  const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, appLog), goRunner);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
-  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, app.log);
+  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, appLog);
   const auth = new Authenticator(masterKey, dev, sessions, registry);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
@@ -173,6 +189,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
   let history: EventHistory | undefined;
+  let monitor: EventMonitor | undefined;
+  let presence: ClusterPresence | undefined;
   if (realtime.enabled) {
     // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
     const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
@@ -185,6 +203,9 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     }
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
+    monitor = new EventMonitor(gateway, instance);
+    const connections = gateway;
+    if (redisUrl) presence = new ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), app.log);
   }
   if (gateway) {
     app.get('/ws', async (_request, reply) => {
@@ -203,6 +224,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     const healthy = storeStatus === 'up' && busStatus !== 'degraded';
     return { status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0 };
   });
+  await app.register(adminRoutes, { registry, auth, masterKey, sessions, store, runner, limits, logs: recentLogs, instance, startedAt, gateway, history, monitor, presence });
+  await app.register(dashboardRoutes);
   await app.register(clientRoutes, { registry });
   await app.register(authRoutes, { registry, auth });
   await app.register(collectionRoutes, { registry, auth, limits, serveStatic });
@@ -214,6 +237,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     bus,
     registry,
     masterKey,
+    instance,
     async listen() {
       // The CLI prints one start-up line itself; fastify's per-interface lines would repeat it.
       const level = app.log.level;
@@ -227,6 +251,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        monitor?.close();
+        await presence?.close();
         await gateway?.close();
         await history?.close();
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);

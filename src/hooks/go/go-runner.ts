@@ -34,7 +34,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
-import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
@@ -301,6 +301,20 @@ export class GoHookRunner implements HookRunner {
   /** Resolves when every hook set loading now has been built and started (or failed). */
   async settled(): Promise<void> {
     await Promise.all([...this.sets.values()].map((s) => s.loaded));
+  }
+
+  status(): Pick<RunnerStatus, 'sidecars'> {
+    return {
+      sidecars: [...this.sets.values()].map((set) => ({
+        hookSet: set.name,
+        collection: set.collection,
+        state: set.state,
+        pid: set.proc?.pid,
+        failures: set.failures,
+        startedAt: set.startedAt ? new Date(set.startedAt).toISOString() : null,
+        errors: { ...set.errors } as Record<string, string>,
+      })),
+    };
   }
 
   async close(): Promise<void> {

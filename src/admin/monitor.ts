@@ -1,0 +1,116 @@
+/**
+ * The dashboard's live event monitor: every event the real-time gateway fans out on this instance
+ * (collection changes, custom events — with Redis, those committed on any instance), with who got
+ * it here: sockets per identity, and identities a permission check refused. Kept as a short
+ * history (for a dashboard that opens late) and streamed as Server-Sent Events.
+ */
+import type { ServerResponse } from 'node:http';
+import type { Audience, RealtimeGateway } from '../realtime/gateway.js';
+import type { StreamEvent } from '../realtime/history.js';
+
+export interface MonitorEntry {
+  /** The event's stream id (the `id` clients see). */
+  id: string;
+  /** The instance whose sockets the audience counts. */
+  instance: string;
+  type: 'collection_change' | 'custom_event';
+  /** `todos created`, or the custom event's name. */
+  summary: string;
+  collection?: string;
+  action?: string;
+  event?: string;
+  room?: string;
+  /** Targeted users, for `emit(dpd.users, query, …)`. */
+  userIds?: string[];
+  timestamp: string;
+  /** The document or the event's data, cut when large. */
+  payload: unknown;
+  audience: Audience;
+}
+
+/** The recent events kept for a dashboard that opens late. */
+const KEEP = 200;
+/** Larger payloads are shown as their first characters. */
+const MAX_PAYLOAD_CHARS = 8000;
+/** A comment line keeps proxies (HAProxy's `timeout server`) from closing an idle stream. */
+const HEARTBEAT_MS = 15_000;
+
+export class EventMonitor {
+  private readonly recent: MonitorEntry[] = [];
+  private readonly streams = new Set<ServerResponse>();
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly unobserve: () => void;
+
+  constructor(gateway: RealtimeGateway, private readonly instance: () => string) {
+    this.unobserve = gateway.observe((event, audience) => this.add(event, audience));
+    this.heartbeat = setInterval(() => this.broadcast(': heartbeat\n\n'), HEARTBEAT_MS);
+    this.heartbeat.unref();
+  }
+
+  entries(): MonitorEntry[] {
+    return [...this.recent];
+  }
+
+  /** Takes over `res` as an event stream: what is kept first, then each event as it happens. */
+  stream(res: ServerResponse): void {
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-store',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+    });
+    res.write(`: ${this.instance()}\n\n`);
+    for (const entry of this.recent) res.write(frame(entry));
+    this.streams.add(res);
+    const drop = () => this.streams.delete(res);
+    res.on('close', drop);
+    res.on('error', drop);
+  }
+
+  private add(event: StreamEvent, audience: Audience): void {
+    const { message } = event;
+    if (message.type !== 'collection_change' && message.type !== 'custom_event') return;
+    const entry: MonitorEntry = message.type === 'collection_change'
+      ? {
+        id: event.id, instance: this.instance(), type: message.type, summary: `${message.collection} ${message.action}`,
+        collection: message.collection, action: message.action, timestamp: message.timestamp, payload: cut(message.document), audience,
+      }
+      : {
+        id: event.id, instance: this.instance(), type: message.type, summary: message.event, event: message.event,
+        ...(message.room !== undefined ? { room: message.room } : {}), ...(message.userIds ? { userIds: message.userIds } : {}),
+        timestamp: message.timestamp, payload: cut(message.data), audience,
+      };
+    this.recent.push(entry);
+    if (this.recent.length > KEEP) this.recent.shift();
+    this.broadcast(frame(entry));
+  }
+
+  private broadcast(text: string): void {
+    for (const res of this.streams) {
+      // A dashboard that stopped reading is dropped rather than buffered without bound.
+      if (res.writableLength > 1024 * 1024) {
+        this.streams.delete(res);
+        res.destroy();
+        continue;
+      }
+      res.write(text);
+    }
+  }
+
+  /** Ends every stream (before the server closes, so they do not hold the shutdown). */
+  close(): void {
+    clearInterval(this.heartbeat);
+    this.unobserve();
+    for (const res of this.streams) res.end();
+    this.streams.clear();
+  }
+}
+
+function frame(entry: MonitorEntry): string {
+  return `id: ${entry.id}\ndata: ${JSON.stringify(entry)}\n\n`;
+}
+
+function cut(value: unknown): unknown {
+  const text = JSON.stringify(value) ?? 'null';
+  return text.length > MAX_PAYLOAD_CHARS ? { truncated: `${text.slice(0, MAX_PAYLOAD_CHARS)}…` } : value;
+}
