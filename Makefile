@@ -12,8 +12,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
+## make build: compile the server (tsc → dist/) and the dashboard (type-check, then Vite → dist/dashboard)
 build: install
 	npx tsc -p tsconfig.json
+	npx tsc -p dashboard/tsconfig.json
+	npx vite build --config dashboard/vite.config.mjs
 
 ## make run: install, build and serve the example app on http://localhost:$(PORT)
 ## make run cluster: Redis, three instances (2403, 2404, 2405) sharing examples/todos and its
