@@ -67,8 +67,8 @@ const ROOT_SESSION_IDLE_MS = 8 * 60 * 60_000;
 /** Wrong master keys per client address within the window before 429. */
 const LOGIN_THROTTLE = { maxFailuresPerUser: Number.MAX_SAFE_INTEGER, maxFailuresPerAddress: 10, windowMs: 15 * 60_000 };
 const MAX_HOOK_BYTES = 256 * 1024;
-/** How long a hook save waits for a first Go build before answering that it is still building. */
-const GO_BUILD_WAIT_MS = 60_000;
+/** How long a hook save waits for a Go build before answering that it is still building. */
+const GO_SAVE_WAIT_MS = Number(process.env.DEPLOYD_GO_SAVE_WAIT_MS) > 0 ? Number(process.env.DEPLOYD_GO_SAVE_WAIT_MS) : 60_000;
 /** Top-level paths the server answers itself: a collection there would never be reached. */
 const RESERVED = new Set(['dashboard', 'auth', 'ws', 'health']);
 const HOOK_FILE = new RegExp(`^(${HOOK_EVENTS.join('|')})\\.(js|go)$`);
@@ -377,7 +377,7 @@ async function applyOrUndo(registry: Registry, file: string, text: string, probl
 
 /** A Go hook's state after a save: 'ready', 'loading' (still building after the wait) or its error. */
 async function goState(runner: HookRunner, registry: Registry, name: string, event: HookEvent): Promise<string> {
-  const deadline = Date.now() + GO_BUILD_WAIT_MS;
+  const deadline = Date.now() + GO_SAVE_WAIT_MS;
   for (;;) {
     const entry = registry.get(name);
     const error = entry?.collection?.hooks.errors[event];
