@@ -29,6 +29,8 @@ export async function request<T = any>(method: string, path: string, body?: unkn
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   const json = text ? JSON.parse(text) : null;
+  // The login ended (logged out elsewhere, idle too long): back to the login form.
+  if (res.status === 401 && token && path !== '/_admin/logout') window.dispatchEvent(new Event('deployd-logged-out'));
   if (!res.ok) {
     const detail = json?.errors ? `${json.message}: ${Object.entries(json.errors).map(([k, v]) => `${k} ${v}`).join(', ')}` : json?.message;
     throw new ApiError(detail ?? `${res.status} ${res.statusText}`, res.status);

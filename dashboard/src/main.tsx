@@ -40,6 +40,12 @@ function App() {
   };
 
   useEffect(() => {
+    const ended = () => { forgetToken(); setToken(null); };
+    window.addEventListener('deployd-logged-out', ended);
+    return () => window.removeEventListener('deployd-logged-out', ended);
+  }, []);
+
+  useEffect(() => {
     if (!token) return;
     void refresh();
     void request('GET', '/_admin/session').then((s) => setInstance(s.instance), () => {});
@@ -326,10 +332,20 @@ function Hooks({ name, onChange }: { name: string; onChange: () => Promise<void>
         <select id="hook-language" value={language} onChange={(e) => { setLanguage(e.currentTarget.value); pick(hooks, event, e.currentTarget.value); }}><option value="js">JavaScript</option><option value="go">Go</option></select>
         <button id="save-hook" onClick={save}>Save</button>
       </div>
+      {result && <p id="hook-result" class={result.ok ? 'note' : 'error hook-error'}>{result.text}{result.ok ? null : <Culprit error={result.text} source={source} />}</p>}
       <textarea id="hook-source" class="code" rows={20} spellcheck={false} value={source} onInput={(e) => setSource(e.currentTarget.value)} />
-      {result && <p id="hook-result" class={result.ok ? 'note' : 'error hook-error'}>{result.text}</p>}
     </div>
   );
+}
+
+/** The source line a load error points at (`file.js:3:14`), shown under the error. */
+function Culprit({ error, source }: { error: string; source: string }) {
+  const match = /\.(?:js|go):(\d+):(\d+)/.exec(error);
+  if (!match) return null;
+  const line = Number(match[1]);
+  const text = source.split('\n')[line - 1];
+  if (text === undefined) return null;
+  return <code class="culprit">{`line ${line}: ${text}\n${' '.repeat(`line ${line}: `.length + Number(match[2]) - 1)}^`}</code>;
 }
 
 function audience(entry: any): string {
