@@ -203,9 +203,11 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     }
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
-    monitor = new EventMonitor(gateway, instance);
-    const connections = gateway;
-    if (redisUrl) presence = new ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), app.log);
+    const [connections, watched] = [gateway, (monitor = new EventMonitor(gateway, instance))];
+    if (redisUrl) {
+      presence = new ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), () => watched.watching, app.log);
+      monitor.joinCluster(presence);
+    }
   }
   if (gateway) {
     app.get('/ws', async (_request, reply) => {

@@ -283,6 +283,31 @@ describe('admin API in a cluster (Redis)', { timeout: 120_000 }, () => {
       const counts = Object.fromEntries(res.body.instances.map((i: { instance: string; connections: unknown[] }) => [i.instance, i.connections.length]));
       return res.body.clustered === true && res.body.complete === true && counts.i1 === 1 && counts.i2 === 2;
     }, 15_000, 'both instances listed');
+    // The monitor on i1 also shows who got each event on i2 (i2 learns within one presence period
+    // that a dashboard watches, so events are posted until i2's audience arrives).
+    const monitor = new AbortController();
+    const giveUp = setTimeout(() => monitor.abort(), 20_000);
+    let text = '';
+    try {
+      const stream = await fetch(`${one.url}/_admin/monitor`, { headers: session, signal: monitor.signal });
+      assert.equal(stream.status, 200);
+      const reading = (async () => {
+        const decoder = new TextDecoder();
+        for await (const chunk of stream.body!) text += decoder.decode(chunk as Uint8Array);
+      })().catch(() => {});
+      let n = 0;
+      await eventually(async () => {
+        assert.equal((await two.post('/todos', { title: `watched ${n++}` })).status, 200);
+        return /event: audience\ndata: \{[^\n]*"instance":"i2","audience":\{"delivered":\{"anonymous":2\}/.test(text);
+      }, 15_000, "i2's audience on i1's monitor");
+      // ...and i1's own audience for the same events, in the entries.
+      assert.match(text, /"instance":"i1"[^\n]*"audience":\{"delivered":\{"anonymous":1\}/);
+      monitor.abort();
+      await reading;
+    } finally {
+      clearTimeout(giveUp);
+      monitor.abort();
+    }
     // An instance that stops drops out of the list.
     await one.stop();
     await eventually(async () => (await two.get('/_admin/realtime', session)).body.instances.every((i: { instance: string }) => i.instance !== 'i1'), 15_000, 'i1 gone');

@@ -45,7 +45,7 @@ export const seg = (name: string) => encodeURIComponent(name);
  * Reads the monitor's Server-Sent Events with the token in a header (EventSource cannot send
  * one), reconnecting after a drop; returns a function that stops it.
  */
-export function followMonitor(onEntry: (entry: any) => void, onState: (connected: boolean) => void): () => void {
+export function followMonitor(onEntry: (entry: any) => void, onAudience: (update: any) => void, onState: (connected: boolean) => void): () => void {
   let stopped = false;
   let controller: AbortController | undefined;
   const seen = new Set<string>();
@@ -66,12 +66,17 @@ export function followMonitor(onEntry: (entry: any) => void, onState: (connected
           while ((end = buffer.indexOf('\n\n')) !== -1) {
             const block = buffer.slice(0, end);
             buffer = buffer.slice(end + 2);
-            const data = block.split('\n').filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
+            const lines = block.split('\n');
+            const data = lines.filter((l) => l.startsWith('data: ')).map((l) => l.slice(6)).join('\n');
             if (!data) continue;
+            // Another instance's audience for an event already shown (a cluster with Redis).
+            if (lines.includes('event: audience')) {
+              onAudience(JSON.parse(data));
+              continue;
+            }
             const entry = JSON.parse(data);
-            const key = `${entry.instance} ${entry.id}`;
-            if (seen.has(key)) continue; // the kept history again, after a reconnect
-            seen.add(key);
+            if (seen.has(entry.id)) continue; // the kept history again, after a reconnect
+            seen.add(entry.id);
             onEntry(entry);
           }
         }

@@ -49,7 +49,11 @@ function App() {
     if (!token) return;
     void refresh();
     void request('GET', '/_admin/session').then((s) => setInstance(s.instance), () => {});
-    return followMonitor((entry) => setEvents((list) => [entry, ...list].slice(0, 500)), setLive);
+    return followMonitor(
+      (entry) => setEvents((list) => [entry, ...list].slice(0, 500)),
+      (update) => setEvents((list) => list.map((e) => (e.id === update.id ? { ...e, others: { ...e.others, [update.instance]: update.audience } } : e))),
+      setLive,
+    );
   }, [token]);
 
   if (!token) return <Login onLogin={setToken} />;
@@ -348,10 +352,16 @@ function Culprit({ error, source }: { error: string; source: string }) {
   return <code class="culprit">{`line ${line}: ${text}\n${' '.repeat(`line ${line}: `.length + Number(match[2]) - 1)}^`}</code>;
 }
 
+/** `anonymous ×2, user:ab12 ×1 · refused: user:cd34`, per instance when there are several. */
 function audience(entry: any): string {
-  const got = Object.entries(entry.audience.delivered as Record<string, number>).map(([who, n]) => `${who} ×${n}`);
-  const refused = entry.audience.refused.length > 0 ? ` · refused: ${entry.audience.refused.join(', ')}` : '';
-  return `${got.length > 0 ? got.join(', ') : 'nobody connected'}${refused}`;
+  const one = (a: { delivered: Record<string, number>; refused: string[] }) => {
+    const got = Object.entries(a.delivered).map(([who, n]) => `${who} ×${n}`);
+    const refused = a.refused.length > 0 ? ` · refused: ${a.refused.join(', ')}` : '';
+    return `${got.length > 0 ? got.join(', ') : 'nobody'}${refused}`;
+  };
+  const others = Object.entries((entry.others ?? {}) as Record<string, any>);
+  if (others.length === 0) return one(entry.audience);
+  return [[entry.instance, entry.audience], ...others].map(([instance, a]) => `${instance}: ${one(a)}`).join(' | ');
 }
 
 function Monitor({ events, live }: { events: any[]; live: boolean }) {
@@ -362,7 +372,7 @@ function Monitor({ events, live }: { events: any[]; live: boolean }) {
       <h2>Live events <small class={live ? 'good' : 'bad'} id="monitor-state">{live ? '● live' : '● reconnecting'}</small></h2>
       <input class="grow" placeholder="filter" value={filter} onInput={(e) => setFilter(e.currentTarget.value)} />
       <table class="grid" id="monitor">
-        <thead><tr><th>time</th><th>event</th><th>room / users</th><th>audience (this instance)</th><th>instance</th><th>payload</th></tr></thead>
+        <thead><tr><th>time</th><th>event</th><th>room / users</th><th>audience</th><th>instance</th><th>payload</th></tr></thead>
         <tbody>
           {shown.map((e) => (
             <tr class="monitor-row">

@@ -7,6 +7,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Audience, RealtimeGateway } from '../realtime/gateway.js';
 import type { StreamEvent } from '../realtime/history.js';
+import type { ClusterPresence, RemoteAudience } from './presence.js';
 
 export interface MonitorEntry {
   /** The event's stream id (the `id` clients see). */
@@ -25,7 +26,10 @@ export interface MonitorEntry {
   timestamp: string;
   /** The document or the event's data, cut when large. */
   payload: unknown;
+  /** Who got it on `instance`. */
   audience: Audience;
+  /** With Redis, while a dashboard watches: who got it on each other instance. */
+  others: Record<string, Audience>;
 }
 
 /** The recent events kept for a dashboard that opens late. */
@@ -40,6 +44,9 @@ export class EventMonitor {
   private readonly streams = new Set<ServerResponse>();
   private readonly heartbeat: NodeJS.Timeout;
   private readonly unobserve: () => void;
+  private cluster?: ClusterPresence;
+  /** Other instances' audiences for events this instance has not fanned out yet. */
+  private readonly early = new Map<string, RemoteAudience[]>();
 
   constructor(gateway: RealtimeGateway, private readonly instance: () => string) {
     this.unobserve = gateway.observe((event, audience) => this.add(event, audience));
@@ -49,6 +56,17 @@ export class EventMonitor {
 
   entries(): MonitorEntry[] {
     return [...this.recent];
+  }
+
+  /** Whether a dashboard is following the stream here now. */
+  get watching(): boolean {
+    return this.streams.size > 0;
+  }
+
+  /** Shares this instance's audiences and shows the other instances' (Redis). */
+  joinCluster(cluster: ClusterPresence): void {
+    this.cluster = cluster;
+    cluster.onAudience((remote) => this.addRemote(remote));
   }
 
   /** Takes over `res` as an event stream: what is kept first, then each event as it happens. */
@@ -73,16 +91,31 @@ export class EventMonitor {
     const entry: MonitorEntry = message.type === 'collection_change'
       ? {
         id: event.id, instance: this.instance(), type: message.type, summary: `${message.collection} ${message.action}`,
-        collection: message.collection, action: message.action, timestamp: message.timestamp, payload: cut(message.document), audience,
+        collection: message.collection, action: message.action, timestamp: message.timestamp, payload: cut(message.document), audience, others: {},
       }
       : {
         id: event.id, instance: this.instance(), type: message.type, summary: message.event, event: message.event,
         ...(message.room !== undefined ? { room: message.room } : {}), ...(message.userIds ? { userIds: message.userIds } : {}),
-        timestamp: message.timestamp, payload: cut(message.data), audience,
+        timestamp: message.timestamp, payload: cut(message.data), audience, others: {},
       };
+    for (const remote of this.early.get(event.id) ?? []) entry.others[remote.instance] = remote.audience;
+    this.early.delete(event.id);
+    this.cluster?.shareAudience({ id: event.id, instance: entry.instance, audience });
     this.recent.push(entry);
     if (this.recent.length > KEEP) this.recent.shift();
     this.broadcast(frame(entry));
+  }
+
+  private addRemote(remote: RemoteAudience): void {
+    const entry = this.recent.find((e) => e.id === remote.id);
+    if (!entry) {
+      this.early.set(remote.id, [...(this.early.get(remote.id) ?? []), remote]);
+      // Bounded: audiences of events this instance never sees (trimmed history) must not pile up.
+      if (this.early.size > KEEP) this.early.delete(this.early.keys().next().value!);
+      return;
+    }
+    entry.others[remote.instance] = remote.audience;
+    this.broadcast(`event: audience\ndata: ${JSON.stringify(remote)}\n\n`);
   }
 
   private broadcast(text: string): void {
