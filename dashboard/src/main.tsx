@@ -307,7 +307,9 @@ function Hooks({ name, onChange }: { name: string; onChange: () => Promise<void>
     setSource(found?.source ?? (lang === 'js' ? '// `this` is the document; cancel(message, status) stops the request\n' : ''));
     setResult(found?.error ? { ok: false, text: found.error } : null);
   };
-  useEffect(() => void load().then((list) => pick(list, event, language), (err) => setResult({ ok: false, text: err.message })), [name]);
+  // The editor appears once the files are loaded: what the user types is never replaced by a late answer.
+  const [ready, setReady] = useState(false);
+  useEffect(() => void load().then((list) => { pick(list, event, language); setReady(true); }, (err) => setResult({ ok: false, text: err.message })), [name]);
 
   const save = async () => {
     setResult({ ok: true, text: 'saving…' });
@@ -321,6 +323,7 @@ function Hooks({ name, onChange }: { name: string; onChange: () => Promise<void>
     }
   };
 
+  if (!ready) return <p>{result?.text ?? 'loading…'}</p>;
   return (
     <div>
       <h2>Hooks of {name}</h2>
