@@ -118,6 +118,16 @@ describe('admin API', { timeout: 120_000 }, () => {
       assertError(await server.post('/_admin/collections', 'not json', { ...admin, 'content-type': 'application/json' }), 400, 'DPD_ERR_INVALID_JSON');
     });
 
+    it('answers a disk that refuses the write with a 500 naming the file, and keeps serving', async () => {
+      // A file where the collection's folder would go: the write cannot happen.
+      fs.writeFileSync(path.join(server.appDir, 'resources', 'blocked'), 'not a folder');
+      const res = await server.post('/_admin/collections', { name: 'blocked', config: { properties: {} } }, admin);
+      assertError(res, 500, 'DPD_ERR_WRITE_FAILED', 'could not write resources/blocked/config.json: ENOTDIR');
+      assert.deepEqual(leftovers(path.join(server.appDir, 'resources')), []);
+      assert.equal((await server.get('/todos')).status, 200);
+      assert.equal((await server.get('/_admin/status', admin)).status, 200);
+    });
+
     it('edits a config in place; one the loader rejects after writing is put back, and said why', async () => {
       const file = path.join(server.appDir, 'resources', 'notes', 'config.json');
       const before = fs.readFileSync(file, 'utf8');

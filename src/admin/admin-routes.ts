@@ -364,8 +364,15 @@ function configText(name: string, config: unknown): string {
  * file back, reloads again and refuses the change with it.
  */
 async function applyOrUndo(registry: Registry, file: string, text: string, problem: () => string | undefined | Promise<string | undefined>): Promise<void> {
-  const previous = await readIfExists(file);
-  await writeFileAtomic(file, text);
+  let previous: string | undefined;
+  try {
+    previous = await readIfExists(file);
+    await writeFileAtomic(file, text);
+  } catch (err) {
+    // The disk refused (full, read-only, a file where a folder should be): nothing was replaced.
+    const where = path.relative(path.dirname(registry.resourcesDir), file);
+    throw new DeploydError('DPD_ERR_WRITE_FAILED', 500, `could not write ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
   await registry.reload();
   const refused = await problem();
   if (refused === undefined) return;
