@@ -11,7 +11,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { RedisServer } from './helpers/redis.js';
 import { eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
-import { assertError, bearer, login, newUser, Peer } from './helpers/users.js';
+import { assertError, bearer, hasKeyDeep, newUser, Peer } from './helpers/users.js';
 
 const USERS = { type: 'UserCollection', properties: {} };
 const NOTES = { type: 'Collection', properties: { text: { type: 'string', required: true } } };
@@ -48,6 +48,8 @@ describe('admin API', { timeout: 120_000 }, () => {
       for (const [method, url] of [['GET', '/_admin/status'], ['GET', '/_admin/nothing/here'], ['POST', '/_admin/collections'], ['DELETE', '/_admin/collections/todos'], ['GET', '/_admin/collections/todos/documents']]) {
         assertError(await server.request(method, url, method === 'POST' ? {} : undefined), 401, 'DPD_ERR_UNAUTHORIZED');
       }
+      // Refused on its headers, before its body is read: an oversized body is a 401, not a 413.
+      assertError(await server.post('/_admin/collections', { name: 'x'.repeat(2 * 1024 * 1024) }), 401, 'DPD_ERR_UNAUTHORIZED');
     });
 
     it('answers 401 for a wrong master key and 403 for a logged-in user', async () => {
@@ -263,6 +265,9 @@ describe('admin API', { timeout: 120_000 }, () => {
       assert.equal(entry.summary, 'notes created');
       assert.equal(entry.instance, 'test-a');
       assert.ok(entry.audience.delivered.anonymous >= 1, JSON.stringify(entry.audience));
+      // Users signed up earlier are in the monitor too, without their password hash.
+      assert.ok(events.some((e: { collection?: string }) => e.collection === 'users'));
+      assert.equal(hasKeyDeep(events, 'password'), false);
     });
   });
 });

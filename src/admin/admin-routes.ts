@@ -89,7 +89,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminOptions): 
     reply.header('X-Deployd-Instance', options.instance());
   });
 
-  app.addHook('preHandler', async (request) => {
+  // On the headers alone: a caller who is not root is answered before any body is read.
+  app.addHook('onRequest', async (request) => {
     if ((request.routeOptions.config as { public?: boolean } | undefined)?.public === true) return;
     const identity = await auth.identify(request.headers); // a wrong master key is a 401 here
     if (identity.caller.isRoot) return;
