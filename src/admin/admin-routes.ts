@@ -21,7 +21,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ROOT, type Authenticator } from '../auth/authenticator.js';
-import { LoginThrottle } from '../auth/login-throttle.js';
+import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { MasterKey } from '../auth/master-key.js';
 import { ROOT_SESSIONS, sessionIdOf, type Sessions } from '../auth/sessions.js';
 import { RawJson, type Collection } from '../collections/collection.js';
@@ -48,6 +48,8 @@ export interface AdminOptions {
   auth: Authenticator;
   masterKey: MasterKey;
   sessions: Sessions;
+  /** The server's login throttle (shared through Redis when there is one). */
+  throttle: LoginThrottle;
   store: Store;
   runner: HookRunner;
   limits: QueryLimits;
@@ -74,8 +76,7 @@ const RESERVED = new Set(['dashboard', 'auth', 'ws', 'health']);
 const HOOK_FILE = new RegExp(`^(${HOOK_EVENTS.join('|')})\\.(js|go)$`);
 
 export async function adminRoutes(app: FastifyInstance, options: AdminOptions): Promise<void> {
-  const { registry, auth, sessions, runner } = options;
-  const throttle = new LoginThrottle();
+  const { registry, auth, sessions, runner, throttle } = options;
   // One change to resources/ at a time: each is checked against the state the one before left.
   let changes: Promise<unknown> = Promise.resolve();
   const serially = <T>(fn: () => Promise<T>): Promise<T> => {
@@ -101,13 +102,12 @@ export async function adminRoutes(app: FastifyInstance, options: AdminOptions): 
   // ---- login ------------------------------------------------------------------------------------
 
   app.post('/_admin/login', { config: { public: true } }, async (request) => {
-    throttle.check(LOGIN_THROTTLE, '', request.ip);
+    // Counted with the users' logins from the same address (one budget per address).
+    const attempt = await throttle.begin(LOGIN_THROTTLE, '/_admin', request.ip);
     const body = request.body as { masterKey?: unknown } | undefined;
     const key = typeof body?.masterKey === 'string' ? body.masterKey : '';
-    if (key === '' || !options.masterKey.matches(key)) {
-      throttle.fail(LOGIN_THROTTLE, '', request.ip);
-      throw Errors.unauthorized('wrong master key');
-    }
+    if (key === '' || !options.masterKey.matches(key)) throw Errors.unauthorized('wrong master key');
+    await attempt.succeeded();
     const { token, session } = await sessions.create(ROOT_SESSIONS, 'root', ROOT_SESSION_IDLE_MS);
     return { token, idleMinutes: ROOT_SESSION_IDLE_MS / 60_000, expiresAt: new Date(session.lastActive + session.idleMs).toISOString(), instance: options.instance() };
   });
