@@ -384,7 +384,7 @@ function Monitor({ events, live }: { events: any[]; live: boolean }) {
               <td>{e.room ?? (e.userIds ? `users ${e.userIds.join(', ')}` : e.type === 'custom_event' ? 'everyone' : '')}</td>
               <td class="audience">{audience(e)}</td>
               <td>{e.instance}</td>
-              <td><code>{cell(e.payload)}</code></td>
+              <td>{e.payload === null ? <span class="muted" title="it happened while no dashboard was watching">not kept</span> : <code>{cell(e.payload)}</code>}</td>
             </tr>
           ))}
         </tbody>

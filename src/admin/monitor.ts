@@ -24,7 +24,10 @@ export interface MonitorEntry {
   /** Targeted users, for `emit(dpd.users, query, …)`. */
   userIds?: string[];
   timestamp: string;
-  /** The document or the event's data, cut when large. */
+  /**
+   * The document or the event's data, cut when large; null for an event that happened while no
+   * dashboard was watching (nothing is serialized or kept for the monitor then).
+   */
   payload: unknown;
   /** Who got it on `instance`. */
   audience: Audience;
@@ -87,16 +90,17 @@ export class EventMonitor {
 
   private add(event: StreamEvent, audience: Audience): void {
     const { message } = event;
+    const watched = this.watching;
     if (message.type !== 'collection_change' && message.type !== 'custom_event') return;
     const entry: MonitorEntry = message.type === 'collection_change'
       ? {
         id: event.id, instance: this.instance(), type: message.type, summary: `${message.collection} ${message.action}`,
-        collection: message.collection, action: message.action, timestamp: message.timestamp, payload: cut(message.document), audience, others: {},
+        collection: message.collection, action: message.action, timestamp: message.timestamp, payload: watched ? cut(message.document) : null, audience, others: {},
       }
       : {
         id: event.id, instance: this.instance(), type: message.type, summary: message.event, event: message.event,
         ...(message.room !== undefined ? { room: message.room } : {}), ...(message.userIds ? { userIds: message.userIds } : {}),
-        timestamp: message.timestamp, payload: cut(message.data), audience, others: {},
+        timestamp: message.timestamp, payload: watched ? cut(message.data) : null, audience, others: {},
       };
     for (const remote of this.early.get(event.id) ?? []) entry.others[remote.instance] = remote.audience;
     this.early.delete(event.id);
