@@ -261,7 +261,7 @@ describe('admin API', { timeout: 120_000 }, () => {
         controller.abort();
       }
       const events = (await server.get('/_admin/events', admin)).body;
-      const entry = events.find((e: { payload: { text?: string } }) => e.payload.text === 'monitored note');
+      const entry = events.find((e: { payload: { text?: string } | null }) => e.payload?.text === 'monitored note');
       assert.equal(entry.summary, 'notes created');
       assert.equal(entry.instance, 'test-a');
       assert.ok(entry.audience.delivered.anonymous >= 1, JSON.stringify(entry.audience));
