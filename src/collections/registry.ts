@@ -18,6 +18,7 @@ import type { Sessions } from '../auth/sessions.js';
 import type { JsonObject } from '../hooks/protocol.js';
 import { parseQuery } from '../query/filter.js';
 import { namesHiddenBy } from '../policy/read-policy.js';
+import { eventResourceSource } from '../hooks/event-resource.js';
 import { Collection, type CollectionDeps } from './collection.js';
 import { parseSchema, type CollectionSchema } from './schema.js';
 import { UserCollection } from './user-collection.js';
@@ -125,8 +126,9 @@ export class Registry {
     const relative = path.relative(this.appDir, file);
     try {
       const schema = parseSchema(name, JSON.parse(text));
+      for (const warning of schema.warnings ?? []) this.log.warn({ collection: name, file: relative }, warning);
       const plugin = goPluginHooks(name, schema.raw.goPlugin, this.appDir, files.hooks); // config.json "goPlugin"
-      const hooks = [...files.hooks, ...plugin.hooks];
+      const hooks = [...files.hooks, ...plugin.hooks].map((h) => (schema.kind === 'Event' && h.file.endsWith('.js') ? { ...h, source: eventResourceSource(h.source) } : h));
       const conflicts = { ...files.conflicts, ...plugin.conflicts };
       const store = await this.deps.store.collection(schema);
       const deps: CollectionDeps = {
@@ -164,6 +166,15 @@ export class Registry {
     const parsed = parseQuery({ ...query, $fields: { id: 1 } }, users.schema, 'json', { ...this.deps.limits, maxLimit: 100_000 });
     const docs = await users.findStored(parsed.filter, parsed.options.limit);
     return docs.map((d) => d.id);
+  }
+
+  /**
+   * Collections whose names prefix an event some hook emits by a literal name (`emit('todos:created',
+   * …)`, `ctx.Emit("todos:changed", …)`): the app names its own change events, as Deployd apps do.
+   */
+  ownChangeEvents(): string[] {
+    const sources = [...this.sources.values()].join('\n');
+    return this.list().map((e) => e.name).filter((name) => new RegExp(`emit\\s*\\([^)]*?['"\`]${name.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}:`, 'i').test(sources));
   }
 
   /** The first users collection (`/auth/login` and `/auth/me` use it, as go-deployd). */

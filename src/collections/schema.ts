@@ -18,6 +18,8 @@ export interface PropertyDef {
   secret?: boolean;
   /** `"hidden": true`: stored and writable, but only root reads, filters or sorts on it. */
   hidden?: boolean;
+  /** The message for a value of the wrong type, when not `must be a <type>` (Deployd: a password "is required"). */
+  typeError?: string;
 }
 
 export const RULE_VALUES = ['anyone', 'users', 'owner', 'root'] as const;
@@ -35,7 +37,8 @@ export interface UserSettings {
 export interface CollectionSchema {
   /** Path under resources/, e.g. `todos` or `shop/orders`; the REST path is `/` + name. */
   name: string;
-  kind: 'Collection' | 'UserCollection';
+  /** `Event`: Deployd's dpd-event resource, a custom endpoint whose hooks make the answer (nothing stored). */
+  kind: 'Collection' | 'UserCollection' | 'Event';
   properties: Map<string, PropertyDef>;
   timestamps: boolean;
   noStore: boolean;
@@ -47,6 +50,8 @@ export interface CollectionSchema {
   users?: UserSettings;
   /** Raw config for later consumers (hook limits, rules, eventConfig). */
   raw: Record<string, unknown>;
+  /** What the config says that is ignored (logged at load). */
+  warnings?: string[];
 }
 
 const TYPE_ALIASES: Record<string, PropertyType> = {
@@ -79,15 +84,21 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
   }
   const raw = config as Record<string, unknown>;
   const type = raw.type ?? 'Collection';
-  if (type !== 'Collection' && type !== 'UserCollection') {
-    throw new SchemaError(`unknown resource type "${String(type)}" (expected "Collection" or "UserCollection")`);
+  if (type !== 'Collection' && type !== 'UserCollection' && type !== 'Event') {
+    throw new SchemaError(`unknown resource type "${String(type)}" (expected "Collection", "UserCollection" or "Event")`);
   }
   const properties = new Map<string, PropertyDef>();
   const declared = raw.properties ?? {};
   if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) {
     throw new SchemaError('"properties" must be an object');
   }
+  const warnings: string[] = [];
   for (const [propName, value] of Object.entries(declared as Record<string, unknown>)) {
+    if (RESERVED.has(propName)) {
+      // go-deployd configs declare `id`; the server manages it whatever the config says.
+      warnings.push(`property "${propName}" is managed by the server: its declaration is ignored`);
+      continue;
+    }
     properties.set(propName, parseProperty(propName, value));
   }
   const rules = parseRules(raw.rules);
@@ -101,7 +112,7 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     // Deployd: username and password are always there, whatever the config says.
     properties.set('username', { name: 'username', type: 'string', required: true, unique: true, index: true });
     // Required, but checked (and hashed) by the users collection itself, not by the generic pipeline.
-    properties.set('password', { name: 'password', type: 'string', required: false, unique: false, index: false, secret: true });
+    properties.set('password', { name: 'password', type: 'string', required: false, unique: false, index: false, secret: true, typeError: 'is required' });
   } else if (Object.values(rules).includes('owner') && !properties.has(ownerField)) {
     // The owner is set by the server on create; it needs a stored, indexed field.
     properties.set(ownerField, { name: ownerField, type: 'string', required: false, unique: false, index: true });
@@ -119,11 +130,12 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     kind: type,
     properties,
     timestamps,
-    noStore: raw.noStore === true,
+    noStore: raw.noStore === true || type === 'Event',
     rules,
     ownerField: type === 'UserCollection' ? 'id' : ownerField,
     ...(users ? { users } : {}),
     raw,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
@@ -173,7 +185,6 @@ function parseProperty(name: string, value: unknown): PropertyDef {
   if (!PROPERTY_NAME.test(name) || FORBIDDEN.has(name)) {
     throw new SchemaError(`property name "${name}" is not allowed`);
   }
-  if (RESERVED.has(name)) throw new SchemaError(`property "${name}" is managed by the server`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SchemaError(`property "${name}" must be an object like {"type":"string"}`);
   }
