@@ -119,12 +119,15 @@ describe('make run cluster (scripts/cluster.sh)', { timeout: 240_000 }, () => {
       try {
         const stream = await fetch(`${running.haproxy}/_admin/monitor`, { headers: admin, signal: monitor.signal });
         assert.equal(stream.status, 200);
+        // A write on another instance while the dashboard watches streams in, with its document.
+        const write = await fetch(`${running.instances[1]}/todos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'seen by the monitor' }) });
+        assert.equal(write.status, 200);
         let text = '';
         for await (const chunk of stream.body!) {
           text += Buffer.from(chunk as Uint8Array).toString();
-          if (text.includes('through the cluster')) break;
+          if (text.includes('seen by the monitor')) break;
         }
-        assert.match(text, /"summary":"todos created"/);
+        assert.match(text, /"summary":"todos created"[^\n]*"title":"seen by the monitor"/);
       } finally {
         clearTimeout(giveUp);
         monitor.abort();
