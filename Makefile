@@ -16,8 +16,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
+## make build: compile the server (tsc → dist/) and the dashboard (type-check, then Vite → dist/dashboard)
 build: install
 	npx tsc -p tsconfig.json
+	npx tsc -p dashboard/tsconfig.json
+	npx vite build --config dashboard/vite.config.mjs
 	@$(MAKE) --no-print-directory go-warm
 
 # The go command: on PATH, else the official install location.

@@ -94,7 +94,8 @@ start() {
   # One after another: the first creates the database (and the master key, if the app has none).
   local servers=""
   for port in $INSTANCE_PORTS; do
-    REDIS_URL="redis://127.0.0.1:$REDIS_PORT" "$ROOT/bin/deployd" --port "$port" --host "$BIND_HOST" --app "$APP" \
+    # INSTANCE_ID: the name HAProxy gives the server, also shown by the dashboard for each connection.
+    INSTANCE_ID="i$port" REDIS_URL="redis://127.0.0.1:$REDIS_PORT" "$ROOT/bin/deployd" --port "$port" --host "$BIND_HOST" --app "$APP" \
       >"$DIR/deployd-$port.log" 2>&1 &
     echo $! >"$DIR/deployd-$port.pid"
     wait_http "http://127.0.0.1:$port/health" 30 || { say "instance on $port did not start: see $DIR/deployd-$port.log"; cat "$DIR/deployd-$port.log" >&2; exit 1; }
@@ -116,6 +117,7 @@ d
 cluster: up — app $APP
   master key: $key_at
   http://localhost:$CLUSTER_PORT   HAProxy: REST and WebSocket (/ws), least-connections over the instances
+  http://localhost:$CLUSTER_PORT/dashboard   the dashboard (master key: bin/deployd showkey --app $APP)
 $(for p in $INSTANCE_PORTS; do echo "  http://localhost:$p   deployd instance (REDIS_URL=redis://127.0.0.1:$REDIS_PORT), log $DIR/deployd-$p.log"; done)
   redis://127.0.0.1:$REDIS_PORT   Redis: the shared real-time stream
 Ctrl-C (or 'make stop' elsewhere) stops all of it.

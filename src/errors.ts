@@ -60,6 +60,8 @@ export const Errors = {
   forbidden: define('DPD_ERR_FORBIDDEN', 403, (detail: string) => detail),
   conflict: define('DPD_ERR_CONFLICT', 409, (detail: string) => detail),
   configInvalid: define('DPD_ERR_CONFIG_INVALID', 500, (detail: string) => detail),
+  /** The admin API refused a config or hook file: nothing was changed. */
+  changeRefused: define('DPD_ERR_CHANGE_REFUSED', 400, (detail: string) => detail),
   notImplemented: define('DPD_ERR_NOT_IMPLEMENTED', 501, (detail: string) => detail),
   tooManyAttempts: (seconds: number) => Object.assign(
     new DeploydError('DPD_ERR_TOO_MANY_ATTEMPTS', 429, `too many failed logins; try again in ${seconds} s`),

@@ -6,9 +6,15 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
+import type { AddressInfo } from 'node:net';
 import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { adminRoutes } from './admin/admin-routes.js';
+import { dashboardRoutes } from './admin/dashboard-routes.js';
+import { EventMonitor } from './admin/monitor.js';
+import { ClusterPresence } from './admin/presence.js';
+import { RecentLogs } from './admin/recent-logs.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { clientRoutes } from './api/client-routes.js';
 import { metricsRoutes } from './api/metrics-routes.js';
@@ -68,6 +74,8 @@ export interface ServerOptions {
   metrics?: boolean;
   /** `METRICS_TOKEN`: a Bearer token that may read /metrics (besides the master key). */
   metricsToken?: string;
+  /** `INSTANCE_ID`: this instance's name in the dashboard (default host:port). */
+  instanceId?: string;
 }
 
 export interface DeploydServer {
@@ -77,6 +85,8 @@ export interface DeploydServer {
   bus: EventBus;
   registry: Registry;
   masterKey: MasterKey;
+  /** This instance's name (INSTANCE_ID, else host:port). */
+  instance(): string;
   listen(): Promise<string>;
   close(): Promise<void>;
 }
@@ -114,6 +124,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
   });
 
+  const startedAt = new Date();
+  const instanceId = options.instanceId ?? (process.env.INSTANCE_ID || undefined);
+  const instance = () => instanceId ?? `${os.hostname()}:${(app.server.address() as AddressInfo | null)?.port ?? options.port ?? 2403}`;
+  // What collections and hooks log is also kept for the dashboard's log view.
+  const recentLogs = new RecentLogs();
+  const appLog = recentLogs.tap(app.log);
   const masterKey = loadMasterKey(appDir, options.masterKey);
   const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
   const bus = new EventBus();
@@ -127,9 +143,9 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
       socketDir ??= fs.mkdtempSync(path.join(os.tmpdir(), 'dpd-sock-'));
       return socketDir;
     },
-    log: app.log,
+    log: appLog,
   });
-  const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
+  const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, appLog), goRunner);
   const metrics = options.metrics === false ? undefined : new Metrics();
   const runner = metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite;
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
@@ -139,7 +155,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const throttleRedis = redisUrl ? new Redis(redisUrl, { ...connectionOptions(), lazyConnect: false, commandTimeout: 1000, connectionName: 'deployd-login-throttle' }) : undefined;
   throttleRedis?.on('error', () => {}); // reported by the throttle when a login needs it
   const throttle = new LoginThrottle(throttleRedis ? new RedisLedger(throttleRedis) : undefined, app.log);
-  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle }, app.log);
+  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle }, appLog);
   const auth = new Authenticator(masterKey, dev, sessions, registry);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
@@ -196,6 +212,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
   let history: EventHistory | undefined;
+  let monitor: EventMonitor | undefined;
+  let presence: ClusterPresence | undefined;
   if (realtime.enabled) {
     // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
     if (redisUrl) {
@@ -207,6 +225,11 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     }
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
+    const [connections, watched] = [gateway, (monitor = new EventMonitor(gateway, instance))];
+    if (redisUrl) {
+      presence = new ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), () => watched.watching, app.log);
+      monitor.joinCluster(presence);
+    }
   }
   if (metrics) {
     await metricsRoutes(app, { metrics, registry, masterKey, token: options.metricsToken });
@@ -230,12 +253,14 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (storeStatus === 'down') reply.code(503);
     const healthy = storeStatus === 'up' && busStatus !== 'degraded';
     // Go hooks: each collection's building / ready / failed (+ why), so a slow first build is visible.
-    const goHooks = goRunner.status();
+    const goHooks = goRunner.buildStatus();
     return {
       status: healthy ? 'ok' : 'degraded', store: storeStatus, bus: busStatus, collections: registry.list().length, realtimeConnections: gateway?.connections ?? 0,
       ...(goHooks.length ? { goHooks } : {}),
     };
   });
+  await app.register(adminRoutes, { registry, auth, masterKey, sessions, throttle, store, runner, limits, logs: recentLogs, instance, startedAt, gateway, history, monitor, presence });
+  await app.register(dashboardRoutes);
   await app.register(clientRoutes, { registry });
   await app.register(openApiRoutes, { registry, info: { title: `${path.basename(appDir)} (deployd-ts)`, version: packageVersion() } });
   await app.register(authRoutes, { registry, auth });
@@ -248,6 +273,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     bus,
     registry,
     masterKey,
+    instance,
     async listen() {
       // The CLI prints one start-up line itself; fastify's per-interface lines would repeat it.
       const level = app.log.level;
@@ -261,6 +287,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     close() {
       closing ??= (async () => {
         shuttingDown = true;
+        monitor?.close();
+        await presence?.close();
         await gateway?.close();
         await history?.close();
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);

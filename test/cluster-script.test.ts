@@ -118,6 +118,40 @@ describe('make run cluster (scripts/cluster.sh)', { timeout: 240_000 }, () => {
         while (!frames.some((f) => f.document?.title === 'through the cluster') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
         assert.equal(frames.filter((f) => f.document?.title === 'through the cluster').length, 1);
       }
+      // The dashboard and its admin API through HAProxy: one login serves whichever instance
+      // answers, the connection list names each connection's instance, the monitor streams.
+      const masterKey = JSON.parse(fs.readFileSync(path.join(running.env.APP, '.deployd', 'security.json'), 'utf8')).masterKey;
+      assert.equal((await fetch(`${running.haproxy}/dashboard/`)).status, 200);
+      const login = await (await fetch(`${running.haproxy}/_admin/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ masterKey }) })).json();
+      const admin = { authorization: `Bearer ${login.token}` };
+      const names = running.instances.map((u) => `i${u.split(':')[2]}`).sort();
+      const deadline = Date.now() + 15_000;
+      let listed: Record<string, number> = {};
+      while (Date.now() < deadline) {
+        const realtime = await (await fetch(`${running.haproxy}/_admin/realtime`, { headers: admin })).json();
+        listed = Object.fromEntries(realtime.instances.map((i: { instance: string; connections: unknown[] }) => [i.instance, i.connections.length]));
+        if (names.every((n) => listed[n] === 1)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(listed, Object.fromEntries(names.map((n) => [n, 1])));
+      const monitor = new AbortController();
+      const giveUp = setTimeout(() => monitor.abort(), 15_000); // a stream without the event fails, never hangs
+      try {
+        const stream = await fetch(`${running.haproxy}/_admin/monitor`, { headers: admin, signal: monitor.signal });
+        assert.equal(stream.status, 200);
+        // A write on another instance while the dashboard watches streams in, with its document.
+        const write = await fetch(`${running.instances[1]}/todos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'seen by the monitor' }) });
+        assert.equal(write.status, 200);
+        let text = '';
+        for await (const chunk of stream.body!) {
+          text += Buffer.from(chunk as Uint8Array).toString();
+          if (text.includes('seen by the monitor')) break;
+        }
+        assert.match(text, /"summary":"todos created"[^\n]*"title":"seen by the monitor"/);
+      } finally {
+        clearTimeout(giveUp);
+        monitor.abort();
+      }
       for (const { ws } of sockets) ws.close();
     } finally {
       process.kill(-running.child.pid!, 'SIGINT'); // what Ctrl-C in the terminal does

@@ -15,7 +15,7 @@ import type { Registry } from '../collections/registry.js';
 import { UserCollection } from '../collections/user-collection.js';
 import { Errors } from '../errors.js';
 import type { MasterKey } from './master-key.js';
-import type { Sessions } from './sessions.js';
+import { ROOT_SESSIONS, type Sessions } from './sessions.js';
 
 export interface SessionRef {
   /** Hashed session id (never the token). */
@@ -67,6 +67,7 @@ export class Authenticator {
   private async fromSession(token: string): Promise<RequestIdentity | undefined> {
     const session = await this.sessions.resolve(token);
     if (!session) return undefined;
+    if (session.collection === ROOT_SESSIONS) return { caller: ROOT }; // a dashboard login (src/admin)
     const users = this.registry.get(session.collection)?.collection;
     if (!(users instanceof UserCollection)) return undefined;
     const stored = await users.loadStored(session.uid);

@@ -48,6 +48,12 @@ const SCHEMA: CollectionSchema = {
   raw: {},
 };
 
+/**
+ * The `collection` of root sessions (a dashboard login with the master key, src/admin): a path no
+ * users collection can have, since collection paths never start with "/".
+ */
+export const ROOT_SESSIONS = '/root';
+
 export function sessionIdOf(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }

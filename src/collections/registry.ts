@@ -191,6 +191,14 @@ export class Registry {
     this.watcher.on('error', (err) => this.log.warn({ err: err.message }, 'resources watcher failed; config changes need a restart'));
   }
 
+  /** Reloads now (after the admin API wrote a file), in turn with the watcher's reloads. */
+  reload(): Promise<void> {
+    clearTimeout(this.reloadTimer);
+    const done = this.reloading.then(() => this.load());
+    this.reloading = done.catch(() => {});
+    return done;
+  }
+
   private scheduleReload(): void {
     if (this.closed) return;
     clearTimeout(this.reloadTimer);

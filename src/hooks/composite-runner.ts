@@ -4,7 +4,7 @@
  * file extension and loads each part under the same hook-set name in its runner; run() sends an
  * event to the runner that loaded it. The Go runner is only touched when a set has `.go` files.
  */
-import type { HookLimits, HookRunner, HookSource, InternalHandler } from './hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus } from './hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from './protocol.js';
 
 export function isGoHook(hook: HookSource): boolean {
@@ -64,6 +64,10 @@ export class CompositeRunner implements HookRunner {
   run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     if (this.go && this.goEvents.get(hookSet)?.has(ctx.event)) return this.go.run(ctx, scope, hookSet);
     return this.js.run(ctx, scope, hookSet);
+  }
+
+  status(): RunnerStatus {
+    return { workers: this.js.status?.().workers ?? [], sidecars: this.go?.status?.().sidecars ?? [] };
   }
 
   async close(): Promise<void> {

@@ -39,6 +39,12 @@ export interface InternalOutcome {
 /** Performs internal calls; `scope` is whatever the caller passed to `run` (its request). */
 export type InternalHandler = (scope: unknown, call: InternalCall) => Promise<InternalOutcome>;
 
+/** What the admin API shows of the hook processes: JavaScript workers and Go sidecars. */
+export interface RunnerStatus {
+  workers: Array<{ pid: number | undefined; ready: boolean; inflight: number }>;
+  sidecars: Array<{ hookSet: string; collection: string; state: 'loading' | 'ready' | 'failed'; pid: number | undefined; /** Start failures in a row (the restart backoff). */ failures: number; startedAt: string | null; errors: Record<string, string> }>;
+}
+
 export interface HookRunner {
   /**
    * Compiles a set of hooks under `hookSet` (replacing a set of that name); resolves to load errors
@@ -53,4 +59,6 @@ export interface HookRunner {
   /** Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). */
   run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult>;
   close(): Promise<void>;
+  /** The runner's processes (the admin API's health view). */
+  status?(): Partial<RunnerStatus>;
 }

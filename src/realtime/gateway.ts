@@ -54,6 +54,9 @@ function toIdentity(resolved: RequestIdentity): Identity {
 
 interface Client {
   ws: WebSocket;
+  /** This instance's number for the connection, and when it connected (admin API). */
+  id: number;
+  connectedAt: number;
   identity: Identity;
   /** null: every collection (the default, "no additional configuration required"). */
   collections: Set<string> | null;
@@ -72,6 +75,26 @@ interface Client {
   replayedThrough: string | null;
 }
 
+/** One connection as the admin API lists it. */
+export interface ConnectionInfo {
+  id: number;
+  connectedAt: string;
+  /** `root`, `anonymous` or `user:<id>`. */
+  identity: string;
+  /** null: every collection. */
+  collections: string[] | null;
+  excluded: string[];
+  rooms: string[];
+}
+
+/** Who an event reached on this instance: sockets per identity, and identities refused by permissions. */
+export interface Audience {
+  delivered: Record<string, number>;
+  refused: string[];
+}
+
+export type DeliveryObserver = (event: StreamEvent, audience: Audience) => void;
+
 /** Per connection: subscribed plus excluded collection names, and joined rooms. */
 const MAX_LISTED_COLLECTIONS = 1000;
 const MAX_ROOMS = 100;
@@ -85,6 +108,8 @@ export class RealtimeGateway {
   readonly stats = { delivered: 0, dropped: 0, slowClosed: 0 };
   private readonly unsubscribe: () => void;
   private readonly unlisten: () => void;
+  private readonly observers = new Set<DeliveryObserver>();
+  private nextClientId = 0;
 
   constructor(
     private readonly config: RealtimeConfig,
@@ -106,6 +131,24 @@ export class RealtimeGateway {
 
   get connections(): number {
     return this.clients.size;
+  }
+
+  /** The connected clients (the admin API's list). */
+  snapshot(): ConnectionInfo[] {
+    return [...this.clients].map((c) => ({
+      id: c.id,
+      connectedAt: new Date(c.connectedAt).toISOString(),
+      identity: c.identity.key,
+      collections: c.collections === null ? null : [...c.collections],
+      excluded: [...c.excluded],
+      rooms: [...new Set([...c.rooms, ...c.sessionRooms])],
+    }));
+  }
+
+  /** Calls `observer` with every event fanned out here and who got it (the dashboard's monitor). */
+  observe(observer: DeliveryObserver): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Takes over `upgrade` requests for `/ws` on the HTTP server. */
@@ -132,7 +175,7 @@ export class RealtimeGateway {
 
   private connect(ws: WebSocket, identity: Identity, since: string | null): void {
     const client: Client = {
-      ws, identity, collections: null, excluded: new Set(), rooms: new Set(), sessionRooms: new Set(identity.sessionRooms), lastSeen: Date.now(), pingedAt: 0,
+      ws, id: ++this.nextClientId, connectedAt: Date.now(), identity, collections: null, excluded: new Set(), rooms: new Set(), sessionRooms: new Set(identity.sessionRooms), lastSeen: Date.now(), pingedAt: 0,
       tokens: this.config.messageRateLimit, tokensAt: Date.now(), pending: null, replayedThrough: null,
     };
     this.clients.add(client);
@@ -259,6 +302,7 @@ export class RealtimeGateway {
     frames.catch(() => {}); // awaited (and reported) in the delivery chain; never an unhandled rejection
     this.delivery = this.delivery.then(async () => {
       const byIdentity = await frames;
+      const audience: Audience = { delivered: {}, refused: [] };
       recipients.forEach((client, i) => {
         if (client.pending) {
           client.pending.push(event);
@@ -271,7 +315,10 @@ export class RealtimeGateway {
         }
         const frame = byIdentity.get(keys[i]);
         if (frame) this.send(client, frame);
+        if (frame) audience.delivered[keys[i]] = (audience.delivered[keys[i]] ?? 0) + 1;
+        else if (!audience.refused.includes(keys[i])) audience.refused.push(keys[i]);
       });
+      for (const observer of this.observers) observer(event, audience);
     }).catch((err: Error) => this.log.error({ err: err.message }, 'real-time delivery failed'));
   }
 

@@ -39,7 +39,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
-import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
@@ -410,7 +410,7 @@ export class GoHookRunner implements HookRunner {
   }
 
   /** Each Go hook set's state, for /health (one entry per collection: its newest set). */
-  status(): GoHookStatus[] {
+  buildStatus(): GoHookStatus[] {
     const byCollection = new Map<string, HookSet>();
     for (const set of this.sets.values()) {
       const seen = byCollection.get(set.collection);
@@ -433,6 +433,21 @@ export class GoHookRunner implements HookRunner {
   /** Resolves when every hook set loading now has been built and started (or failed). */
   async settled(): Promise<void> {
     await Promise.all([...this.sets.values()].map((s) => s.loaded));
+  }
+
+  /** The sidecars, for the admin API (`/_admin/status`). */
+  status(): Pick<RunnerStatus, 'sidecars'> {
+    return {
+      sidecars: [...this.sets.values()].map((set) => ({
+        hookSet: set.name,
+        collection: set.collection,
+        state: set.state,
+        pid: set.proc?.pid,
+        failures: set.failures,
+        startedAt: set.startedAt ? new Date(set.startedAt).toISOString() : null,
+        errors: { ...set.errors } as Record<string, string>,
+      })),
+    };
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { variantFor } from '../hook-params.js';
-import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler } from '../hook-runner.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunnerStatus } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
 import type { WorkerMessage, WorkerRequest } from './messages.js';
 
@@ -288,6 +288,10 @@ export class JsHookRunner implements HookRunner {
     };
     if (delay === 0) respawn();
     else setTimeout(respawn, delay).unref();
+  }
+
+  status(): Pick<RunnerStatus, 'workers'> {
+    return { workers: this.workers.map((w) => ({ pid: w.proc.pid, ready: w.wasReady && w.alive, inflight: w.inflight })) };
   }
 
   async close(): Promise<void> {
