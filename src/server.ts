@@ -22,6 +22,7 @@ import { internalClient } from './collections/internal-client.js';
 import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
 import { CompositeRunner } from './hooks/composite-runner.js';
+import { ReportingRunner } from './hooks/reporting-runner.js';
 import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
 import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
@@ -50,8 +51,10 @@ export interface ServerOptions {
   logLevel?: string;
   /** Trust X-Forwarded-* from a proxy in front (TLS termination, client addresses for throttling). */
   trustProxy?: boolean;
-  /** Watch resources/ for config changes (on by default). */
+  /** Watch resources/ for config and hook changes (on by default). */
   watch?: boolean;
+  /** The watcher's safety-net sweep: re-read resources/ this often (default 2000 ms; 0: off; env DEPLOYD_WATCH_SWEEP_MS). */
+  watchSweepMs?: number;
   /** Defaults for every hook event: wall time and sandbox heap. */
   hookLimits?: Partial<HookLimits>;
   /** Hook worker processes (default 2). */
@@ -114,7 +117,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
     log: app.log,
   });
-  const runner = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner);
+  const runner = new ReportingRunner(new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner), app.log);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
   const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, app.log);
@@ -130,7 +133,10 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     await store.close();
     throw new Error(`this app has Go hooks but the Go toolchain (go 1.26+) is not installed: install Go, or remove the .go hook files. ${needsGo.join('; ')}`);
   }
-  if (options.watch !== false) registry.watch();
+  if (options.watch !== false) {
+    const sweep = Number(process.env.DEPLOYD_WATCH_SWEEP_MS);
+    registry.watch({ sweepMs: options.watchSweepMs ?? (process.env.DEPLOYD_WATCH_SWEEP_MS && sweep >= 0 ? sweep : undefined) });
+  }
 
   installErrorHandling(app, { dev, bodyLimit });
   installBodyParsers(app, { maxDepth: MAX_DEPTH });

@@ -89,13 +89,35 @@ const CASES: Case[] = [
   },
   {
     key: 'failure',
-    what: 'a failing hook (thrown Error / returned error) fails the request with 400 and its message',
+    what: 'a failing hook (thrown Error / returned error) is a 500 DPD_ERR_HOOK_FAILED naming its file; nothing is stored',
     hooks: { post: { js: `throw new Error('broken');`, go: `return errors.New("broken")` } },
-    async act({ api, coll }) {
+    async act({ name, api, coll }) {
       const res = await api.post(`/${coll}`, { title: 'failure' });
-      assert.equal(res.status, 400);
-      assert.match(res.body.message, /broken/);
+      assert.equal(res.status, 500);
+      assert.equal(res.body.code, 'DPD_ERR_HOOK_FAILED');
+      // JavaScript knows the line and column of the throw; a returned Go error only its file.
+      assert.match(res.body.message, name === 'js' ? new RegExp(`^${coll}/post\\.js:\\d+:\\d+: broken$`) : new RegExp(`^${coll}/post\\.go: broken$`));
       assert.deepEqual(body(await api.get(`/${coll}?title=failure`)), []);
+    },
+  },
+  {
+    key: 'typo',
+    what: 'a runtime error (TypeError / nil map panic) is a 500 naming file:line, not a 400',
+    hooks: {
+      validate: {
+        js: `var missing;\nmissing.field = 1;`,
+        go: `var m map[string]int\n\tm["x"] = 1`,
+      },
+    },
+    async act({ name, api, coll, watch }) {
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'typo' });
+      assert.equal(res.status, 500, res.text);
+      assert.equal(res.body.code, 'DPD_ERR_HOOK_FAILED');
+      assert.match(res.body.message, new RegExp(`^${coll}/validate\\.${name}:\\d+(:\\d+)?: `));
+      assert.match(res.body.message, name === 'js' ? /TypeError/ : /panic: assignment to entry in nil map/);
+      assert.deepEqual(body(await api.get(`/${coll}?title=typo`)), []);
+      assert.deepEqual(seen(), []);
     },
   },
   {
@@ -283,6 +305,62 @@ const CASES: Case[] = [
       assert.equal((await api.get(`/${coll}/${id}`)).status, 400);
     },
   },
+  {
+    key: 'ac-throw',
+    what: 'AfterCommit throws/panics: 2xx with the stored document, its emits and response changes dropped, the change still published',
+    hooks: {
+      aftercommit: {
+        js: `emit('ac-lost', {}); addResponseField('lost', true); throw new Error('after boom');`,
+        go: `ctx.Emit("ac-lost", map[string]interface{}{})\n\tctx.AddResponseField("lost", true)\n\tpanic("after boom")`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-throw' }));
+      assert.deepEqual(res, { id: res.id, title: 'ac-throw' });
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-throw');
+      const put = body(await api.put(`/${coll}/${res.id}`, { n: 5 }));
+      assert.equal(put.n, 5);
+      assert.equal(body(await api.del(`/${coll}/${res.id}`)).count, 1);
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`, `updated:${coll}`, `deleted:${coll}`]);
+    },
+  },
+  {
+    key: 'ac-timeout',
+    what: 'AfterCommit runs past its time limit: 2xx, the change published, and the next request is served',
+    hooks: {
+      aftercommit: {
+        js: `emit('ac-late', {}); while (true) {}`,
+        go: `ctx.Emit("ac-late", map[string]interface{}{})\n\ttime.Sleep(time.Hour)`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-timeout' }));
+      assert.equal(res.title, 'ac-timeout');
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-timeout');
+    },
+  },
+  {
+    key: 'ac-crash',
+    what: 'AfterCommit crashes its worker/sidecar: 2xx, the change published, and the next request is served',
+    hooks: {
+      aftercommit: {
+        // A growing Map aborts the worker process at the isolate's memory limit (isolated-vm#527).
+        js: `var m = new Map(); for (var i = 0; ; i++) m.set(i, { i: i, s: 'x' + i });`,
+        go: `os.Exit(3)`,
+      },
+    },
+    async act({ api, coll, watch }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-crash' }));
+      assert.equal(res.title, 'ac-crash');
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-crash');
+    },
+  },
 ];
 
 /** One file per event, each case's snippet guarded by its key. */
@@ -295,7 +373,7 @@ function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
       if (lang === 'js') return event === 'beforerequest' ? `if (query.case === '${c.key}') {\n${code}\n}` : `if (this.title === '${c.key}') {\n${code}\n}`;
       return event === 'beforerequest' ? `\tif ctx.Query["case"] == "${c.key}" {\n\t${code}\n\t}` : `\tif ctx.Data["title"] == "${c.key}" {\n\t${code}\n\t}`;
     });
-    files[`resources/${coll}/${event}.${lang}`] = lang === 'js' ? parts.join('\n') : goRun(parts.join('\n'), ['errors', 'fmt']);
+    files[`resources/${coll}/${event}.${lang}`] = lang === 'js' ? parts.join('\n') : goRun(parts.join('\n'), ['errors', 'fmt', 'os', 'time']);
   }
   return files;
 }

@@ -18,6 +18,7 @@ import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject, Ses
 import { parseQuery, project, type Filter, type ParsedQuery, type QueryLimits } from '../query/filter.js';
 import type { CollectionStore, Doc } from '../store/store.js';
 import { applyHookChanges, completeCreate, prepareUpdate, readCreate } from './document.js';
+import { assertWriteHooksReady } from './hook-readiness.js';
 import { newId } from './id.js';
 import { andFilter, checkDocument, mayRead, ruleFilter, userIdOf } from './rules.js';
 import { secretFields, type CollectionSchema } from './schema.js';
@@ -207,6 +208,7 @@ export class Collection {
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'create');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'POST', scope.skipEvents);
     const secrets = await this.writeSecrets(scope, pick(body, this.secrets), null);
     body = omit(body, this.secrets);
     const { doc: fields, errors } = readCreate(this.schema, body);
@@ -243,6 +245,7 @@ export class Collection {
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
   async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'update');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'PUT', scope.skipEvents);
     const secretInput = pick(body, this.secrets);
     body = omit(body, this.secrets);
     const before = await this.hook(scope, 'beforerequest', { data: bodyFields(body), method: 'PUT', requestEvent: 'PUT', query: { ...raw, id } });
@@ -295,6 +298,7 @@ export class Collection {
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
   async remove(scope: RequestScope, id: string | undefined, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'delete');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'DELETE', scope.skipEvents);
     const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'DELETE', requestEvent: 'DELETE', query: id === undefined ? raw : { ...raw, id } });
     let query = raw;
     if (before) {
@@ -371,12 +375,7 @@ export class Collection {
       requestId: scope.requestId,
       success: input.success ?? false,
     };
-    const result = await this.deps.runner!.run(ctx, scope, this.hooks.key);
-    for (const line of result.logs) {
-      const level = line.level === 'debug' ? 'debug' : line.level === 'warn' ? 'warn' : line.level === 'error' ? 'error' : 'info';
-      this.deps.log[level]({ collection: this.name, event, hookLog: true, ...(line.fields ? { fields: line.fields } : {}) }, line.message);
-    }
-    return result;
+    return this.deps.runner!.run(ctx, scope, this.hooks.key); // logs: see hooks/reporting-runner.ts
   }
 
   /** A hook outcome that must not fail: queue its emits, turn cancel/errors into the request's error. */
@@ -406,18 +405,22 @@ export class Collection {
     const cancel = result.cancel!;
     const status = cancel.status >= 400 && cancel.status <= 599 ? cancel.status : 400;
     const code = status >= 500 ? 'DPD_ERR_HOOK_FAILED' : 'DPD_ERR_HOOK_CANCELLED';
-    return new DeploydError(code, status, cancel.message);
+    const error = new DeploydError(code, status, cancel.message);
+    const stack = (result as { stack?: string }).stack;
+    if (stack) error.stack = stack; // the hook's own stack, answered with --dev
+    return error;
   }
 
   /** `data` defaults to the response (the document without hidden fields). */
   private async afterCommit(scope: RequestScope, method: string, previous: Doc | null, response: Record<string, unknown>, query: Record<string, unknown> = {}, data: Record<string, unknown> = response): Promise<Answer> {
-    const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query });
-    if (!result) return answer(response);
-    if (result.cancel) {
-      // The write is committed; a failing AfterCommit is logged, not reported as a failure.
-      this.deps.log.warn({ collection: this.name, event: 'aftercommit', message: result.cancel.message }, 'aftercommit hook failed');
-      return answer(response);
-    }
+    // The write is committed: it is never reported as failed. A failing AfterCommit (logged with
+    // its file:line by the runner) loses its response changes and emits; the change is published.
+    const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query })
+      .catch((err: Error) => {
+        this.deps.log.error({ collection: this.name, event: 'aftercommit', err: err.message }, 'aftercommit hook could not run');
+        return undefined;
+      });
+    if (!result || result.cancel) return answer(response);
     this.collect(scope, result);
     return this.applyResponse(response, result);
   }

@@ -34,7 +34,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
-import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunResult } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
@@ -259,6 +259,24 @@ export class GoHookRunner implements HookRunner {
     // Go hooks have no dpd client.
   }
 
+  async ready(hookSet: string, events: HookEvent[]): Promise<void> {
+    const set = this.sets.get(hookSet);
+    if (!set) return; // nothing loaded: load() returned its errors to the registry, which checks them
+    const mine = events.filter((event) => set.files.has(event) || set.errors[event]);
+    if (mine.length === 0) return;
+    if (set.state === 'loading') {
+      const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
+      if (!waited) {
+        const files = mine.map((event) => set.files.get(event) ?? `${set.collection}/${event}.go`).join(', ');
+        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${files} is still being built; nothing was stored; try again shortly`);
+      }
+    }
+    for (const event of mine) {
+      const loadError = set.errors[event];
+      if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    }
+  }
+
   async run(ctx: EventContext, _scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
@@ -295,7 +313,10 @@ export class GoHookRunner implements HookRunner {
       if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
       return failed(`go hook ${file} failed: ${(err as Error).message}`, 500);
     }
-    return fromProto(res, ctx);
+    const out: RunResult = fromProto(res, ctx);
+    out.file = file;
+    if (out.cancel?.isError) out.cancel.message = placeFailure(out.cancel.message, file, set);
+    return out;
   }
 
   /** Resolves when every hook set loading now has been built and started (or failed). */
@@ -393,6 +414,19 @@ export class GoHookRunner implements HookRunner {
     });
     return set.starting;
   }
+}
+
+/**
+ * A failure's message with its place in the user's file: a panic's `hook_post/post.go:12` (the
+ * generated copy, line for line) becomes `todos/post.go:12`; a returned error gets the file in front.
+ */
+function placeFailure(message: string, file: string, set: HookSet): string {
+  let placed = false;
+  const out = message.replace(/(?:[^\s:]*\/)?hook_([a-z]+)\/[a-z]+\.go:(\d+)/g, (_all, event: string, line: string) => {
+    placed = true;
+    return `${set.files.get(event as HookEvent) ?? `${set.collection}/${event}.go`}:${line}`;
+  });
+  return placed || out.startsWith(file) ? out : `${file}: ${out}`;
 }
 
 function toFiles(hooks: HookSource[]): GoHookFile[] {

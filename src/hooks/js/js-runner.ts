@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { variantFor } from '../hook-params.js';
-import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler } from '../hook-runner.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunResult } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
 import type { WorkerMessage, WorkerRequest } from './messages.js';
 
@@ -197,12 +197,13 @@ export class JsHookRunner implements HookRunner {
   }
 
   /** Ends a run: answers it once and releases its slot on the worker. */
-  private settle(id: number, result: HookResult): void {
+  private settle(id: number, result: RunResult): void {
     const run = this.runs.get(id);
     if (!run) return;
     this.runs.delete(id);
     clearTimeout(run.watchdog);
     run.worker.ended(run.collection);
+    result.file ??= run.file;
     run.resolve(result);
   }
 

@@ -122,7 +122,7 @@ function build(loaded: LoadedCollection): Sandbox {
           const script = isolate.compileScriptSync(wrapHookSource(variant, hook.source), { filename: hook.file, lineOffset: -1 });
           const fn = script.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference<Function>;
           const frozen = freeze.applySync(undefined, [fn.derefInto()], { result: { reference: true }, timeout: 1000 }) as unknown as ivm.Reference<Function>;
-          register.applySync(undefined, [variant, frozen.derefInto()], { timeout: 1000 });
+          register.applySync(undefined, [variant, frozen.derefInto(), hook.file], { timeout: 1000 });
         } catch (err) {
           errors[hook.event] ??= `${hook.file}: ${(err as Error).message}`;
         }
