@@ -63,6 +63,8 @@ export class Registry {
   private watcher?: FSWatcher;
   private sweepTimer?: NodeJS.Timeout;
   private loadedOnce = false;
+  private settleNext = false;
+  private settleTimer?: NodeJS.Timeout;
   private reloadTimer?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -216,16 +218,29 @@ export class Registry {
     this.watcher.on('error', (err) => this.log.warn({ err: (err as Error).message }, 'resources watcher failed; the periodic sweep still reloads changes'));
     const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS;
     if (sweepMs > 0) {
-      this.sweepTimer = setInterval(() => this.scheduleReload(), sweepMs);
+      this.sweepTimer = setInterval(() => this.scheduleReload(false), sweepMs);
       this.sweepTimer.unref();
     }
   }
 
-  private scheduleReload(): void {
+  /**
+   * A debounced reload. One the watcher asked for is confirmed by a second one SETTLE_MS later: a
+   * folder that appeared (a rename, a checkout) is watched only once chokidar has read it, and a
+   * file written into it before that would otherwise wait for the sweep.
+   */
+  private scheduleReload(settle = true): void {
     if (this.closed) return;
+    this.settleNext ||= settle;
     clearTimeout(this.reloadTimer);
     this.reloadTimer = setTimeout(() => {
-      this.reloading = this.reloading.then(() => this.load()).catch((err: Error) => {
+      const confirm = this.settleNext;
+      this.settleNext = false;
+      this.reloading = this.reloading.then(() => this.load()).then(() => {
+        if (!confirm || this.closed) return;
+        clearTimeout(this.settleTimer);
+        this.settleTimer = setTimeout(() => this.scheduleReload(false), SETTLE_MS);
+        this.settleTimer.unref();
+      }).catch((err: Error) => {
         this.log.error({ err: err.message }, 'reloading resources failed');
       });
     }, 50);
@@ -235,6 +250,7 @@ export class Registry {
     this.closed = true;
     clearTimeout(this.reloadTimer);
     clearInterval(this.sweepTimer);
+    clearTimeout(this.settleTimer);
     await this.watcher?.close();
     await this.reloading;
   }
@@ -242,6 +258,8 @@ export class Registry {
 
 /** How often the safety-net sweep re-reads resources/ (DEPLOYD_WATCH_SWEEP_MS; 0 turns it off). */
 export const DEFAULT_SWEEP_MS = 2000;
+/** After a reload the watcher asked for, a confirming one this much later. */
+const SETTLE_MS = 750;
 
 /** A collection's files as last read: relative name → text. */
 type Sources = Map<string, string>;
