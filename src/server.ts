@@ -117,7 +117,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
     log: app.log,
   });
-  const runner = new ReportingRunner(new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner), app.log);
+  const realtime = readRealtimeConfig(appDir);
+  const runner = new ReportingRunner(new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner), app.log, realtime.maxEventBytes);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
   const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, app.log);
@@ -176,18 +177,17 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (shuttingDown) reply.header('Connection', 'close');
   });
 
-  const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
   let history: EventHistory | undefined;
   if (realtime.enabled) {
     // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
     const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
     if (redisUrl) {
-      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, log: app.log });
+      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log });
       await shared.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
       history = shared;
     } else {
-      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs);
+      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs, realtime.historyMaxBytes);
     }
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);
