@@ -31,6 +31,7 @@ import { RealtimeGateway } from './realtime/gateway.js';
 import { MemoryHistory, type EventHistory } from './realtime/history.js';
 import { RedisHistory } from './realtime/redis-history.js';
 import { openStore } from './store/open-store.js';
+import { defaultLogFormat, logStream, type LogFormat } from './logging.js';
 import type { Store } from './store/store.js';
 
 export interface ServerOptions {
@@ -49,6 +50,8 @@ export interface ServerOptions {
   /** Largest `$limit` (and the default page size). */
   maxLimit?: number;
   logLevel?: string;
+  /** `json` (default when stdout is not a terminal) or `pretty` (a terminal, or --dev). */
+  logFormat?: LogFormat;
   /** Trust X-Forwarded-* from a proxy in front (TLS termination, client addresses for throttling). */
   trustProxy?: boolean;
   /** Watch resources/ for config and hook changes (on by default). */
@@ -84,6 +87,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const bodyLimit = options.maxBody ?? 1024 * 1024;
   const limits = { ...DEFAULT_QUERY_LIMITS, maxLimit: options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit };
 
+  const stream = logStream(options.logFormat ?? defaultLogFormat(dev));
   const app = Fastify({
     bodyLimit,
     requestTimeout: 30_000,
@@ -95,6 +99,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
     logger: {
       level: options.logLevel ?? 'info',
+      ...(stream ? { stream } : {}),
       redact: {
         paths: ['req.headers["x-master-key"]', 'req.headers["dpd-ssh-key"]', 'req.headers.authorization', 'req.headers.cookie'],
         censor: '[redacted]',

@@ -92,6 +92,7 @@ async function start(options: CliOptions): Promise<number> {
     trustProxy: options.trustProxy,
     maxLimit: options.maxLimit,
     logLevel: options.logLevel,
+    logFormat: options.logFormat,
     hookWorkers: options.hookWorkers,
     hookLimits: {
       ...(options.hookTimeoutMs ? { timeoutMs: options.hookTimeoutMs } : {}),
