@@ -14,10 +14,12 @@ import { collectionRoutes } from './api/collection-routes.js';
 import { clientErrorHandler, frameworkErrorHandler, installErrorHandling } from './api/error-handler.js';
 import { authRoutes } from './api/auth-routes.js';
 import { Authenticator } from './auth/authenticator.js';
-import { LoginThrottle } from './auth/login-throttle.js';
+import { LoginThrottle, RedisLedger } from './auth/login-throttle.js';
 import { Sessions } from './auth/sessions.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
+import { Redis } from 'ioredis';
 import { EventBus } from './bus/event-bus.js';
+import { connectionOptions } from './bus/redis-stream.js';
 import { internalClient } from './collections/internal-client.js';
 import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
@@ -126,7 +128,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const runner = new ReportingRunner(new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, app.log), goRunner), app.log, realtime.maxEventBytes);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
-  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle: new LoginThrottle() }, app.log);
+  const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+  // With Redis, failed logins are counted there, so the throttle's limit holds across instances.
+  const throttleRedis = redisUrl ? new Redis(redisUrl, { ...connectionOptions(), lazyConnect: false, commandTimeout: 1000, connectionName: 'deployd-login-throttle' }) : undefined;
+  throttleRedis?.on('error', () => {}); // reported by the throttle when a login needs it
+  const throttle = new LoginThrottle(throttleRedis ? new RedisLedger(throttleRedis) : undefined, app.log);
+  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle }, app.log);
   const auth = new Authenticator(masterKey, dev, sessions, registry);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
@@ -136,6 +143,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   if (needsGo.length > 0) {
     await registry.close();
     await runner.close();
+    throttleRedis?.disconnect();
     await store.close();
     throw new Error(`this app has Go hooks but the Go toolchain (go 1.26+) is not installed: install Go, or remove the .go hook files. ${needsGo.join('; ')}`);
   }
@@ -186,7 +194,6 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   let history: EventHistory | undefined;
   if (realtime.enabled) {
     // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
-    const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
     if (redisUrl) {
       const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log });
       await shared.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
@@ -248,6 +255,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
         }
         await registry.close();
         await runner.close();
+        throttleRedis?.disconnect();
         if (socketDir) fs.rmSync(socketDir, { recursive: true, force: true });
         await store.close();
       })();

@@ -230,6 +230,10 @@ if (this.title === 'manual') {
     $finishCallback();
   });
 }`,
+  'resources/fan/get.js': `
+dpd.fan.get(function (result, error) {
+  this.nested = error ? error.message : result;
+});`,
   'resources/rec/get.js': `
 dpd.rec.get(function (result, error) {
   this.nested = error ? error.message : result[0];
@@ -357,6 +361,7 @@ const CONFIGS = {
   items: plain({ title: 'string', n: 'number', internalSeen: 'boolean' }),
   calls: plain({ title: 'string', out: 'object' }),
   rec: plain({ title: 'string' }),
+  fan: plain({ title: 'string' }),
   gostyle: plain({ title: 'string', slug: 'string', secret: 'string', owner: 'string', report: 'object' }),
   shaped: plain({ title: 'string' }),
   skippy: plain({ title: 'string', hooked: 'boolean' }),
@@ -944,16 +949,29 @@ describe('dpd', () => {
     assert.deepEqual(out, { manual: true });
   });
 
-  it('recursion: the same METHOD /collection at most 2 deep; $limitRecursion raises it', async () => {
+  it('recursion: the same METHOD /path at most 2 deep (Deployd\'s count); $limitRecursion raises it', async () => {
     const { id } = await create('rec', { title: 'r' });
     const message = 'Recursive call to GET /rec detected';
     const [doc] = ok(await api.get('/rec'));
     assert.equal(doc.id, id);
     assert.equal(doc.nested.id, id);
-    assert.equal(doc.nested.nested, message);
+    assert.equal(doc.nested.nested.id, id);
+    assert.equal(doc.nested.nested.nested, message);
     const [deeper] = ok(await api.get('/rec?$limitRecursion=3'));
-    assert.equal(deeper.nested.nested.id, id);
-    assert.equal(deeper.nested.nested.nested, message);
+    assert.equal(deeper.nested.nested.nested.id, id);
+    assert.equal(deeper.nested.nested.nested.nested, message);
+  });
+
+  it('recursion: sibling calls inside one internal request share its budget, so a fan-out stays bounded', async () => {
+    for (let i = 0; i < 6; i++) await create('fan', { title: `f${i}` });
+    // Each document's get.js lists /fan again: without a shared budget, 6^8 Get runs (the request
+    // deadline would fail this); with it, exactly 8 nested lists under each outer document.
+    const list = ok(await api.get('/fan?$limitRecursion=8'));
+    assert.equal(list.length, 6);
+    const lists = (value: any): number => (Array.isArray(value) ? 1 + value.reduce((n: number, d: any) => n + lists(d.nested), 0) : 0);
+    for (const doc of list) assert.equal(lists(doc.nested), 8, JSON.stringify(doc).slice(0, 300));
+    const refusals = JSON.stringify(list).split('Recursive call to GET /fan detected').length - 1;
+    assert.ok(refusals > 0, 'calls past the budget are refused');
   });
 });
 
@@ -1106,7 +1124,8 @@ describe('$skipEvents', () => {
 
   it('anyone else: the hooks still run', async () => {
     const posted = ok(await api.post('/skippy', { title: 'n', $skipEvents: true }));
-    assert.deepEqual(posted, { id: posted.id, title: 'n', hooked: true, after: true });
+    // The answer is the document as the caller would GET it: the Get hook ran for it too.
+    assert.deepEqual(posted, { id: posted.id, title: 'n', hooked: true, seen: true, after: true });
     const blocked = await api.get('/skippy?$skipEvents=true&block=1');
     assert.equal(blocked.status, 403);
     const listed = ok(await api.get('/skippy?$skipEvents=true&$sort[title]=1'));

@@ -377,7 +377,9 @@ for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
       assert.deepEqual(await upgraded.ask({ type: 'auth', token: main.masterKey }, 'authenticated'), { type: 'authenticated', isRoot: true, userId: null });
 
       const pub = (await main.post('/secrets', { title: 'public', secret: false, internalNote: 'n1' })).body;
-      const sec = (await main.post('/secrets', { title: 'secret', secret: true, internalNote: 'n2' })).body;
+      const created = (await main.post('/secrets', { title: 'secret', secret: true, internalNote: 'n2' })).body;
+      assert.deepEqual(Object.keys(created), ['id'], 'its creator may not GET it: the answer is its id only');
+      const sec = (await main.get(`/secrets/${created.id}?$skipEvents=true`, main.root)).body;
       const goesSecret = (await main.post('/secrets', { title: 'goes secret', secret: false, internalNote: 'n3' })).body;
       const goesPublic = (await main.post('/secrets', { title: 'goes public', secret: true, internalNote: 'n4' })).body;
       await main.put(`/secrets/${sec.id}`, { n: 1 });

@@ -2,7 +2,7 @@
  * Declarative access rules (issue #7, spec/users-api.md "Access rules"), black box through real
  * HTTP: config.json `"rules": {"read","create","update","delete"}` with `"anyone"` (the default),
  * `"users"`, `"owner"` (with `"ownerField"`), `"root"`; 401 for anonymous and 403 for users when
- * denied; owner filtering done in the store (so `$limit`/`$skip` pages are right); the owner set on
+ * denied, 404 for a document the caller may not read (as for one that does not exist); owner filtering done in the store (so `$limit`/`$skip` pages are right); the owner set on
  * create; the owner field unchangeable except by root; a UserCollection's "owner" meaning the user
  * itself; the same rules for the `dpd` client inside hooks; an invalid rule answering 500.
  *
@@ -78,6 +78,7 @@ after(async () => {
 });
 
 const unauthorized = (res: ApiResponse) => assertError(res, 401, 'DPD_ERR_UNAUTHORIZED');
+const notFound = (res: ApiResponse) => assertError(res, 404, 'DPD_ERR_NOT_FOUND');
 const forbidden = (res: ApiResponse) => assertError(res, 403, 'DPD_ERR_FORBIDDEN');
 
 function ok(res: ApiResponse, what = 'request'): any {
@@ -212,7 +213,7 @@ describe('"owner"', () => {
     assert.deepEqual(ok(await server.get(`/notes${q({ owner: bob.uid })}`, alice.headers)), []);
     assert.deepEqual(ok(await server.get(`/notes${q({ $or: [{ owner: bob.uid }, { title: 'n1' }] })}`, alice.headers)), []);
     // Deployd: a query with an id is a read of that one document, so it is the GET /c/<id> answer.
-    forbidden(await server.get(`/notes${q({ id: notes.n1.id })}`, alice.headers));
+    notFound(await server.get(`/notes${q({ id: notes.n1.id })}`, alice.headers));
     assert.deepEqual(ok(await server.get(`/notes${q({ id: { $in: [notes.n1.id, notes.n3.id] } })}`, alice.headers)), []);
     assert.deepEqual(ok(await server.get(`/notes/count${q({ owner: bob.uid })}`, alice.headers)), { count: 0 });
     assert.deepEqual(ok(await server.post('/notes/query', { query: { $or: [{ owner: { $ne: alice.uid } }] } }, alice.headers)), []);
@@ -224,18 +225,19 @@ describe('"owner"', () => {
     unauthorized(await server.post('/notes/query', { query: {} }));
   });
 
-  it('GET /notes/<id>: the owner 200, another user 403, anonymous 401, root 200', async () => {
+  it('GET /notes/<id>: the owner 200, another user 404 (as if it did not exist), anonymous 401, root 200', async () => {
     assert.equal(ok(await server.get(`/notes/${notes.n0.id}`, alice.headers)).title, 'n0');
-    forbidden(await server.get(`/notes/${notes.n0.id}`, bob.headers));
+    notFound(await server.get(`/notes/${notes.n0.id}`, bob.headers));
+    notFound(await server.get('/notes/00000000000000ff', bob.headers));
     unauthorized(await server.get(`/notes/${notes.n0.id}`));
     assert.equal(ok(await server.get(`/notes/${notes.n0.id}`, server.root)).title, 'n0');
   });
 
-  it('update: the owner 200, another user 403, anonymous 401; a denied update changes nothing', async () => {
-    forbidden(await server.put(`/notes/${notes.n2.id}`, { title: 'bob was here' }, bob.headers));
-    forbidden(await server.put('/notes', { id: notes.n2.id, title: 'bob was here' }, bob.headers));
+  it('update: the owner 200, another user 404 (it cannot read it), anonymous 401; a denied update changes nothing', async () => {
+    notFound(await server.put(`/notes/${notes.n2.id}`, { title: 'bob was here' }, bob.headers));
+    notFound(await server.put('/notes', { id: notes.n2.id, title: 'bob was here' }, bob.headers));
     unauthorized(await server.put(`/notes/${notes.n2.id}`, { title: 'anonymous was here' }));
-    forbidden(await server.post(`/notes/${notes.n2.id}`, { title: 'bob via POST /c/id' }, bob.headers));
+    notFound(await server.post(`/notes/${notes.n2.id}`, { title: 'bob via POST /c/id' }, bob.headers));
     assert.equal(ok(await server.get(`/notes/${notes.n2.id}`, server.root)).title, 'n2');
     assert.equal(ok(await server.put(`/notes/${notes.n2.id}`, { title: 'n2', n: 2 }, alice.headers)).owner, alice.uid);
   });
@@ -248,16 +250,16 @@ describe('"owner"', () => {
     assert.equal(stored.title, 'n4');
     // Root moves it to carol: alice loses it, carol has it.
     assert.equal(ok(await server.put(`/notes/${notes.n4.id}`, { owner: carol.uid }, server.root)).owner, carol.uid);
-    forbidden(await server.get(`/notes/${notes.n4.id}`, alice.headers));
+    notFound(await server.get(`/notes/${notes.n4.id}`, alice.headers));
     assert.equal(ok(await server.get(`/notes/${notes.n4.id}`, carol.headers)).title, 'n4');
     // ... and back, so the list tests see alice's five.
     ok(await server.put(`/notes/${notes.n4.id}`, { owner: alice.uid }, server.root));
   });
 
-  it('delete: another user 403, anonymous 401, the owner {"count":1}, root any', async () => {
+  it('delete: another user 404, anonymous 401, the owner {"count":1}, root any', async () => {
     const mine = ok(await server.post('/notes', { title: 'to delete', n: -1 }, alice.headers));
     const theirs = ok(await server.post('/notes', { title: 'root deletes', n: -2 }, bob.headers));
-    forbidden(await server.del(`/notes/${mine.id}`, bob.headers));
+    notFound(await server.del(`/notes/${mine.id}`, bob.headers));
     unauthorized(await server.del(`/notes/${mine.id}`));
     ok(await server.get(`/notes/${mine.id}`, alice.headers), 'still there');
     assert.deepEqual(ok(await server.del(`/notes/${mine.id}`, alice.headers)), { count: 1 });
@@ -293,11 +295,11 @@ describe('"owner"', () => {
 });
 
 describe('"owner" in a UserCollection means the user document itself', () => {
-  it('a user lists and reads only itself; another\'s document is 403; anonymous 401', async () => {
+  it('a user lists and reads only itself; another\'s document is 404; anonymous 401', async () => {
     assert.deepEqual(ok(await server.get('/users', alice.headers)).map((u: { id: string }) => u.id), [alice.uid]);
     assert.deepEqual(ok(await server.get('/users/count', bob.headers)), { count: 1 });
     assert.equal(ok(await server.get(`/users/${alice.uid}`, alice.headers)).username, 'alice');
-    forbidden(await server.get(`/users/${bob.uid}`, alice.headers));
+    notFound(await server.get(`/users/${bob.uid}`, alice.headers));
     unauthorized(await server.get('/users'));
     unauthorized(await server.get(`/users/${bob.uid}`));
     assert.equal(ok(await server.get('/users/me', alice.headers)).username, 'alice', '/users/me still answers');
@@ -305,11 +307,11 @@ describe('"owner" in a UserCollection means the user document itself', () => {
   });
 
   it('a user updates and deletes only itself', async () => {
-    forbidden(await server.put(`/users/${bob.uid}`, { team: 'hijacked' }, alice.headers));
+    notFound(await server.put(`/users/${bob.uid}`, { team: 'hijacked' }, alice.headers));
     unauthorized(await server.put(`/users/${bob.uid}`, { team: 'hijacked' }));
     assert.equal(ok(await server.get(`/users/${bob.uid}`, server.root)).team, 'blue');
     assert.equal(ok(await server.put(`/users/${alice.uid}`, { team: 'green' }, alice.headers)).team, 'green');
-    forbidden(await server.del(`/users/${bob.uid}`, alice.headers));
+    notFound(await server.del(`/users/${bob.uid}`, alice.headers));
     unauthorized(await server.del(`/users/${bob.uid}`));
     const temp = await newUser(server, 'temp', 'temp-password');
     assert.deepEqual(ok(await server.del(`/users/${temp.uid}`, temp.headers)), { count: 1 });
@@ -348,8 +350,8 @@ describe('rules apply to the dpd client inside hooks (same caller)', () => {
     assert.deepEqual(ok(await probe({ title: 'count-diary' }, alice.headers)).titles, ['a2']);
   });
 
-  it('get through dpd: another\'s document 403, own 200', async () => {
-    assert.equal(ok(await probe({ title: 'get-diary', target: diary.b1.id }, alice.headers)).status, 403);
+  it('get through dpd: another\'s document 404, own 200', async () => {
+    assert.equal(ok(await probe({ title: 'get-diary', target: diary.b1.id }, alice.headers)).status, 404);
     assert.equal(ok(await probe({ title: 'get-diary', target: diary.a1.id }, alice.headers)).status, 200);
     assert.equal(ok(await probe({ title: 'get-diary', target: diary.a1.id })).status, 401);
   });
@@ -361,9 +363,9 @@ describe('rules apply to the dpd client inside hooks (same caller)', () => {
     assert.equal(ok(await probe({ title: 'create-diary' })).status, 401);
   });
 
-  it('update and delete through dpd: another\'s document 403 and unchanged, own 200', async () => {
-    assert.equal(ok(await probe({ title: 'update-diary', target: diary.b1.id }, alice.headers)).status, 403);
-    assert.equal(ok(await probe({ title: 'delete-diary', target: diary.b1.id }, alice.headers)).status, 403);
+  it('update and delete through dpd: another\'s document 404 and unchanged, own 200', async () => {
+    assert.equal(ok(await probe({ title: 'update-diary', target: diary.b1.id }, alice.headers)).status, 404);
+    assert.equal(ok(await probe({ title: 'delete-diary', target: diary.b1.id }, alice.headers)).status, 404);
     const b1 = ok(await server.get(`/diary/${diary.b1.id}`, bob.headers));
     assert.equal(b1.n, undefined);
     assert.equal(ok(await probe({ title: 'update-diary', target: diary.a2.id }, alice.headers)).status, 200);

@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, it } from 'node:test';
-import { prepareUpdate } from '../src/collections/document.js';
+import { previewUpdate, readUpdate } from '../src/collections/document.js';
 import { newId } from '../src/collections/id.js';
 import { MongoClient } from 'mongodb';
 import { parseSchema, type CollectionSchema } from '../src/collections/schema.js';
@@ -273,7 +273,8 @@ describe('both stores apply every update identically', () => {
       await docs.mongo.insert(doc);
       await same(`update ${JSON.stringify(body)}`, docs, async (s) => {
         const [previous] = await s.find({ fields: { id: { $eq: doc.id } } });
-        const { spec } = prepareUpdate(schema, body, previous, NOW);
+        const spec = readUpdate(schema, body);
+        previewUpdate(schema, spec, previous, NOW);
         return s.update(doc.id, { fields: {} }, spec);
       });
       await same('stored afterwards', docs, (s) => s.find({ fields: { id: { $eq: doc.id } } }));

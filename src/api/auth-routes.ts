@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Registry } from '../collections/registry.js';
 import { requireObjectBody } from '../collections/document.js';
+import { UserCollection } from '../collections/user-collection.js';
 import { Errors } from '../errors.js';
 import { requestScope } from './collection-routes.js';
 
@@ -31,7 +32,12 @@ export async function authRoutes(app: FastifyInstance, options: { registry: Regi
     const identity = await auth.identify(request.headers);
     reply.header('Cache-Control', 'no-store');
     if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
-    if (identity.caller.me === null) throw Errors.unauthorized('not logged in');
-    return identity.caller.me;
+    const { caller, session } = identity;
+    if (caller.me === null) throw Errors.unauthorized('not logged in');
+    if (caller.isRoot || !session) return caller.me;
+    // The user as they could GET themselves (their Get hook and hidden fields apply).
+    const users = registry.get(session.collection)?.collection;
+    if (!(users instanceof UserCollection)) throw Errors.unauthorized('not logged in');
+    return (await users.readableBy(caller, caller.me)) ?? { id: caller.me.id };
   });
 }

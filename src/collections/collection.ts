@@ -9,20 +9,23 @@
  *   PUT     BeforeRequest → load → merge → Validate → Put → update → AfterCommit
  *   DELETE  BeforeRequest → find → Delete per document → remove → AfterCommit per document
  *
- * Hook `emit()`s and change notices are queued on the request and published only once it succeeds.
+ * Hook `emit()`s are queued on the request: those queued before the commit go out with the change,
+ * at the commit; the rest (AfterCommit's) once the request succeeds.
  */
 import type { EventBus } from '../bus/event-bus.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject, SessionRooms } from '../hooks/protocol.js';
 import { parseQuery, project, type Filter, type ParsedQuery, type QueryLimits } from '../query/filter.js';
-import type { CollectionStore, Doc } from '../store/store.js';
-import { applyHookChanges, completeCreate, prepareUpdate, readCreate } from './document.js';
+import type { CollectionStore, Doc, UpdateSpec } from '../store/store.js';
+import { alteredField, checkQueryable, hiddenProperties, queriedFields, withoutHidden } from '../policy/read-policy.js';
+import { andFilter, checkDocument, mayRead, ruleFilter } from '../policy/rules.js';
+import { authorizeUpdate, effectiveChange, ownsDocuments, protectedFields, stampOwner, touchedFields, type Writer } from '../policy/write-policy.js';
+import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate, takeSecrets } from './document.js';
 import { assertWriteHooksReady } from './hook-readiness.js';
 import { newId } from './id.js';
-import { andFilter, checkDocument, mayRead, ruleFilter, userIdOf } from './rules.js';
 import { secretFields, type CollectionSchema } from './schema.js';
-import { hasChanges } from './update.js';
+import { applyUpdate, hasChanges } from './update.js';
 
 export type { Caller };
 
@@ -32,9 +35,9 @@ export interface RequestScope {
   /** True for requests made by the `dpd` client inside a hook. */
   internal: boolean;
   requestId: string;
-  /** `METHOD /collection` of the internal calls this request is nested in. */
+  /** `METHOD /path` of the internal calls made so far in this request tree (shared, as Deployd's). */
   stack: string[];
-  /** How many times one `METHOD /collection` may appear on the stack (Deployd: 2). */
+  /** How many times one `METHOD /path` may appear on the stack (Deployd: 2). */
   limitRecursion: number;
   /** Root only: run no hooks (Deployd's `$skipEvents`). */
   skipEvents: boolean;
@@ -53,6 +56,8 @@ export interface CollectionHooks {
   events: Set<HookEvent>;
   /** Load errors by event: requests needing that hook fail closed with this message. */
   errors: Partial<Record<HookEvent, string>>;
+  /** Fields the Get hook hides by a literal name (read from its source): never queryable by non-root callers. */
+  hides?: string[];
 }
 
 export interface CollectionDeps {
@@ -99,13 +104,13 @@ export class Collection {
   protected readonly clock: () => Date;
   /** Fields that never leave the server (a user's password hash). */
   protected readonly secrets: string[];
-  /** Whether any rule is `owner`: documents then get their owner from the caller on create. */
-  private readonly owned: boolean;
+  /** Properties declared `"hidden": true`: only root reads them. */
+  private readonly hiddenProps: string[];
 
   constructor(readonly schema: CollectionSchema, protected readonly deps: CollectionDeps) {
     this.clock = deps.clock ?? (() => new Date());
     this.secrets = secretFields(schema);
-    this.owned = Object.values(schema.rules).includes('owner') && schema.ownerField !== 'id';
+    this.hiddenProps = hiddenProperties(schema);
   }
 
   get name(): string {
@@ -136,31 +141,38 @@ export class Collection {
   }
 
   // ---- reads ------------------------------------------------------------------------------------
+  // Every answer made of documents goes through the read policy (src/policy/read-policy.ts): the
+  // rules, the Get hook, hidden and secret fields — and queries are judged against that view.
 
   async list(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource, requestEvent = 'GET'): Promise<Answer> {
     const only = ruleFilter(this.schema, scope.caller, 'read');
     const query = await this.beforeRequest(scope, requestEvent, 'GET', raw);
-    const parsed = this.parse(query, source);
+    const parsed = this.parseFor(scope, query, source);
     // An `owner` rule filters in the store, so `$limit`/`$skip` pages stay full and correct.
     const filter = andFilter(parsed.filter, only);
     const { store } = this.deps;
-    if (!this.runs(scope, 'get') && !parsed.projection && store.findJson && this.secrets.length === 0) {
+    const hooked = this.runs(scope, 'get');
+    const asStored = this.secrets.length === 0 && (scope.caller.isRoot || this.hiddenProps.length === 0);
+    if (!hooked && !parsed.projection && store.findJson && asStored) {
       return answer(new RawJson(await store.findJson(filter, parsed.options)));
     }
-    const docs = (await store.find(filter, parsed.options)).map((d) => project(this.strip(d), parsed.projection));
-    if (!this.runs(scope, 'get')) return answer(docs);
+    const docs = (await store.find(filter, parsed.options)).map((d) => this.strip(d));
+    if (!hooked) return answer(docs.map((doc) => project(this.hideFrom(scope.caller, doc), parsed.projection)));
+    const queried = queriedFields(parsed);
     const results = await Promise.all(docs.map((doc) => this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent })));
     const out: JsonObject[] = [];
-    for (const result of results) {
-      if (!result) continue;
+    results.forEach((result, i) => {
+      if (!result) return;
       this.collect(scope, result);
       if (result.cancel) {
         if (result.cancel.isError) throw this.cancelled(result);
-        continue; // Deployd: cancel() in a list's Get drops that item
+        return; // Deployd: cancel() in a list's Get drops that item
       }
       if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
-      out.push(visible(result));
-    }
+      const view = this.viewOf(scope.caller, result);
+      if (this.queriesUnseen(scope.caller, docs[i], view, queried)) return;
+      out.push(project(view, parsed.projection));
+    });
     return answer(out);
   }
 
@@ -168,52 +180,144 @@ export class Collection {
     ruleFilter(this.schema, scope.caller, 'read');
     const query = await this.beforeRequest(scope, 'GET', 'GET', { ...raw, id });
     const { id: _id, ...rest } = query;
-    const parsed = this.parse(rest, source);
-    const [found] = await this.deps.store.find(withId(id, parsed.filter), { limit: 1 });
+    const parsed = this.parseFor(scope, rest, source);
+    // Found by id alone: the query's filter is judged only on what the caller may see (below), so a
+    // filter on a field it cannot read never tells "matches" (an error) from "does not" (404).
+    const found = await this.loadStored(id);
     if (!found) throw Errors.notFound();
     checkDocument(this.schema, scope.caller, 'read', found);
-    const doc = project(this.strip(found), parsed.projection);
+    const doc = this.strip(found);
     const result = await this.hook(scope, 'get', { data: doc, query, method: 'GET', requestEvent: 'GET' });
-    if (!result) return answer(doc);
-    this.collect(scope, result);
-    if (result.cancel) throw this.cancelled(result);
-    if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
-    return answer(visible(result));
+    let view = this.hideFrom(scope.caller, doc) as JsonObject;
+    if (result) {
+      this.collect(scope, result);
+      if (result.cancel) throw this.cancelled(result);
+      if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
+      view = this.viewOf(scope.caller, result);
+    }
+    if (!(await this.matches(scope, found, view, parsed))) throw Errors.notFound();
+    return answer(project(view, parsed.projection));
   }
 
   /** `{"count":n}`; root only when a Get hook could hide documents from the caller (Deployd). */
   async count(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     if (this.hooks.events.has('get') && !scope.caller.isRoot) throw Errors.forbidden('Must be root to count');
     const only = ruleFilter(this.schema, scope.caller, 'read');
-    const parsed = this.parse(raw, source);
+    const parsed = this.parseFor(scope, raw, source);
     return answer({ count: await this.deps.store.count(andFilter(parsed.filter, only)) });
   }
 
   /**
-   * The document as `caller` could GET it — the Get hook run for that caller, hidden fields
-   * removed — or null when the hook cancels (real-time delivery uses this per recipient).
+   * The document as `caller` could GET it — the rules, the Get hook run for that caller, hidden and
+   * secret fields removed — or null when it may not (real-time delivery and write answers use this).
+   * `within`: the request this is part of (its emits are not published: a view is not a request).
    */
-  async readableBy(caller: Caller, doc: Record<string, unknown>): Promise<JsonObject | null> {
-    const scope: RequestScope = { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
+  async readableBy(caller: Caller, doc: Record<string, unknown>, within?: RequestScope): Promise<JsonObject | null> {
     if (!mayRead(this.schema, caller, doc)) return null;
-    doc = this.strip(doc);
-    if (!this.runs(scope, 'get')) return doc as JsonObject;
-    const result = await this.track(() => this.hook(scope, 'get', { data: doc, query: {}, method: 'GET', requestEvent: 'GET' }));
-    if (!result) return doc as JsonObject;
+    const stripped = this.strip(doc);
+    const scope: RequestScope = within
+      ? { ...within, outbox: [] }
+      : { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
+    if (!this.runs(scope, 'get')) return this.hideFrom(caller, stripped) as JsonObject;
+    let result: HookResult | undefined;
+    try {
+      result = await this.track(() => this.hook(scope, 'get', { data: stripped, query: {}, method: 'GET', requestEvent: 'GET' }));
+    } catch (err) {
+      // A Get hook that cannot run (it does not load, its sidecar is down) fails closed: not readable.
+      this.deps.log.warn({ collection: this.name, event: 'get', err: (err as Error).message }, 'the Get hook failed while shaping a view: answered as not readable');
+      return null;
+    }
+    if (!result) return this.hideFrom(caller, stripped) as JsonObject;
     if (result.cancel || Object.keys(result.errors).length > 0) return null;
-    return visible(result); // its emits are not published: a read for delivery is not a request
+    return this.viewOf(caller, result);
+  }
+
+  /** Fields non-root readers cannot see: declared hidden properties and what the Get hook hides by name. */
+  private get unseen(): ReadonlySet<string> {
+    if (this.unseenOf !== this.hooks) {
+      this.unseenOf = this.hooks;
+      this.unseenFields = new Set([...this.hiddenProps, ...(this.hooks.hides ?? [])]);
+    }
+    return this.unseenFields;
+  }
+
+  private unseenOf?: CollectionHooks;
+  private unseenFields: ReadonlySet<string> = new Set();
+
+  /** A query, refused (400) when it filters or sorts on a field the caller cannot see. */
+  private parseFor(scope: RequestScope, raw: Record<string, unknown>, source: QuerySource): ParsedQuery {
+    const parsed = this.parse(raw, source);
+    checkQueryable(scope.caller, parsed, this.unseen);
+    return parsed;
+  }
+
+  /** The Get hook's document as the caller may see it: without what the hook hid or the schema hides. */
+  private viewOf(caller: Caller, result: HookResult): JsonObject {
+    return this.hideFrom(caller, visible(result));
+  }
+
+  private hideFrom<T extends Record<string, unknown>>(caller: Caller, doc: T): T {
+    return withoutHidden(caller, doc, this.hiddenProps);
+  }
+
+  /**
+   * The net under `checkQueryable`: whether the caller's view differs from the stored document in a
+   * field the query looks at (a hook that hides a computed name, or rewrites the value). Such a
+   * document is answered as not matching, whatever its stored value.
+   */
+  private queriesUnseen(caller: Caller, stored: Record<string, unknown>, view: Record<string, unknown>, queried: ReadonlySet<string>): boolean {
+    if (caller.isRoot || queried.size === 0) return false;
+    const field = alteredField(stored, view, queried);
+    if (field === undefined) return false;
+    if (!this.warnedUnseen.has(field)) {
+      this.warnedUnseen.add(field);
+      this.deps.log.warn({ collection: this.name, field }, 'a query filters on a field the Get hook hides or changes: such documents are left out; declare it "hidden": true in config.json to refuse these queries instead');
+    }
+    return true;
+  }
+
+  private readonly warnedUnseen = new Set<string>();
+
+  /**
+   * Whether the document with `view` as the caller's view matches the query's filter — judged only
+   * on fields that view shows as stored.
+   */
+  private async matches(scope: RequestScope, stored: Doc, view: Record<string, unknown>, parsed: ParsedQuery): Promise<boolean> {
+    if (isEmpty(parsed.filter)) return true;
+    if (this.queriesUnseen(scope.caller, this.strip(stored), view, queriedFields(parsed))) return false;
+    const [match] = await this.deps.store.find(withId(stored.id, parsed.filter), { limit: 1 });
+    return match !== undefined;
+  }
+
+  /**
+   * For a write addressed by id with a query (`PUT /c/<id>?status=open`): 404 unless the caller can
+   * read the document and its view matches — so the query cannot probe fields the caller cannot see.
+   */
+  private async requireMatch(scope: RequestScope, stored: Doc, parsed: ParsedQuery): Promise<void> {
+    if (isEmpty(parsed.filter)) return;
+    const view = await this.readableBy(scope.caller, stored, scope);
+    if (!view || !(await this.matches(scope, stored, view, parsed))) throw Errors.notFound();
+  }
+
+  /** A write's answer, through the read policy: the document as the caller could GET it, or just its id. */
+  private async respond(scope: RequestScope, doc: Doc, hidden: string[]): Promise<Record<string, unknown>> {
+    const view = await this.readableBy(scope.caller, doc, scope);
+    return view ? hide(view, hidden) : { id: doc.id };
   }
 
   // ---- writes -----------------------------------------------------------------------------------
+  // Every write is authorized on its effective change by src/policy/write-policy.ts.
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'create');
     await assertWriteHooksReady(this.hooks, this.deps.runner, 'POST', scope.skipEvents);
-    const secrets = await this.writeSecrets(scope, pick(body, this.secrets), null);
-    body = omit(body, this.secrets);
-    const { doc: fields, errors } = readCreate(this.schema, body);
+    const { doc: read, errors } = readCreate(this.schema, body);
+    // Secrets (a password), in whatever form they came, are hashed by the collection, never stored as sent.
+    const secretInput = pick(read, this.secrets);
+    const fields = omit(read, this.secrets);
     // A type error stops the request before any hook; report `required` alongside it.
     if (Object.keys(errors).length > 0) completeCreate(this.schema, fields, this.clock(), errors);
+    const secrets = await this.writeSecrets(scope, secretInput, null);
     let data: JsonObject = fields as JsonObject;
     const before = await this.hook(scope, 'beforerequest', { data, method: 'POST', requestEvent: 'POST', query });
     if (before) data = this.accept(scope, before).data;
@@ -235,19 +339,16 @@ export class Collection {
       stored = { id: doc.id, ...completeCreate(this.schema, withoutId(changed), this.clock()) } as Doc;
       if (this.schema.timestamps) Object.assign(stored, { createdAt: doc.createdAt, updatedAt: doc.updatedAt });
     }
-    // The owner is whoever creates the document; only root may name another.
-    if (this.owned && !scope.caller.isRoot) stored = { ...stored, [this.schema.ownerField]: userIdOf(scope.caller) ?? null };
-    const inserted = this.strip(await this.insert({ ...stored, ...secrets }));
+    stored = stampOwner(this.schema, scope.caller, stored);
+    const inserted = this.strip(await this.insert({ ...omit(stored, this.secrets), ...secrets } as Doc));
     this.notify(scope, 'created', inserted);
-    return this.afterCommit(scope, 'POST', null, hide(inserted, hidden), query);
+    return this.afterCommit(scope, 'POST', null, await this.respond(scope, inserted, hidden), query, hide(inserted, hidden));
   }
 
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
   async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'update');
     await assertWriteHooksReady(this.hooks, this.deps.runner, 'PUT', scope.skipEvents);
-    const secretInput = pick(body, this.secrets);
-    body = omit(body, this.secrets);
     const before = await this.hook(scope, 'beforerequest', { data: bodyFields(body), method: 'PUT', requestEvent: 'PUT', query: { ...raw, id } });
     let query = raw;
     if (before) {
@@ -260,39 +361,38 @@ export class Collection {
       Object.assign(body, before.data);
     }
     const hookQuery = { ...query, id };
-    const parsed = this.parse(query, source);
-    const filter = withId(id, parsed.filter);
-    const [stored] = await this.deps.store.find(filter, { limit: 1 });
+    const parsed = this.parseFor(scope, query, source);
+    const stored = await this.loadStored(id);
     if (!stored) throw Errors.notFound();
+    await this.requireMatch(scope, stored, parsed);
     checkDocument(this.schema, scope.caller, 'update', stored);
-    const owner = this.schema.ownerField;
-    if (this.owned && !scope.caller.isRoot && owner in body && body[owner] !== stored[owner]) {
-      throw Errors.forbidden(`"${owner}" names the document's owner and cannot be changed`);
-    }
-    await this.prepareUpdateBody(scope, body, stored);
-    const secrets = await this.writeSecrets(scope, secretInput, stored);
+    const spec = readUpdate(this.schema, body);
+    // The choke point: what this update does to the stored document, whatever form the body took.
+    const changed = effectiveChange(stored, applyUpdate(stored, spec), spec, this.secrets);
+    authorizeUpdate(this.schema, this.writer(scope), stored, changed);
+    const secrets = await this.writeSecrets(scope, takeSecrets(this.secrets, spec), stored);
     const previous = this.strip(stored);
-    const { spec, preview } = prepareUpdate(this.schema, body, previous, this.clock());
-    let final = preview as JsonObject;
+    const preview = previewUpdate(this.schema, spec, previous, this.clock()) as JsonObject;
+    let final = preview;
     let hidden: string[] = [];
-    let protectedFields: string[] = [];
+    let hookProtected: string[] = [];
     for (const event of ['validate', 'put'] as const) {
       const result = await this.hook(scope, event, { data: final, previous: previous as JsonObject, method: 'PUT', requestEvent: 'PUT', query: hookQuery });
       if (!result) continue;
       const accepted = this.accept(scope, result);
       final = accepted.data;
       hidden = [...new Set([...hidden, ...accepted.hidden])];
-      protectedFields = [...protectedFields, ...accepted.protected];
+      hookProtected = [...hookProtected, ...accepted.protected];
     }
-    const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, ['id', ...(this.owned ? [owner] : []), ...this.secrets, ...protectedFields]);
+    const changes = final === preview ? spec : applyHookChanges(this.schema, spec, preview, final, [...protectedFields(this.schema), ...this.secrets, ...hookProtected]);
     Object.assign(changes.set, secrets);
-    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, hide(previous, hidden), hookQuery);
-    const written = await this.deps.store.update(id, parsed.filter, changes);
-    if (!written) throw Errors.notFound(); // deleted between the read and the write
+    if (!hasChanges(changes)) return this.afterCommit(scope, 'PUT', previous, await this.respond(scope, stored, hidden), hookQuery, hide(previous, hidden));
+    const written = await this.deps.store.update(id, andFilter(parsed.filter, this.unchangedOwner(scope, stored, spec)), changes);
+    if (!written) throw Errors.notFound(); // deleted (or given to another owner) between the read and the write
     await this.afterWrite(scope, stored, written);
     const updated = this.strip(written);
     this.notify(scope, 'updated', updated);
-    return this.afterCommit(scope, 'PUT', previous, hide(updated, hidden), hookQuery);
+    return this.afterCommit(scope, 'PUT', previous, await this.respond(scope, updated, hidden), hookQuery, hide(updated, hidden));
   }
 
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
@@ -306,16 +406,20 @@ export class Collection {
       const { id: _id, ...rest } = before.query ?? raw;
       query = id === undefined ? (before.query ?? raw) : rest;
     }
-    const parsed = this.parse(query, source);
-    let filter: Filter;
+    const parsed = this.parseFor(scope, query, source);
+    let found: Doc[];
     if (id === undefined) {
       if (!scope.caller.isRoot) throw Errors.forbidden('Must be root to delete several documents; use DELETE /<collection>/<id>');
       if (isEmpty(parsed.filter)) throw Errors.badRequest('a bulk delete needs a query; to delete everything, send {"id":{"$ne":null}}');
-      filter = parsed.filter;
-    } else filter = withId(id, parsed.filter);
-    const matches = (await this.deps.store.find(filter, {})).map((d) => this.strip(d));
-    if (id !== undefined && matches.length === 0) throw Errors.notFound();
-    for (const doc of matches) checkDocument(this.schema, scope.caller, 'delete', doc);
+      found = await this.deps.store.find(parsed.filter, {});
+    } else {
+      const stored = await this.loadStored(id);
+      if (!stored) throw Errors.notFound();
+      await this.requireMatch(scope, stored, parsed);
+      checkDocument(this.schema, scope.caller, 'delete', stored);
+      found = [stored];
+    }
+    const matches = found.map((d) => this.strip(d));
     let keep = matches;
     if (this.runs(scope, 'delete')) {
       const results = await Promise.all(matches.map((doc) => this.hook(scope, 'delete', { data: doc, method: 'DELETE', requestEvent: 'DELETE' })));
@@ -328,7 +432,9 @@ export class Collection {
         if (!result.cancel) keep.push(matches[i]);
       });
     }
-    const removed = keep.length === 0 ? [] : (await this.deps.store.remove({ fields: { id: { $in: keep.map((d) => d.id) } } })).map((d) => this.strip(d));
+    // The rule again, in the store: a document given to another owner meanwhile is not removed.
+    const chosen = andFilter({ fields: { id: { $in: keep.map((d) => d.id) } } }, ruleFilter(this.schema, scope.caller, 'delete'));
+    const removed = keep.length === 0 ? [] : (await this.deps.store.remove(chosen)).map((d) => this.strip(d));
     await this.afterRemove(removed);
     let answer: Answer = { body: { count: removed.length } };
     for (const doc of removed) {
@@ -337,6 +443,22 @@ export class Collection {
       answer = { body: next.body, status: next.status ?? answer.status };
     }
     return answer;
+  }
+
+  /** Who writes, for the write policy. */
+  private writer(scope: RequestScope): Writer {
+    const own = scope.session?.collection === this.name ? scope.session.uid : undefined;
+    return { caller: scope.caller, internal: scope.internal, ...(own ? { sessionUserId: own } : {}) };
+  }
+
+  /**
+   * When a non-root update names the owner field (with its current value, or it was refused), the
+   * store checks that value again as it writes: an owner changed meanwhile is not overwritten.
+   */
+  private unchangedOwner(scope: RequestScope, stored: Doc, spec: UpdateSpec): Filter | undefined {
+    const owner = this.schema.ownerField;
+    if (scope.caller.isRoot || !ownsDocuments(this.schema) || !touchedFields(spec).has(owner)) return undefined;
+    return { fields: { [owner]: { $eq: (stored[owner] ?? null) as string | null } } };
   }
 
   /** go-deployd's event-only endpoint (`noStore`): the hook's document is the answer. */
@@ -462,9 +584,6 @@ export class Collection {
     return {};
   }
 
-  /** Checks an update's body against the stored document before anything runs. */
-  protected async prepareUpdateBody(_scope: RequestScope, _body: Record<string, unknown>, _stored: Doc): Promise<void> {}
-
   /** Runs after an update is committed, with the stored document before and after. */
   protected async afterWrite(_scope: RequestScope, _before: Doc, _after: Doc): Promise<void> {}
 
@@ -491,11 +610,17 @@ export class Collection {
     return doc;
   }
 
+  /**
+   * Called right after a commit: what the request queued so far (its hooks' emits) and the change go
+   * out now, so events leave in commit order whatever runs after (the answer's Get hook, AfterCommit),
+   * and a committed change is published even if the rest of the request fails.
+   */
   private notify(scope: RequestScope, action: 'created' | 'updated' | 'deleted', document: Doc): void {
     const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : null;
-    scope.outbox.push(() => this.deps.bus.publish({
+    for (const publish of scope.outbox.splice(0)) publish();
+    this.deps.bus.publish({
       type: 'collection_change', collection: this.name, action, document: document as JsonObject, timestamp: new Date().toISOString(), userId,
-    }));
+    });
   }
 
   private publishEmit(emit: Emit): void {

@@ -211,17 +211,20 @@ export function applyHookChanges(schema: CollectionSchema, spec: UpdateSpec, pre
   return out;
 }
 
-export interface PreparedUpdate {
-  spec: UpdateSpec;
-  /** The document as it will be if nobody else writes first (hooks see this). */
-  preview: Record<string, unknown>;
-}
-
-/** An update spec from a PUT body, checked against the current document. */
-export function prepareUpdate(schema: CollectionSchema, body: Record<string, unknown>, previous: Record<string, unknown> & { id: string }, now: Date): PreparedUpdate {
+/** The update commands of a PUT body, coerced to the declared types (400 on a bad value). */
+export function readUpdate(schema: CollectionSchema, body: Record<string, unknown>): UpdateSpec {
   const errors: Errs = {};
   const spec = readBody(schema, body, errors);
   if (Object.keys(errors).length > 0) throw validationError(errors);
+  return spec;
+}
+
+/**
+ * The document as it will be if nobody else writes first (hooks see this), once `required` holds
+ * for what the update sets or removes; stamps `updatedAt` into the spec.
+ */
+export function previewUpdate(schema: CollectionSchema, spec: UpdateSpec, previous: Record<string, unknown> & { id: string }, now: Date): Record<string, unknown> {
+  const errors: Errs = {};
   const preview = applyUpdate(previous, spec);
   for (const field of [...Object.keys(spec.set), ...spec.unset]) {
     const prop = schema.properties.get(field);
@@ -232,7 +235,26 @@ export function prepareUpdate(schema: CollectionSchema, body: Record<string, unk
     spec.set.updatedAt = now.toISOString();
     preview.updatedAt = spec.set.updatedAt;
   }
-  return { spec, preview };
+  return preview;
+}
+
+/**
+ * Takes the secret fields (a password) out of a create's document or an update's spec: they are
+ * hashed by their collection, never stored as sent. Only a plain value sets one; removing it or any
+ * other command is a 400.
+ */
+export function takeSecrets(secrets: readonly string[], spec: UpdateSpec): Record<string, unknown> {
+  const taken: Record<string, unknown> = {};
+  for (const field of secrets) {
+    if (spec.unset.includes(field) || field in spec.inc || field in spec.push || field in spec.pull || field in spec.addUnique) {
+      throw validationError({ [field]: 'can only be set, not removed or changed by a command' });
+    }
+    if (field in spec.set) {
+      taken[field] = spec.set[field];
+      delete spec.set[field];
+    }
+  }
+  return taken;
 }
 
 export function requireObjectBody(body: unknown): Record<string, unknown> {

@@ -1,8 +1,8 @@
 /**
  * The `dpd` client inside hooks: `dpd.todos.get(query, fn)` runs the target collection exactly as
  * an HTTP request would (its hooks included), as the same caller, flagged `internal`. Deployd's
- * recursion guard applies: the same `METHOD /collection` may be on the stack at most
- * `$limitRecursion` times (default 2).
+ * recursion guard applies: the same `METHOD /path` may be on the stack at most `$limitRecursion`
+ * times (default 2).
  */
 import { DeploydError } from '../errors.js';
 import type { InternalCall, InternalHandler, InternalOutcome } from '../hooks/hook-runner.js';
@@ -14,17 +14,22 @@ import type { Registry } from './registry.js';
 export function internalClient(registry: Registry): InternalHandler {
   return async (scopeValue: unknown, call: InternalCall): Promise<InternalOutcome> => {
     const scope = scopeValue as RequestScope;
-    const key = `${call.method} /${call.collection}`;
-    if (scope.stack.filter((k) => k === key).length >= scope.limitRecursion) {
+    // Deployd's count: the key is METHOD + path (the id included); each call a request from outside
+    // makes starts a fresh stack, while the calls made inside one internal request share its stack and
+    // add to it, so sibling calls use up one budget and nesting cannot fan out exponentially.
+    const key = `${call.method} /${call.id === undefined ? call.collection : `${call.collection}/${call.id}`}`;
+    const stack = scope.internal ? scope.stack : [];
+    if (stack.filter((k) => k === key).length >= scope.limitRecursion) {
       return { error: { message: `Recursive call to ${key} detected`, status: 400, statusCode: 400 } };
     }
+    stack.push(key);
     const entry = registry.get(call.collection);
     if (!entry) return { error: { message: 'resource not found', status: 404, statusCode: 404 } };
     if (entry.error) return { error: entry.error.toJSON() as Json };
     // Deployd: $skipEvents in the call's query or body skips the target's hooks, for root only.
     const skip = call.query?.$skipEvents ?? call.body?.$skipEvents;
     const nested: RequestScope = {
-      ...scope, internal: true, stack: [...scope.stack, key], outbox: [],
+      ...scope, internal: true, stack, outbox: [],
       skipEvents: scope.caller.isRoot && (skip === true || skip === 'true'),
     };
     try {

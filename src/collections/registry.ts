@@ -26,6 +26,7 @@ import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { Sessions } from '../auth/sessions.js';
 import type { JsonObject } from '../hooks/protocol.js';
 import { parseQuery } from '../query/filter.js';
+import { namesHiddenBy } from '../policy/read-policy.js';
 import { Collection, type CollectionDeps } from './collection.js';
 import { parseSchema, type CollectionSchema } from './schema.js';
 import { UserCollection } from './user-collection.js';
@@ -162,7 +163,8 @@ export class Registry {
         const loaded = hooks.length > 0 ? await this.deps.runner.load(key, hooks, hookLimits(schema, this.deps.hookLimits ?? DEFAULT_HOOK_LIMITS)) : {};
         const errors = { ...loaded, ...conflicts };
         for (const [event, message] of Object.entries(errors)) this.log.error({ collection: name, event }, `hook failed to load: ${message}`);
-        collection.hooks = { key, events: new Set([...hooks.map((h) => h.event), ...conflicted]), errors };
+        const hides = hooks.filter((h) => h.event === 'get' && !h.plugin).flatMap((h) => namesHiddenBy(h.source, h.file.endsWith('.go') ? 'go' : 'js'));
+        collection.hooks = { key, events: new Set([...hooks.map((h) => h.event), ...conflicted]), errors, hides };
       }
       this.log.debug({ collection: name, file: relative }, 'collection built');
       return { name, configFile: file, collection };

@@ -16,6 +16,8 @@ export interface PropertyDef {
   index: boolean;
   /** Never leaves the server and cannot be queried or sorted on (a user's password hash). */
   secret?: boolean;
+  /** `"hidden": true`: stored and writable, but only root reads, filters or sorts on it. */
+  hidden?: boolean;
 }
 
 export const RULE_VALUES = ['anyone', 'users', 'owner', 'root'] as const;
@@ -189,6 +191,7 @@ function parseProperty(name: string, value: unknown): PropertyDef {
     index: def.index === true || def.unique === true,
   };
   if ('default' in def) prop.default = def.default;
+  if (def.hidden === true) prop.hidden = true;
   return prop;
 }
 

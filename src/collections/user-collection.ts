@@ -6,7 +6,8 @@
  *   *    /users/logout        ends the session everywhere (it lives in the store)
  *   GET  /users/me            the user, or 204
  * Passwords are scrypt hashes that never leave the server; only the user, root or a hook may change
- * a username or password, and doing so ends that user's other sessions.
+ * a username or password (src/policy/write-policy.ts decides), and doing so ends that user's other
+ * sessions.
  */
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
@@ -52,34 +53,37 @@ export class UserCollection extends Collection {
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
       throw Errors.badRequest('username or password not specified');
     }
-    const { throttle } = this.userDeps;
-    throttle.check(this.settings.throttle, username, address);
-    let [stored] = await this.deps.store.find({ fields: { username: { $eq: username } } }, { limit: 1 });
-    if (!stored && byEmail && this.schema.properties.get('email')?.type === 'string') {
-      // go-deployd's /auth/login takes an email in place of the username.
-      [stored] = await this.deps.store.find({ fields: { email: { $eq: username } } }, { limit: 1 });
-    }
-    const success = await verifyPassword(password, stored?.password);
-    const user = stored ? this.strip(stored) : undefined;
-    // Deployd: Login runs on success and failure; `me` is the user trying to log in.
-    const loginScope: RequestScope = { ...scope, caller: { isRoot: false, me: (user as JsonObject | undefined) ?? null } };
-    const result = await this.hook(loginScope, 'login', { data: (user ?? {}) as JsonObject, method: 'POST', requestEvent: 'LOGIN', query: {}, success });
-    if (result) {
-      this.collect(loginScope, result);
-      if (result.cancel) {
-        if (!success) throttle.fail(this.settings.throttle, username, address);
-        throw this.cancelled(result);
+    // Counted before the password is checked, so concurrent guesses cannot outrun the limit.
+    const attempt = await this.userDeps.throttle.begin(this.settings.throttle, username, address);
+    let outcome: 'wrong' | 'right' | 'void' = 'void';
+    try {
+      let [stored] = await this.deps.store.find({ fields: { username: { $eq: username } } }, { limit: 1 });
+      if (!stored && byEmail && this.schema.properties.get('email')?.type === 'string') {
+        // go-deployd's /auth/login takes an email in place of the username.
+        [stored] = await this.deps.store.find({ fields: { email: { $eq: username } } }, { limit: 1 });
       }
-      if (user) await this.saveLoginChanges(user, result.data as Record<string, unknown>);
+      const success = await verifyPassword(password, stored?.password);
+      const user = stored ? this.strip(stored) : undefined;
+      if (!success || !user) outcome = 'wrong';
+      // Deployd: Login runs on success and failure; `me` is the user trying to log in.
+      const loginScope: RequestScope = { ...scope, caller: { isRoot: false, me: (user as JsonObject | undefined) ?? null } };
+      const result = await this.hook(loginScope, 'login', { data: (user ?? {}) as JsonObject, method: 'POST', requestEvent: 'LOGIN', query: {}, success });
+      if (result) {
+        this.collect(loginScope, result);
+        if (result.cancel) throw this.cancelled(result); // a right password refused by the app is not a failure
+        if (user) await this.saveLoginChanges(user, result.data as Record<string, unknown>);
+      }
+      if (!success || !user) throw Errors.badCredentials();
+      const { token, session } = await this.userDeps.sessions.create(this.name, user.id, this.settings.sessionIdleMs);
+      outcome = 'right';
+      const fresh = this.strip((await this.loadStored(user.id)) ?? user) as JsonObject;
+      // The user as they could GET themselves (their Get hook and hidden fields apply).
+      const view = await this.readableBy({ isRoot: false, me: fresh }, fresh);
+      return { token, session, user: view ?? { id: user.id } };
+    } finally {
+      if (outcome === 'right') await attempt.succeeded();
+      else if (outcome === 'void') await attempt.release();
     }
-    if (!success || !user) {
-      throttle.fail(this.settings.throttle, username, address);
-      throw Errors.badCredentials();
-    }
-    throttle.succeed(username);
-    const { token, session } = await this.userDeps.sessions.create(this.name, user.id, this.settings.sessionIdleMs);
-    const fresh = (await this.loadStored(user.id)) ?? user;
-    return { token, session, user: this.strip(fresh) as JsonObject };
   }
 
   /** `/users/logout` (any method): ends the caller's session on every instance and clears the cookie. */
@@ -130,14 +134,10 @@ export class UserCollection extends Collection {
     }
   }
 
-  protected override async writeSecrets(scope: RequestScope, input: Record<string, unknown>, previous: Doc | null): Promise<Record<string, unknown>> {
-    const password = input.password;
-    if (previous === null) {
-      return { password: await this.hashChecked(password) };
-    }
-    if (password === undefined) return {};
-    this.mayChangeCredentials(scope, previous);
-    return { password: await this.hashChecked(password) };
+  /** The password's hash, from whatever form the body set it in (who may set it is the write policy's call). */
+  protected override async writeSecrets(_scope: RequestScope, input: Record<string, unknown>, previous: Doc | null): Promise<Record<string, unknown>> {
+    if (previous !== null && input.password === undefined) return {};
+    return { password: await this.hashChecked(input.password) };
   }
 
   protected override async afterWrite(scope: RequestScope, before: Doc, after: Doc): Promise<void> {
@@ -152,19 +152,6 @@ export class UserCollection extends Collection {
     const ended: string[] = [];
     for (const user of removed) ended.push(...(await this.userDeps.sessions.endAllOf(user.id)));
     if (ended.length > 0) this.deps.bus.publish({ type: 'session_ended', sessionIds: ended });
-  }
-
-  /** A username change is checked here too: it reaches `update` as an ordinary field. */
-  protected override async prepareUpdateBody(scope: RequestScope, body: Record<string, unknown>, previous: Doc): Promise<void> {
-    if ('username' in body && body.username !== previous.username) this.mayChangeCredentials(scope, previous);
-  }
-
-  /** Only the user themselves (by their session, never by an `id` in the body), root, or a hook. */
-  private mayChangeCredentials(scope: RequestScope, user: Doc): void {
-    if (scope.caller.isRoot || scope.internal) return;
-    if (this.sessionUser(scope) === user.id) return;
-    if (scope.caller.me === null) throw Errors.unauthorized('log in as this user to change its username or password');
-    throw Errors.forbidden('only this user or root can change its username or password');
   }
 
   private async hashChecked(password: unknown): Promise<string> {

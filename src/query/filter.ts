@@ -9,6 +9,7 @@ import type { CollectionSchema, PropertyDef } from '../collections/schema.js';
 import { Errors } from '../errors.js';
 import { checkInput, FORBIDDEN_KEYS, NUMERIC } from '../util/input.js';
 import type { FindOptions, SortKey } from '../store/store.js';
+import { compileRegex } from './regex.js';
 
 export type Literal = string | number | boolean | null | Literal[] | { [key: string]: Literal };
 
@@ -70,7 +71,6 @@ const OPTION_KEYS = new Set(['$sort', '$orderby', '$limit', '$skip', '$fields', 
 /** Operators that run server-side code in MongoDB: never accepted. */
 const CODE_OPS = new Set(['$where', '$function', '$accumulator', '$expr']);
 const REGEX_OPTIONS = /^[imsu]*$/;
-const MAX_REGEX_LENGTH = 512;
 
 type Source = 'url' | 'json';
 
@@ -243,15 +243,6 @@ function countConditions(ctx: Context, n: number): void {
   ctx.conditions += n;
   const max = ctx.limits.maxConditions ?? DEFAULT_QUERY_LIMITS.maxConditions ?? 256;
   if (ctx.conditions > max) throw Errors.badQuery(`the query has more than ${max} conditions`);
-}
-
-export function compileRegex(path: string, source: string, flags: string): RegExp {
-  if (source.length > MAX_REGEX_LENGTH) throw Errors.badQuery(`$regex on "${path}" is longer than ${MAX_REGEX_LENGTH} characters`);
-  try {
-    return new RegExp(source, flags);
-  } catch (err) {
-    throw Errors.badQuery(`$regex on "${path}" is not a valid regular expression: ${(err as Error).message}`);
-  }
 }
 
 function listOperand(path: string, op: string, operand: unknown, ctx: Context): unknown[] {

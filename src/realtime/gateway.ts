@@ -26,9 +26,10 @@ import { parseStreamId, type EventHistory, type StreamEvent } from './history.js
 export interface Identity {
   key: string;
   caller: Caller;
-  /** The login session behind it (hashed id), and its user. */
+  /** The login session behind it (hashed id), its user and the users collection it belongs to. */
   sessionId?: string;
   userId?: string;
+  usersCollection?: string;
   /** Rooms the session joined through hooks' `session.joinRoom`. */
   sessionRooms?: string[];
 }
@@ -46,9 +47,9 @@ const ANONYMOUS: Identity = { key: 'anonymous', caller: { isRoot: false, me: nul
 function toIdentity(resolved: RequestIdentity): Identity {
   if (resolved.caller.isRoot) return { key: 'root', caller: resolved.caller };
   if (!resolved.session) return ANONYMOUS;
-  const { id, uid, rooms } = resolved.session;
+  const { id, uid, rooms, collection } = resolved.session;
   // Connections of one user see the same documents: one Get evaluation per user, not per socket.
-  return { key: `user:${uid}`, caller: resolved.caller, sessionId: id, userId: uid, sessionRooms: rooms };
+  return { key: `user:${uid}`, caller: resolved.caller, sessionId: id, userId: uid, usersCollection: collection, sessionRooms: rooms };
 }
 
 interface Client {
@@ -203,6 +204,7 @@ export class RealtimeGateway {
       const { message } = event;
       if (message.type === 'session_ended') return this.endSessions(new Set(message.sessionIds));
       if (message.type === 'session_rooms') return this.setSessionRooms(message.sessionId, message.rooms);
+      if (message.type === 'collection_change' && message.action === 'updated') this.refreshUser(message);
       this.fanOut(event, message);
     } catch (err) {
       this.log.error({ err: (err as Error).message }, 'real-time delivery failed');
@@ -223,6 +225,19 @@ export class RealtimeGateway {
       client.identity = ANONYMOUS;
       client.sessionRooms.clear();
       this.sendControl(client, { type: 'session_ended' });
+    }
+  }
+
+  /**
+   * A user record changed (a role, a team): the connections logged in as that user read as the new
+   * record from this event on, on every instance — not as the user was when they connected.
+   */
+  private refreshUser(change: CollectionChange): void {
+    const me = change.document;
+    for (const client of this.clients) {
+      const { identity } = client;
+      if (identity.userId !== me.id || identity.usersCollection !== change.collection) continue;
+      client.identity = { ...identity, caller: { isRoot: false, me } };
     }
   }
 

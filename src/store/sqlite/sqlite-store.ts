@@ -11,6 +11,7 @@ import { indexedProperties, type CollectionSchema } from '../../collections/sche
 import { applyUpdate } from '../../collections/update.js';
 import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
 import type { Filter } from '../../query/filter.js';
+import { compileRegex, type SafeRegex } from '../../query/regex.js';
 import type { CollectionStore, Doc, FindOptions, Store, StoreStatus, UpdateSpec } from '../store.js';
 import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
@@ -30,7 +31,7 @@ export class SqliteStore implements Store {
   readonly description: string;
   private readonly db: Database.Database;
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
-  private readonly regexes = new LRUCache<string, RegExp>({ max: 200 });
+  private readonly regexes = new LRUCache<string, SafeRegex>({ max: 200 });
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
@@ -45,7 +46,7 @@ export class SqliteStore implements Store {
       const key = `${String(flags)}/${String(source)}`;
       let regex = this.regexes.get(key);
       if (!regex) {
-        regex = new RegExp(String(source), String(flags));
+        regex = compileRegex('', String(source), String(flags)); // linear time: no pattern can stall the server
         this.regexes.set(key, regex);
       }
       return regex.test(value) ? 1 : 0;

@@ -4,19 +4,20 @@
  *   users   a logged-in user
  *   owner   the user named by the document's owner field (set from the caller on create)
  *   root    the master key only
- * Root passes every rule. A refusal is 401 for an anonymous caller and 403 for anyone else.
+ * Root passes every rule. A refusal is 401 for an anonymous caller and 403 for anyone else, except
+ * that a document the caller may not read is "not found" (404), exactly as one that does not exist.
  */
 import { Errors, type DeploydError } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
 import type { Filter } from '../query/filter.js';
-import type { CollectionSchema, RuleAction } from './schema.js';
+import type { CollectionSchema, RuleAction } from '../collections/schema.js';
 
 export function userIdOf(caller: Caller): string | undefined {
   const id = caller.me?.id;
   return !caller.isRoot && typeof id === 'string' ? id : undefined;
 }
 
-function denied(caller: Caller, action: RuleAction, why: string): DeploydError {
+export function denied(caller: Caller, action: string, why: string): DeploydError {
   return caller.me === null && !caller.isRoot
     ? Errors.unauthorized(`log in to ${action} here: ${why}`)
     : Errors.forbidden(`not allowed to ${action} here: ${why}`);
@@ -44,25 +45,28 @@ export function ruleFilter(schema: CollectionSchema, caller: Caller, action: Rul
   }
 }
 
-/** Whether `doc` passes the caller's rule for `action` (the rule itself was checked by `ruleFilter`). */
-export function owns(schema: CollectionSchema, caller: Caller, doc: Record<string, unknown>): boolean {
-  return doc[schema.ownerField] === userIdOf(caller);
-}
-
-/** Throws unless the caller may act on this document. */
-export function checkDocument(schema: CollectionSchema, caller: Caller, action: RuleAction, doc: Record<string, unknown>): void {
-  const filter = ruleFilter(schema, caller, action);
-  if (filter && !owns(schema, caller, doc)) throw denied(caller, action, 'only for the owner');
-}
-
-/** For real-time delivery: whether the caller may read the document (never throws). */
-export function mayRead(schema: CollectionSchema, caller: Caller, doc: Record<string, unknown>): boolean {
+/** Whether the caller passes the rule for `action` on this document (never throws). */
+export function allows(schema: CollectionSchema, caller: Caller, action: RuleAction, doc: Record<string, unknown>): boolean {
   try {
-    checkDocument(schema, caller, 'read', doc);
-    return true;
+    return !ruleFilter(schema, caller, action) || doc[schema.ownerField] === userIdOf(caller);
   } catch {
     return false;
   }
+}
+
+/** For real-time delivery and responses: whether the rules let the caller read the document. */
+export function mayRead(schema: CollectionSchema, caller: Caller, doc: Record<string, unknown>): boolean {
+  return allows(schema, caller, 'read', doc);
+}
+
+/**
+ * Throws unless the caller may act on this stored document: 404 when it may not even read it
+ * (so "not yours" and "does not exist" cannot be told apart), 401/403 when it may read but not act.
+ */
+export function checkDocument(schema: CollectionSchema, caller: Caller, action: RuleAction, doc: Record<string, unknown>): void {
+  if (allows(schema, caller, action, doc)) return;
+  if (action === 'read' || !mayRead(schema, caller, doc)) throw Errors.notFound();
+  throw denied(caller, action, 'only for the owner');
 }
 
 export function andFilter(a: Filter, b: Filter | undefined): Filter {
