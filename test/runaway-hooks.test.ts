@@ -20,9 +20,16 @@ describe('runaway hooks fail only themselves', () => {
   let server: TestServer | undefined;
 
   before(async () => {
-    app = makeApp({ todos: { ...TODOS, properties: { ...TODOS.properties, served: { type: 'boolean' } }, hooks: { timeoutMs: 500, memoryMb: 32 } } }, { 'resources/todos/post.js': POST_JS });
+    // One collection per runaway kind: a short time limit for the loop; for the memory bombs a long
+    // one, so that they meet the memory limit first even on a busy machine.
+    const schema = (hooks: Record<string, number>) => ({ ...TODOS, properties: { ...TODOS.properties, served: { type: 'boolean' } }, hooks });
+    app = makeApp({ spin: schema({ timeoutMs: 500 }), oom: schema({ timeoutMs: 5000, memoryMb: 32 }), crash: schema({ timeoutMs: 5000, memoryMb: 32 }) }, {
+      'resources/spin/post.js': POST_JS,
+      'resources/oom/post.js': POST_JS,
+      'resources/crash/post.js': POST_JS,
+    });
     server = await startServer(app);
-    assert.equal((await server.post('/todos', { title: 'warm' })).status, 200);
+    for (const coll of ['spin', 'oom', 'crash']) assert.equal((await server.post(`/${coll}`, { title: 'warm' })).status, 200);
   }, { timeout: 60_000 });
 
   after(async () => {
@@ -36,21 +43,21 @@ describe('runaway hooks fail only themselves', () => {
     ['crash', 'a crash of its worker process', /memory limit|crashed/],
   ] as const) {
     it(`after ${what}, the next requests to the collection are served`, { timeout: 60_000 }, async () => {
-      const res = await server!.post('/todos', { title });
+      const res = await server!.post(`/${title}`, { title });
       assert.equal(res.status, 500, res.text);
       assert.match(res.body.message, pattern);
-      assert.match(res.body.message, /todos\/post\.js/);
+      assert.match(res.body.message, new RegExp(`${title}/post\\.js`));
       for (let i = 0; i < 4; i++) {
-        const next = await server!.post('/todos', { title: `after-${title}-${i}` });
+        const next = await server!.post(`/${title}`, { title: `after-${title}-${i}` });
         assert.equal(next.status, 200, `request ${i} after ${title}: ${next.text}`);
         assert.equal(next.body.served, true);
       }
     });
 
     it(`requests sent while a hook runs into ${what} are served`, { timeout: 60_000 }, async () => {
-      const runaway = server!.post('/todos', { title });
+      const runaway = server!.post(`/${title}`, { title });
       await new Promise((r) => setTimeout(r, 50));
-      const innocents = await Promise.all([0, 1, 2, 3].map((i) => server!.post('/todos', { title: `during-${title}-${i}` })));
+      const innocents = await Promise.all([0, 1, 2, 3].map((i) => server!.post(`/${title}`, { title: `during-${title}-${i}` })));
       for (const res of innocents) assert.equal(res.status, 200, `${res.status} ${res.text}`);
       assert.equal((await runaway).status, 500);
     });

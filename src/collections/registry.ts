@@ -212,7 +212,7 @@ export class Registry {
     this.watcher = chokidar(this.appDir, {
       ignoreInitial: true,
       // Only resources/ (the watch is on the app folder so a replaced resources/ is seen).
-      ignored: (p: string) => !inResources(p) || path.basename(p).startsWith('.') && p !== this.appDir,
+      ignored: (p: string) => !inResources(p) || (p !== this.appDir && path.basename(p).startsWith('.')),
     });
     this.watcher.on('all', () => this.scheduleReload());
     // Whatever was written between the first load and the watches being armed.

@@ -307,7 +307,13 @@ export class GoHookRunner implements HookRunner {
       // grpc-js under load sometimes reports an expired deadline as CANCELLED: count it as one.
       if (code === 'DEADLINE' || (code === 'RPC' && Date.now() >= deadline)) {
         this.options.log.error({ collection: set.collection, file, pid: proc.pid }, 'go hook timed out; replacing its sidecar');
-        if (set.proc === proc && proc.alive) proc.killNow(); // the exit watcher restarts it
+        if (set.proc === proc) {
+          // Forgotten at once, so the next call waits for the replacement (started now) instead of
+          // racing the kill into a "crashed" answer.
+          set.proc = undefined;
+          void proc.stop();
+          void this.restart(set);
+        }
         return failed(`go hook ${file} timed out`, 504);
       }
       if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
