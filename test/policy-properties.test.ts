@@ -2,10 +2,11 @@
  * The policy as properties (fast-check), against in-process servers through `app.inject`:
  *
  *   writes  random documents × random update bodies in every accepted form (plain, per-field
- *           commands, MongoDB-style commands, mixed; PUT, POST /c/<id>, PUT with the id in the body,
- *           a hook's `dpd` call) × random callers (anonymous, owner, another user, root) give the
- *           verdict of a small reference model, leave the store as the model says — and no caller
- *           ever changes a protected field of a document it does not own.
+ *           commands, MongoDB-style commands, mixed; PUT, POST /c/<id>, PUT and POST with the id in
+ *           the body, POST with `?_method=PUT`, a hook's `dpd` call) × random callers (anonymous,
+ *           owner, another user, root) give the verdict of a small reference model, leave the store
+ *           as the model says — and no caller ever changes a protected field of a document it does
+ *           not own.
  *   reads   two worlds that differ only in what a reader cannot see (other users' documents, hidden
  *           fields) answer every random filter/sort/projection/paging query identically: no query
  *           lets a reader learn a value it cannot GET.
@@ -49,7 +50,7 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 // ---- writes ------------------------------------------------------------------------------------
 
 type Who = 'anonymous' | 'alice' | 'bob' | 'root';
-type Via = 'put' | 'post-id' | 'put-body-id' | 'dpd';
+type Via = 'put' | 'post-id' | 'put-body-id' | 'post-body-id' | 'method-override' | 'dpd';
 type Cmd = '$set' | '$unset' | '$inc' | '$push' | '$pull' | '$addUnique';
 type Op = [field: string, cmd: Cmd, arg: unknown];
 type Form = 'plain' | 'field' | 'mongo';
@@ -108,7 +109,9 @@ const userOp: fc.Arbitrary<Op> = fc.oneof(
 const opsOf = (op: fc.Arbitrary<Op>) => fc.uniqueArray(op, { minLength: 1, maxLength: 4, selector: (o) => o[0] });
 const forms = fc.array(fc.constantFrom<Form>('plain', 'field', 'mongo'), { minLength: 1, maxLength: 4 });
 const who = fc.constantFrom<Who>('anonymous', 'alice', 'bob', 'root');
-const via = fc.constantFrom<Via>('put', 'post-id', 'put-body-id', 'dpd');
+const via = fc.constantFrom<Via>('put', 'post-id', 'put-body-id', 'post-body-id', 'method-override', 'dpd');
+/** Outside a users collection a POST whose body names an id creates (the id is ignored). */
+const noteVia = fc.constantFrom<Via>('put', 'post-id', 'put-body-id', 'method-override', 'dpd');
 
 /** The reference model for notes: `update: owner`; `read` is `anyone` or `owner`. */
 function noteVerdict(read: 'anyone' | 'owner', caller: Who, before: Record<string, unknown>, after: Record<string, unknown>): number {
@@ -118,16 +121,19 @@ function noteVerdict(read: 'anyone' | 'owner', caller: Who, before: Record<strin
   return 200;
 }
 
-/** The reference model for users (every rule `anyone`): credentials by that user, root or a hook. */
-function userVerdict(caller: Who, path: Via, target: 'alice' | 'bob', ops: Op[], before: Record<string, unknown>, after: Record<string, unknown>): number {
-  const touchesPassword = ops.some(([f]) => f === 'password');
-  const credentials = touchesPassword || !isDeepStrictEqual(before.username, after.username);
-  if (credentials && !(caller === 'root' || path === 'dpd' || caller === target)) return caller === 'anonymous' ? 401 : 403;
-  if (ops.some(([f, c]) => f === 'password' && c !== '$set')) return 400;
-  if (typeof after.username !== 'string' || after.username === '') return 400;
-  const other = target === 'alice' ? 'bob' : 'alice';
-  if (after.username === other) return 409;
-  return 200;
+/**
+ * The reference model for users (every rule `anyone`): credentials change only by that user, root or
+ * a hook; anyone else's credential changes are dropped (Deployd) and the rest applies. The ops that
+ * take effect, and the status.
+ */
+function userVerdict(caller: Who, path: Via, target: 'alice' | 'bob', ops: Op[]): { status: number; applied: Op[] } {
+  const mayChange = caller === 'root' || path === 'dpd' || caller === target;
+  const applied = mayChange ? ops : ops.filter(([f]) => f !== 'username' && f !== 'password');
+  const after = applyOps({ username: target }, applied);
+  if (applied.some(([f, c]) => f === 'password' && c !== '$set')) return { status: 400, applied };
+  if (typeof after.username !== 'string' || after.username === '') return { status: 400, applied };
+  if (after.username === (target === 'alice' ? 'bob' : 'alice')) return { status: 400, applied };
+  return { status: 200, applied };
 }
 
 describe('write policy: the effective change decides, whatever the form', { timeout: 600_000 }, () => {
@@ -149,6 +155,8 @@ describe('write policy: the effective change decides, whatever the form', { time
     if (path === 'put') return call(server, 'PUT', `/${collection}/${id}`, body, headers);
     if (path === 'post-id') return call(server, 'POST', `/${collection}/${id}`, body, headers);
     if (path === 'put-body-id') return call(server, 'PUT', `/${collection}`, { ...body, id }, headers);
+    if (path === 'post-body-id') return call(server, 'POST', `/${collection}`, { ...body, id }, headers);
+    if (path === 'method-override') return call(server, 'POST', `/${collection}/${id}?_method=PUT`, body, headers);
     const res = await call(server, 'POST', '/probe', { target: collection, docId: id, changes: body }, headers);
     assert.equal(res.status, 200, res.text);
     return { status: res.body.status, body: undefined, text: JSON.stringify(res.body) };
@@ -181,7 +189,7 @@ dpd[this.target].put(this.docId, this.changes, function (result, err) { self.sta
     it(`notes with read "${read}", update "owner": the model's verdict, the model's stored document, the owner never moved by another`, async () => {
       const store = await handle(server, collection);
       await fc.assert(fc.asyncProperty(
-        who, via, fc.constantFrom<'alice' | 'bob'>('alice', 'bob'), opsOf(noteOp), forms,
+        who, noteVia, fc.constantFrom<'alice' | 'bob'>('alice', 'bob'), opsOf(noteOp), forms,
         fc.record({ title: fc.constantFrom('x', 'z'), n: fc.constantFrom(0, 3), tags: fc.constantFrom([], ['a'], ['a', 'b']) }),
         async (caller, path, owner, ops, bodyForms, fields) => {
           const before: Doc = { id: randomBytes(8).toString('hex'), ...fields, owner: USER_IDS[owner] };
@@ -197,14 +205,14 @@ dpd[this.target].put(this.docId, this.changes, function (result, err) { self.sta
     });
   }
 
-  it('users (every rule "anyone"): username and password only by that user, root or a hook; the model\'s verdict and stored document', async () => {
+  it('users (every rule "anyone"): username and password only by that user, root or a hook (from anyone else dropped); the model\'s verdict and stored document', async () => {
     const users = await handle(server, 'users');
     await fc.assert(fc.asyncProperty(
       who, via, fc.constantFrom<'alice' | 'bob'>('alice', 'bob'), opsOf(userOp), forms,
       async (caller, path, target, ops, bodyForms) => {
         const id = USER_IDS[target];
         const [before] = await users.find({ fields: { id: { $eq: id } } });
-        const expected = userVerdict(caller, path, target, ops, before, applyOps(before, ops));
+        const { status: expected, applied } = userVerdict(caller, path, target, ops);
         const res = await update(caller, path, 'users', id, encode(ops, bodyForms));
         assert.equal(res.status, expected, `${caller} via ${path} on ${target}: ${JSON.stringify(encode(ops, bodyForms))} → ${res.text}`);
         const [stored] = await users.find({ fields: { id: { $eq: id } } });
@@ -213,16 +221,16 @@ dpd[this.target].put(this.docId, this.changes, function (result, err) { self.sta
           return;
         }
         const { password: newHash, ...rest } = stored;
-        const { password: _old, ...model } = applyOps(before, ops);
+        const { password: _old, ...model } = applyOps(before, applied);
         assert.deepEqual(rest, model);
-        if (ops.some(([f]) => f === 'password')) {
+        if (applied.some(([f]) => f === 'password')) {
           assert.notEqual(newHash, 'a-new-password', 'hashed, never stored as sent');
           assert.notEqual(newHash, before.password);
         } else assert.equal(newHash, before.password);
         // Put the user back (root), and log in again: new credentials ended their sessions.
         await users.update(id, { fields: {} }, { set: { username: target, password: before.password, team: before.team ?? null }, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} });
         if (before.team === undefined) await users.update(id, { fields: {} }, { set: {}, unset: ['team'], inc: {}, push: {}, pull: {}, addUnique: {} });
-        if (res.status === 200 && (ops.some(([f]) => f === 'password' || f === 'username'))) {
+        if (applied.some(([f]) => f === 'password' || f === 'username')) {
           for (const name of ['alice', 'bob'] as const) {
             if ((await call(server, 'GET', '/users/me', undefined, bearer(tokens[name]))).status !== 200) await logIn(name);
           }

@@ -13,6 +13,7 @@ const NO_CACHE = 'no-cache, no-store, must-revalidate';
 /** The collections of this file's app. */
 const CONFIGS = {
   todos: TODOS,
+  guarded: { ...TODOS, rules: { delete: 'users' } },
   // No timestamps: a document holds only its declared properties and its id.
   notes: {
     type: 'Collection',
@@ -199,11 +200,15 @@ describe('REST shapes', () => {
 });
 
 describe('bulk DELETE /c?{query}', () => {
-  it('is 403 for a non-root caller and deletes nothing', async () => {
-    await api('POST', '/todos', { title: 'bulk', status: 'bulk-1' });
-    const res = await api('DELETE', '/todos?status=bulk-1');
-    assertError(res, 403);
-    assert.equal((await api('GET', '/todos/count?status=bulk-1')).body.count, 1);
+  it('a non-root caller deletes the matches where the delete rule is "anyone" (Deployd), 403 where it is not', async () => {
+    for (let i = 0; i < 2; i++) await api('POST', '/todos', { title: 'bulk', status: 'bulk-1' });
+    await api('POST', '/todos', { title: 'bulk', status: 'bulk-other' });
+    assert.deepEqual((await api('DELETE', '/todos?status=bulk-1')).body, { count: 2 });
+    assert.equal((await api('GET', '/todos/count?status=bulk-1')).body.count, 0);
+    assert.equal((await api('GET', '/todos/count?status=bulk-other')).body.count, 1);
+    await api('POST', '/guarded', { title: 'bulk', status: 'bulk-1' });
+    assertError(await api('DELETE', '/guarded?status=bulk-1'), 401);
+    assert.equal((await api('GET', '/guarded/count?status=bulk-1')).body.count, 1);
   });
 
   it('is 400 for root with an empty query', async () => {
@@ -481,7 +486,7 @@ describe('root access', () => {
   describe('with --dev', () => {
     let dev: TestServer;
     before(async () => {
-      dev = await startServer(makeApp({ todos: TODOS }), { args: ['--dev'] });
+      dev = await startServer(makeApp({ todos: TODOS, guarded: { ...TODOS, rules: { delete: 'root' } } }), { args: ['--dev'] });
     });
     after(async () => {
       await dev?.stop();
@@ -495,7 +500,7 @@ describe('root access', () => {
     });
 
     it('without a key the caller is still anonymous, and a wrong X-Master-Key is still 401', async () => {
-      assertError(await call(dev, 'DELETE', '/todos?status=dev'), 403);
+      assertError(await call(dev, 'DELETE', '/guarded?status=dev'), 401);
       assertError(await call(dev, 'DELETE', '/todos?status=dev', undefined, { 'x-master-key': 'wrong' }), 401);
     });
   });

@@ -61,7 +61,10 @@ after(async () => {
 }, { timeout: 30_000 });
 
 describe('1. a username or password changes only by that user, root or a hook â€” in every body form', () => {
-  it('anonymous $set of username and password (a scrypt string in our format) is 401 and changes nothing', async () => {
+  /** Deployd drops a change of credentials by anyone else silently: 200, never applied. */
+  const dropped = (res: ApiResponse) => assert.equal(res.status, 200, res.text);
+
+  it('anonymous $set of username and password (a scrypt string in our format) is dropped and changes nothing', async () => {
     const victim = await signup(server, 'victim', 'victim-password');
     const forged = await hashPassword('attacker-password');
     for (const body of [
@@ -74,19 +77,25 @@ describe('1. a username or password changes only by that user, root or a hook â€
       { $unset: { password: 1 } },
       { password: forged },
     ]) {
-      unauthorized(await server.put(`/users/${victim.id}`, body));
-      unauthorized(await server.post(`/users/${victim.id}`, body)); // Deployd: POST /c/<id> is an update
-      unauthorized(await server.put('/users', { ...body, id: victim.id }));
+      dropped(await server.put(`/users/${victim.id}`, body));
+      dropped(await server.post(`/users/${victim.id}`, body)); // Deployd: POST /c/<id> is an update
+      dropped(await server.put('/users', { ...body, id: victim.id }));
+      dropped(await server.post('/users', { ...body, id: victim.id }));
+      dropped(await server.post(`/users/${victim.id}?_method=PUT`, body));
     }
+    const stored = (await server.get(`/users/${victim.id}`, server.root)).body;
+    assert.equal(stored.username, 'victim');
     assertError(await server.post('/users/login', { username: 'taken-over', password: 'attacker-password' }), 401, 'DPD_ERR_BAD_CREDENTIALS');
     await login(server, 'victim', 'victim-password');
   });
 
-  it('another logged-in user is 403 in every form', async () => {
-    const victim = await signup(server, 'victim2', 'victim-password');
+  it('another logged-in user\'s change is dropped in every form; the rest of the update applies', async () => {
+    const victim = await signup(server, 'victim2', 'victim-password', { role: 'user' });
     for (const body of [{ $set: { password: 'bob-chose-this' } }, { username: { $set: 'bobs-now' } }, { password: 'bob-chose-this' }]) {
-      forbidden(await server.put(`/users/${victim.id}`, body, bob.headers));
+      dropped(await server.put(`/users/${victim.id}`, body, bob.headers));
     }
+    const res = await server.put(`/users/${victim.id}`, { $set: { username: 'bobs-now', role: 'guest' } }, bob.headers);
+    assert.deepEqual([res.status, res.body.username, res.body.role], [200, 'victim2', 'guest']);
     await login(server, 'victim2', 'victim-password');
   });
 

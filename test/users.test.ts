@@ -46,7 +46,7 @@ const HOOKS_APP = {
   },
   private: { type: 'Collection', properties: { title: { type: 'string' }, author: { type: 'string' } } },
   notes: { type: 'Collection', properties: { title: { type: 'string' }, ownerId: { type: 'string' } } },
-  things: { type: 'Collection', properties: { title: { type: 'string' } } },
+  things: { type: 'Collection', properties: { title: { type: 'string' } }, rules: { delete: 'root' } },
   loginlog: {
     type: 'Collection',
     properties: {
@@ -145,10 +145,10 @@ describe('sign-up: POST /users', () => {
     assertNoPassword(res, 'the sign-up answer');
   });
 
-  it('a taken username is 409 {"errors":{"username":"is already in use"}} with DPD_ERR_UNIQUE', async () => {
+  it('a taken username is 400 {"errors":{"username":"is already in use"}} (Deployd)', async () => {
     await signup(main, 'taken', 'taken-password');
     const res = await main.post('/users', { username: 'taken', password: 'another-password' });
-    assertError(res, 409, 'DPD_ERR_UNIQUE');
+    assertError(res, 400, 'DPD_ERR_VALIDATION');
     assert.deepEqual(res.body.errors, { username: 'is already in use' });
   });
 
@@ -156,6 +156,28 @@ describe('sign-up: POST /users', () => {
     const res = await main.post('/users', { username: 'nopass' });
     assert.equal(res.status, 400, res.text);
     assert.deepEqual(res.body.errors, { password: 'is required' });
+  });
+
+  it('a password that is not a string "is required", as in Deployd', async () => {
+    for (const password of [{}, [], true, '']) {
+      const res = await main.post('/users', { username: 'oddpass', password });
+      assertError(res, 400, 'DPD_ERR_VALIDATION');
+      assert.deepEqual(res.body.errors, { password: 'is required' }, JSON.stringify(password));
+    }
+  });
+
+  it('every missing required field is reported at once', async () => {
+    const res = await main.post('/users', {});
+    assertError(res, 400, 'DPD_ERR_VALIDATION');
+    assert.deepEqual(res.body.errors, { username: 'is required', password: 'is required' });
+  });
+
+  it('a POST whose body names a user\'s id updates that user (Deployd), under the same policy', async () => {
+    const pia = await newUser(main, 'pia', 'pia-password', { team: 'red' });
+    const res = await main.post('/users', { id: pia.uid, team: 'green' }, pia.headers);
+    assert.equal(res.status, 200, res.text);
+    assert.deepEqual([res.body.id, res.body.team], [pia.uid, 'green']);
+    assert.equal((await main.get(`/users${q({ username: 'pia' })}`, main.root)).body.length, 1, 'no second user');
   });
 
   it('a missing username is 400 {"errors":{"username":"is required"}}', async () => {
@@ -184,7 +206,7 @@ describe('sign-up: POST /users', () => {
     const statuses = results.map((r) => r.status);
     assert.equal(statuses.filter((s) => s === 200).length, 1, `statuses: ${statuses.join(',')}`);
     for (const r of results.filter((x) => x.status !== 200)) {
-      assertError(r, 409, 'DPD_ERR_UNIQUE');
+      assertError(r, 400, 'DPD_ERR_VALIDATION');
       assert.deepEqual(r.body.errors, { username: 'is already in use' });
     }
     const stored = await main.get(`/users${q({ username: 'racer' })}`, main.root);
@@ -522,13 +544,18 @@ describe('changing username or password', () => {
     const victim = await newUser(main, 'victim', 'victim-password');
     const mallory = await newUser(main, 'mallory', 'mallory-password');
     const takeover = { id: victim.uid, username: 'victim', password: 'pwned-password' };
-    // Anonymous, with the id in the path and the body, or only in the body.
-    assertError(await main.put(`/users/${victim.uid}`, takeover), 401, 'DPD_ERR_UNAUTHORIZED');
-    assertError(await main.put('/users', takeover), 401, 'DPD_ERR_UNAUTHORIZED');
-    // Another logged-in user.
-    assertError(await main.put(`/users/${victim.uid}`, takeover, mallory.headers), 403, 'DPD_ERR_FORBIDDEN');
-    assertError(await main.put('/users', takeover, mallory.headers), 403, 'DPD_ERR_FORBIDDEN');
-    assertError(await main.put(`/users/${victim.uid}`, { id: victim.uid, username: 'renamed-victim' }, mallory.headers), 403, 'DPD_ERR_FORBIDDEN');
+    // Anonymous, with the id in the path and the body, or only in the body; then another logged-in
+    // user. As in Deployd, the credentials are dropped silently (200): never applied.
+    const dropped = async (res: ApiResponse) => {
+      assert.equal(res.status, 200, res.text);
+      assert.equal(res.body.username, 'victim');
+    };
+    await dropped(await main.put(`/users/${victim.uid}`, takeover));
+    await dropped(await main.put('/users', takeover));
+    await dropped(await main.post('/users', takeover));
+    await dropped(await main.put(`/users/${victim.uid}`, takeover, mallory.headers));
+    await dropped(await main.put('/users', takeover, mallory.headers));
+    await dropped(await main.put(`/users/${victim.uid}`, { id: victim.uid, username: 'renamed-victim' }, mallory.headers));
     // Mallory's own id in the path, the victim's in the body: only Mallory's own account is in play.
     const own = await main.put(`/users/${mallory.uid}`, { id: victim.uid, team: 'own' }, mallory.headers);
     assert.equal(own.status, 200, own.text);
@@ -576,11 +603,11 @@ describe('changing username or password', () => {
     await login(main, 'ivy', 'ivy-password');
   });
 
-  it('renaming to a taken username is 409 DPD_ERR_UNIQUE and changes nothing', async () => {
+  it('renaming to a taken username is 400 "is already in use" and changes nothing', async () => {
     const nia = await newUser(main, 'nia', 'nia-password');
     await signup(main, 'nia-taken', 'nia-taken-password');
     const res = await main.put(`/users/${nia.uid}`, { username: 'nia-taken' }, nia.headers);
-    assertError(res, 409, 'DPD_ERR_UNIQUE');
+    assertError(res, 400, 'DPD_ERR_VALIDATION');
     assert.deepEqual(res.body.errors, { username: 'is already in use' });
     assert.equal((await me(main, nia.headers))?.username, 'nia');
     await login(main, 'nia-taken', 'nia-taken-password');

@@ -145,9 +145,10 @@ func (c *EventContext) IsMe(id string) bool {
 }
 
 // Hide removes field from the response sent to the client; the document keeps it. A field the
-// document does not have is ignored.
+// document does not have is reported hidden too, so that the server treats a query on it alike
+// whether or not a document has it.
 func (c *EventContext) Hide(field string) {
-	if _, ok := c.Data[field]; !ok || contains(c.hidden, field) {
+	if contains(c.hidden, field) {
 		return
 	}
 	c.hidden = append(c.hidden, field)

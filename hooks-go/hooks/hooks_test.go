@@ -207,7 +207,7 @@ func TestHide(t *testing.T) {
 		c.Hide("missing")
 		return nil
 	})
-	eq(t, "hidden", res.Hidden, []string{"secret"})
+	eq(t, "hidden", res.Hidden, []string{"secret", "missing"})
 	// The document keeps hidden fields; the server leaves them out of the response.
 	eq(t, "data", decode(t, res.DataJson), obj("a", 1.0, "secret", "s"))
 }

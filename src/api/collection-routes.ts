@@ -34,12 +34,10 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
     method: [...HANDLED],
     url: '/*',
     handler: async (request, reply) => {
-      // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
-      const method = request.method === 'HEAD' ? 'GET' : request.method;
       const { segments, search } = splitUrl(request.raw.url ?? '/');
       const resolved = registry.resolve(segments);
       if (!resolved) {
-        if (method === 'GET' && options.serveStatic && (await options.serveStatic(request, reply, segments))) return reply;
+        if ((request.method === 'GET' || request.method === 'HEAD') && options.serveStatic && (await options.serveStatic(request, reply, segments))) return reply;
         throw Errors.resourceNotFound();
       }
       const { entry, rest } = resolved;
@@ -47,9 +45,11 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       const collection = entry.collection as Collection;
       const identity = await auth.identify(request.headers);
       if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
-      const { raw: query, json } = parseSearch(search, limits.maxDepth);
+      const parsed = parseSearch(search, limits.maxDepth);
+      const json = parsed.json;
+      // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
+      const { method, query, body } = overrideMethod(request.method === 'HEAD' ? 'GET' : request.method, parsed.raw, request.body);
       noCache(reply);
-      const body = request.body;
       const scope = requestScope(request, identity, `${method} /${collection.name}`, query, body);
       const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip });
       for (const publish of scope.outbox) publish();
@@ -100,6 +100,25 @@ export function setSessionCookie(request: FastifyRequest, reply: FastifyReply, c
   }
   reply.header('Set-Cookie', stringifySetCookie({ name: 'sid', value: change.token, path: '/', httpOnly: true, sameSite: 'lax', secure, maxAge: Math.floor(change.maxAgeMs / 1000) }));
   reply.header('X-Session-Token', change.token);
+}
+
+const OVERRIDES = new Set(['GET', 'POST', 'PUT', 'DELETE']);
+
+/**
+ * Deployd's method override: `?_method=PUT`, or `_method` in the body, replaces the method. Honoured
+ * on POST only, so that a GET (a link, an image, which carry the session cookie cross-site) never
+ * becomes a write. The override then goes through the same routes and policy as the real method.
+ */
+export function overrideMethod(method: string, query: Record<string, unknown>, body: unknown): { method: string; query: Record<string, unknown>; body: unknown } {
+  if (method !== 'POST') return { method, query, body };
+  const fromBody = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as Record<string, unknown>)._method : undefined;
+  const asked = query._method ?? fromBody;
+  if (asked === undefined) return { method, query, body };
+  const name = typeof asked === 'string' ? asked.toUpperCase() : '';
+  if (!OVERRIDES.has(name)) throw Errors.badRequest('_method must be GET, POST, PUT or DELETE');
+  const { _method: _q, ...restQuery } = query;
+  const restBody = fromBody === undefined ? body : (({ _method: _b, ...rest }) => rest)(body as Record<string, unknown>);
+  return { method: name, query: restQuery, body: restBody };
 }
 
 /** Deployd marks every collection response as uncacheable. */

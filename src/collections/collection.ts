@@ -25,7 +25,7 @@ import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate
 import { assertWriteHooksReady } from './hook-readiness.js';
 import { newId } from './id.js';
 import { secretFields, type CollectionSchema } from './schema.js';
-import { applyUpdate, hasChanges } from './update.js';
+import { applyUpdate, hasChanges, withoutFields } from './update.js';
 
 export type { Caller };
 
@@ -170,7 +170,7 @@ export class Collection {
       }
       if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
       const view = this.viewOf(scope.caller, result);
-      if (this.queriesUnseen(scope.caller, docs[i], view, queried)) return;
+      if (this.queriesUnseen(scope.caller, docs[i], view, queried, result.hidden)) return;
       out.push(project(view, parsed.projection));
     });
     return answer(out);
@@ -195,7 +195,7 @@ export class Collection {
       if (Object.keys(result.errors).length > 0) throw validationError(result.errors);
       view = this.viewOf(scope.caller, result);
     }
-    if (!(await this.matches(scope, found, view, parsed))) throw Errors.notFound();
+    if (!(await this.matches(scope, found, view, parsed, result?.hidden))) throw Errors.notFound();
     return answer(project(view, parsed.projection));
   }
 
@@ -213,12 +213,17 @@ export class Collection {
    * `within`: the request this is part of (its emits are not published: a view is not a request).
    */
   async readableBy(caller: Caller, doc: Record<string, unknown>, within?: RequestScope): Promise<JsonObject | null> {
+    return (await this.readView(caller, doc, within))?.view ?? null;
+  }
+
+  /** `readableBy`, with the fields the Get hook hid (whether or not this document has them). */
+  private async readView(caller: Caller, doc: Record<string, unknown>, within?: RequestScope): Promise<{ view: JsonObject; hidden: string[] } | null> {
     if (!mayRead(this.schema, caller, doc)) return null;
     const stripped = this.strip(doc);
     const scope: RequestScope = within
       ? { ...within, outbox: [] }
       : { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
-    if (!this.runs(scope, 'get')) return this.hideFrom(caller, stripped) as JsonObject;
+    if (!this.runs(scope, 'get')) return { view: this.hideFrom(caller, stripped) as JsonObject, hidden: [] };
     let result: HookResult | undefined;
     try {
       result = await this.track(() => this.hook(scope, 'get', { data: stripped, query: {}, method: 'GET', requestEvent: 'GET' }));
@@ -227,9 +232,9 @@ export class Collection {
       this.deps.log.warn({ collection: this.name, event: 'get', err: (err as Error).message }, 'the Get hook failed while shaping a view: answered as not readable');
       return null;
     }
-    if (!result) return this.hideFrom(caller, stripped) as JsonObject;
+    if (!result) return { view: this.hideFrom(caller, stripped) as JsonObject, hidden: [] };
     if (result.cancel || Object.keys(result.errors).length > 0) return null;
-    return this.viewOf(caller, result);
+    return { view: this.viewOf(caller, result), hidden: result.hidden };
   }
 
   /** Fields non-root readers cannot see: declared hidden properties and what the Get hook hides by name. */
@@ -265,9 +270,9 @@ export class Collection {
    * field the query looks at (a hook that hides a computed name, or rewrites the value). Such a
    * document is answered as not matching, whatever its stored value.
    */
-  private queriesUnseen(caller: Caller, stored: Record<string, unknown>, view: Record<string, unknown>, queried: ReadonlySet<string>): boolean {
+  private queriesUnseen(caller: Caller, stored: Record<string, unknown>, view: Record<string, unknown>, queried: ReadonlySet<string>, hidden: readonly string[] = []): boolean {
     if (caller.isRoot || queried.size === 0) return false;
-    const field = alteredField(stored, view, queried);
+    const field = hidden.find((f) => queried.has(f)) ?? alteredField(stored, view, queried);
     if (field === undefined) return false;
     if (!this.warnedUnseen.has(field)) {
       this.warnedUnseen.add(field);
@@ -282,9 +287,9 @@ export class Collection {
    * Whether the document with `view` as the caller's view matches the query's filter — judged only
    * on fields that view shows as stored.
    */
-  private async matches(scope: RequestScope, stored: Doc, view: Record<string, unknown>, parsed: ParsedQuery): Promise<boolean> {
+  private async matches(scope: RequestScope, stored: Doc, view: Record<string, unknown>, parsed: ParsedQuery, hidden?: readonly string[]): Promise<boolean> {
     if (isEmpty(parsed.filter)) return true;
-    if (this.queriesUnseen(scope.caller, this.strip(stored), view, queriedFields(parsed))) return false;
+    if (this.queriesUnseen(scope.caller, this.strip(stored), view, queriedFields(parsed), hidden)) return false;
     const [match] = await this.deps.store.find(withId(stored.id, parsed.filter), { limit: 1 });
     return match !== undefined;
   }
@@ -295,8 +300,15 @@ export class Collection {
    */
   private async requireMatch(scope: RequestScope, stored: Doc, parsed: ParsedQuery): Promise<void> {
     if (isEmpty(parsed.filter)) return;
-    const view = await this.readableBy(scope.caller, stored, scope);
-    if (!view || !(await this.matches(scope, stored, view, parsed))) throw Errors.notFound();
+    const seen = await this.readView(scope.caller, stored, scope);
+    if (!seen || !(await this.matches(scope, stored, seen.view, parsed, seen.hidden))) throw Errors.notFound();
+  }
+
+  /** The documents among `docs` that the caller can read and whose view matches the query. */
+  private async visibleMatches(scope: RequestScope, docs: Doc[], parsed: ParsedQuery): Promise<Doc[]> {
+    const queried = queriedFields(parsed);
+    const seen = await Promise.all(docs.map((doc) => this.readView(scope.caller, doc, scope)));
+    return docs.filter((doc, i) => seen[i] !== null && !this.queriesUnseen(scope.caller, this.strip(doc), seen[i]!.view, queried, seen[i]!.hidden));
   }
 
   /** A write's answer, through the read policy: the document as the caller could GET it, or just its id. */
@@ -315,7 +327,8 @@ export class Collection {
     // Secrets (a password), in whatever form they came, are hashed by the collection, never stored as sent.
     const secretInput = pick(read, this.secrets);
     const fields = omit(read, this.secrets);
-    // A type error stops the request before any hook; report `required` alongside it.
+    Object.assign(errors, this.checkSecrets(secretInput, true));
+    // A bad value stops the request before any hook, with every missing required field alongside it.
     if (Object.keys(errors).length > 0) completeCreate(this.schema, fields, this.clock(), errors);
     const secrets = await this.writeSecrets(scope, secretInput, null);
     let data: JsonObject = fields as JsonObject;
@@ -366,11 +379,14 @@ export class Collection {
     if (!stored) throw Errors.notFound();
     await this.requireMatch(scope, stored, parsed);
     checkDocument(this.schema, scope.caller, 'update', stored);
-    const spec = readUpdate(this.schema, body);
+    const asked = readUpdate(this.schema, body);
     // The choke point: what this update does to the stored document, whatever form the body took.
-    const changed = effectiveChange(stored, applyUpdate(stored, spec), spec, this.secrets);
-    authorizeUpdate(this.schema, this.writer(scope), stored, changed);
-    const secrets = await this.writeSecrets(scope, takeSecrets(this.secrets, spec), stored);
+    const changed = effectiveChange(stored, applyUpdate(stored, asked), asked, this.secrets);
+    const spec = withoutFields(asked, authorizeUpdate(this.schema, this.writer(scope), stored, changed));
+    const secretInput = takeSecrets(this.secrets, spec);
+    const secretErrors = this.checkSecrets(secretInput, false);
+    if (Object.keys(secretErrors).length > 0) throw validationError(secretErrors);
+    const secrets = await this.writeSecrets(scope, secretInput, stored);
     const previous = this.strip(stored);
     const preview = previewUpdate(this.schema, spec, previous, this.clock()) as JsonObject;
     let final = preview;
@@ -409,9 +425,11 @@ export class Collection {
     const parsed = this.parseFor(scope, query, source);
     let found: Doc[];
     if (id === undefined) {
-      if (!scope.caller.isRoot) throw Errors.forbidden('Must be root to delete several documents; use DELETE /<collection>/<id>');
+      // Deployd deletes by query for anyone (delete.js runs per document and may skip it); here only
+      // where the delete rule is "anyone", and only documents the caller can see, matched on what it sees.
+      if (!scope.caller.isRoot && this.schema.rules.delete !== 'anyone') throw Errors.forbidden('Must be root to delete several documents here; use DELETE /<collection>/<id>');
       if (isEmpty(parsed.filter)) throw Errors.badRequest('a bulk delete needs a query; to delete everything, send {"id":{"$ne":null}}');
-      found = await this.deps.store.find(parsed.filter, {});
+      found = scope.caller.isRoot ? await this.deps.store.find(parsed.filter, {}) : await this.visibleMatches(scope, await this.deps.store.find(parsed.filter, { limit: parsed.options.limit }), parsed);
     } else {
       const stored = await this.loadStored(id);
       if (!stored) throw Errors.notFound();
@@ -422,7 +440,8 @@ export class Collection {
     const matches = found.map((d) => this.strip(d));
     let keep = matches;
     if (this.runs(scope, 'delete')) {
-      const results = await Promise.all(matches.map((doc) => this.hook(scope, 'delete', { data: doc, method: 'DELETE', requestEvent: 'DELETE' })));
+      const hookQuery = id === undefined ? query : { ...query, id };
+      const results = await Promise.all(matches.map((doc) => this.hook(scope, 'delete', { data: doc, method: 'DELETE', requestEvent: 'DELETE', query: hookQuery })));
       keep = [];
       results.forEach((result, i) => {
         if (!result) return keep.push(matches[i]);
@@ -576,9 +595,14 @@ export class Collection {
 
   // ---- extension points for a UserCollection ----------------------------------------------------
 
+  /** What is wrong with the secret fields a write sets (`creating`: they are all expected). */
+  protected checkSecrets(_input: Record<string, unknown>, _creating: boolean): Record<string, string> {
+    return {};
+  }
+
   /**
    * The stored values of secret fields a write sets (a hashed password), from what the body sent
-   * for them; `previous` is the stored document on update, null on create.
+   * for them (already checked); `previous` is the stored document on update, null on create.
    */
   protected async writeSecrets(_scope: RequestScope, _input: Record<string, unknown>, _previous: Doc | null): Promise<Record<string, unknown>> {
     return {};

@@ -58,8 +58,11 @@ async function route(collection: Collection, scope: RequestScope, request: Colle
       return id === undefined ? collection.list(scope, query, source) : collection.get(scope, id, query, source);
     case 'POST': {
       const body = requireObjectBody(request.body);
-      // Deployd: POST /c/:id is an update of that document.
-      return id === undefined ? collection.create(scope, body, query) : collection.update(scope, id, body, query, source);
+      // Deployd: POST /c/:id is an update of that document; in a users collection, so is a POST whose
+      // body names an id (elsewhere a client-sent id is ignored and the POST creates).
+      const target = id ?? (collection instanceof UserCollection ? stringId(body.id) : undefined);
+      if (target !== undefined && !isPlausibleId(target)) throw Errors.notFound();
+      return target === undefined ? collection.create(scope, body, query) : collection.update(scope, target, body, query, source);
     }
     case 'PUT': {
       const body = requireObjectBody(request.body);

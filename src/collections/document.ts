@@ -28,16 +28,16 @@ export function coerceValue(prop: PropertyDef, value: unknown): { value: unknown
     case 'string':
       if (typeof value === 'string') return { value };
       if (typeof value === 'number' && Number.isFinite(value)) return { value: String(value) };
-      return { error: 'must be a string' };
+      return { error: prop.typeError ?? 'must be a string' };
     case 'number':
       if (typeof value === 'number' && Number.isFinite(value)) return { value };
       if (typeof value === 'string' && NUMERIC.test(value.trim())) return { value: Number(value.trim()) };
-      return { error: 'must be a number' };
+      return { error: prop.typeError ?? 'must be a number' };
     case 'boolean':
       if (typeof value === 'boolean') return { value };
       if (value === 'true') return { value: true };
       if (value === 'false') return { value: false };
-      return { error: 'must be a boolean' };
+      return { error: prop.typeError ?? 'must be a boolean' };
     case 'date': {
       const iso = toIsoDate(value);
       return iso === undefined ? { error: 'must be a date' } : { value: iso };

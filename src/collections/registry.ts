@@ -145,6 +145,7 @@ export class Registry {
     const relative = path.relative(this.appDir, file);
     try {
       const schema = parseSchema(name, JSON.parse(text));
+      for (const warning of schema.warnings ?? []) this.log.warn({ collection: name, file: relative }, warning);
       const plugin = goPluginHooks(name, schema.raw.goPlugin, this.appDir, files.hooks); // config.json "goPlugin"
       const hooks = [...files.hooks, ...plugin.hooks];
       const conflicts = { ...files.conflicts, ...plugin.conflicts };

@@ -18,6 +18,8 @@ export interface PropertyDef {
   secret?: boolean;
   /** `"hidden": true`: stored and writable, but only root reads, filters or sorts on it. */
   hidden?: boolean;
+  /** The message for a value of the wrong type, when not `must be a <type>` (Deployd: a password "is required"). */
+  typeError?: string;
 }
 
 export const RULE_VALUES = ['anyone', 'users', 'owner', 'root'] as const;
@@ -47,6 +49,8 @@ export interface CollectionSchema {
   users?: UserSettings;
   /** Raw config for later consumers (hook limits, rules, eventConfig). */
   raw: Record<string, unknown>;
+  /** What the config says that is ignored (logged at load). */
+  warnings?: string[];
 }
 
 const TYPE_ALIASES: Record<string, PropertyType> = {
@@ -87,7 +91,13 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
   if (typeof declared !== 'object' || declared === null || Array.isArray(declared)) {
     throw new SchemaError('"properties" must be an object');
   }
+  const warnings: string[] = [];
   for (const [propName, value] of Object.entries(declared as Record<string, unknown>)) {
+    if (RESERVED.has(propName)) {
+      // go-deployd configs declare `id`; the server manages it whatever the config says.
+      warnings.push(`property "${propName}" is managed by the server: its declaration is ignored`);
+      continue;
+    }
     properties.set(propName, parseProperty(propName, value));
   }
   const rules = parseRules(raw.rules);
@@ -101,7 +111,7 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     // Deployd: username and password are always there, whatever the config says.
     properties.set('username', { name: 'username', type: 'string', required: true, unique: true, index: true });
     // Required, but checked (and hashed) by the users collection itself, not by the generic pipeline.
-    properties.set('password', { name: 'password', type: 'string', required: false, unique: false, index: false, secret: true });
+    properties.set('password', { name: 'password', type: 'string', required: false, unique: false, index: false, secret: true, typeError: 'is required' });
   } else if (Object.values(rules).includes('owner') && !properties.has(ownerField)) {
     // The owner is set by the server on create; it needs a stored, indexed field.
     properties.set(ownerField, { name: ownerField, type: 'string', required: false, unique: false, index: true });
@@ -124,6 +134,7 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     ownerField: type === 'UserCollection' ? 'id' : ownerField,
     ...(users ? { users } : {}),
     raw,
+    ...(warnings.length > 0 ? { warnings } : {}),
   };
 }
 
@@ -173,7 +184,6 @@ function parseProperty(name: string, value: unknown): PropertyDef {
   if (!PROPERTY_NAME.test(name) || FORBIDDEN.has(name)) {
     throw new SchemaError(`property name "${name}" is not allowed`);
   }
-  if (RESERVED.has(name)) throw new SchemaError(`property "${name}" is managed by the server`);
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new SchemaError(`property "${name}" must be an object like {"type":"string"}`);
   }

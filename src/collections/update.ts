@@ -44,3 +44,13 @@ export function hasChanges(spec: UpdateSpec): boolean {
   return Object.keys(spec.set).length > 0 || spec.unset.length > 0 || Object.keys(spec.inc).length > 0
     || Object.keys(spec.push).length > 0 || Object.keys(spec.pull).length > 0 || Object.keys(spec.addUnique).length > 0;
 }
+
+/** The spec without any command on `fields`. */
+export function withoutFields(spec: UpdateSpec, fields: readonly string[]): UpdateSpec {
+  if (fields.length === 0) return spec;
+  const keep = <T>(record: Record<string, T>) => Object.fromEntries(Object.entries(record).filter(([field]) => !fields.includes(field)));
+  return {
+    set: keep(spec.set), unset: spec.unset.filter((field) => !fields.includes(field)), inc: keep(spec.inc),
+    push: keep(spec.push), pull: keep(spec.pull), addUnique: keep(spec.addUnique),
+  };
+}

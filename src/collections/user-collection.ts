@@ -134,10 +134,19 @@ export class UserCollection extends Collection {
     }
   }
 
+  /** Deployd's messages: a missing, empty or non-string password "is required". */
+  protected override checkSecrets(input: Record<string, unknown>, creating: boolean): Record<string, string> {
+    const password = input.password;
+    if (password === undefined && !creating) return {};
+    if (typeof password !== 'string' || password === '') return { password: 'is required' };
+    if (password.length < this.settings.passwordMinLength) return { password: `must be at least ${this.settings.passwordMinLength} characters` };
+    if (password.length > 1024) return { password: 'must be at most 1024 characters' };
+    return {};
+  }
+
   /** The password's hash, from whatever form the body set it in (who may set it is the write policy's call). */
-  protected override async writeSecrets(_scope: RequestScope, input: Record<string, unknown>, previous: Doc | null): Promise<Record<string, unknown>> {
-    if (previous !== null && input.password === undefined) return {};
-    return { password: await this.hashChecked(input.password) };
+  protected override async writeSecrets(_scope: RequestScope, input: Record<string, unknown>, _previous: Doc | null): Promise<Record<string, unknown>> {
+    return typeof input.password === 'string' ? { password: await hashPassword(input.password) } : {};
   }
 
   protected override async afterWrite(scope: RequestScope, before: Doc, after: Doc): Promise<void> {
@@ -154,17 +163,6 @@ export class UserCollection extends Collection {
     if (ended.length > 0) this.deps.bus.publish({ type: 'session_ended', sessionIds: ended });
   }
 
-  private async hashChecked(password: unknown): Promise<string> {
-    if (password === undefined || password === null || password === '') throw validationError({ password: 'is required' });
-    if (typeof password !== 'string' && typeof password !== 'number') throw validationError({ password: 'must be a string' });
-    const text = String(password);
-    if (text.length < this.settings.passwordMinLength) {
-      throw validationError({ password: `must be at least ${this.settings.passwordMinLength} characters` });
-    }
-    if (text.length > 1024) throw validationError({ password: 'must be at most 1024 characters' });
-    return hashPassword(text);
-  }
-
   /** Deployd: what Login changed on `this` is saved, without events, except the identity fields. */
   private async saveLoginChanges(user: Doc, data: Record<string, unknown>): Promise<void> {
     const set: Record<string, unknown> = {};
@@ -177,10 +175,10 @@ export class UserCollection extends Collection {
   }
 }
 
-/** Deployd's message for a taken username. */
+/** Deployd's answer for a taken username: 400 {"errors":{"username":"is already in use"}}. */
 function inUse(err: unknown): unknown {
   if (err instanceof DeploydError && err.code === 'DPD_ERR_UNIQUE' && err.errors?.username) {
-    return new DeploydError('DPD_ERR_UNIQUE', 409, 'username is already in use', { username: 'is already in use' });
+    return validationError({ username: 'is already in use' });
   }
   return err;
 }

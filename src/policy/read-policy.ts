@@ -12,9 +12,10 @@
  *   - a filter or sort on a field the reader cannot see is **refused** (400) before anything runs:
  *     secret fields (for everyone), declared hidden properties and the fields the Get hook hides by
  *     name (`hide('ssn')` in get.js, `ctx.Hide("ssn")` in get.go) for everyone but root;
- *   - as a net for what no one declared (a hook that hides a computed name, deletes or rewrites a
- *     field): a document whose view differs from the stored one in a field the query filters or
- *     sorts on is left out of the answer, as if it did not match.
+ *   - as a net for what no one declared: when the Get hook hides a queried field under a computed
+ *     name (reported hidden whether or not the document has it), or deletes or rewrites it, the
+ *     document is left out of the answer, as if it did not match. A hook that *deletes* a field
+ *     only where it exists still tells existence apart this way: declare such fields hidden.
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';

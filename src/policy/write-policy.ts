@@ -11,14 +11,15 @@
  *   the owner field    on a collection with an `owner` rule: set from the caller on create; only
  *                      root may change it afterwards
  *   username/password  on a users collection: only that user (by their own session — never an id
- *                      in the body), root, or a hook's `dpd` call may change them
+ *                      in the body), root, or a hook's `dpd` call may change them; from anyone else
+ *                      the change is dropped silently, as in Deployd (the rest of the update applies)
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
 import type { CollectionSchema } from '../collections/schema.js';
 import type { Doc, UpdateSpec } from '../store/store.js';
-import { denied, userIdOf } from './rules.js';
+import { userIdOf } from './rules.js';
 
 /** Who writes, as far as the write policy cares. */
 export interface Writer {
@@ -61,11 +62,13 @@ export function effectiveChange(before: Doc, after: Doc, spec: UpdateSpec, alway
 }
 
 /**
- * The choke point for updates: throws 401/403 unless `writer` may make every change between
- * `before` and `after`. Call it with the update applied to the stored document.
+ * The choke point for updates, called with the fields the update changes in the stored document:
+ * throws 403 for a change nobody but root may make, and returns the credential fields this writer
+ * may not change — the caller leaves them out of the update (Deployd drops them silently).
  */
-export function authorizeUpdate(schema: CollectionSchema, writer: Writer, before: Doc, changed: readonly string[]): void {
+export function authorizeUpdate(schema: CollectionSchema, writer: Writer, before: Doc, changed: readonly string[]): string[] {
   const { caller } = writer;
+  const dropped: string[] = [];
   for (const field of changed) {
     // Bodies never carry these (they are dropped while reading them); checked here all the same,
     // so that the guarantee does not rest on the parser.
@@ -75,9 +78,10 @@ export function authorizeUpdate(schema: CollectionSchema, writer: Writer, before
       throw Errors.forbidden(`"${field}" names the document's owner and cannot be changed`);
     }
     if (schema.kind === 'UserCollection' && (CREDENTIAL_FIELDS as readonly string[]).includes(field) && !mayChangeCredentials(writer, before.id)) {
-      throw denied(caller, 'change this username or password', 'only this user (logged in) or root');
+      dropped.push(field);
     }
   }
+  return dropped;
 }
 
 /** The creator becomes the owner; only root may name another. */

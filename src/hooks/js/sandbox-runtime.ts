@@ -386,8 +386,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
     };
     const hide = (prop: any, toggle?: any) => {
       const p = String(prop);
-      if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
       const visible = toggle === false;
+      // A field the document lacks is still reported hidden: the server then treats a query on it the
+      // same whether or not a document has it (no oracle for its existence).
+      if (!Object.prototype.hasOwnProperty.call(doc, p)) {
+        if (visible) inv.hiddenProps.delete(p);
+        else inv.hiddenProps.add(p);
+        return;
+      }
       const value = doc[p];
       Object.defineProperty(doc, p, { value, enumerable: visible, writable: true, configurable: true });
       if (visible) inv.hiddenProps.delete(p);
