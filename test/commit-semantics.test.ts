@@ -127,8 +127,9 @@ describe('runtime errors name their place', () => {
     }
   });
 
-  it('with --dev the answer carries the hook\'s stack, in the user\'s file names', { timeout: 60_000 }, async () => {
-    const app = makeApp({ rt: TODOS }, files);
+  it('with --dev the answer carries the hook\'s stack, in the user\'s file names (JavaScript and Go)', { timeout: BUILD_MS }, async () => {
+    useGo();
+    const app = makeApp({ rt: TODOS, gort: TODOS }, { ...files, 'resources/gort/validate.go': goRun(`\tvar m map[string]int\n\tm["x"] = 1`) });
     let server: TestServer | undefined;
     try {
       server = await startServer(app, { args: ['--dev'] });
@@ -136,6 +137,11 @@ describe('runtime errors name their place', () => {
       assert.equal(res.status, 500, res.text);
       assert.match(res.body.stack, /TypeError[^\n]*\n\s+at [^\n]*rt\/validate\.js:3:\d+/);
       assert.doesNotMatch(res.body.stack, /deployd:|node_modules|dist\//);
+      const go = await goBuilt(() => server!.post('/gort', { title: 'panics' }));
+      assert.equal(go.status, 500, go.text);
+      assert.match(go.body.message, /^gort\/validate\.go:3: panic: assignment to entry in nil map$/);
+      assert.match(go.body.stack, /gort\/validate\.go:3/);
+      assert.doesNotMatch(go.body.stack, /hook_validate\//);
     } finally {
       await server?.stop();
       fs.rmSync(app, { recursive: true, force: true });

@@ -115,11 +115,11 @@ func call(h Handler, c *EventContext) (out *cancelRecord) {
 		if err, ok := r.(error); ok {
 			msg = err.Error()
 		}
+		// The failure itself is logged once by the server; the stack is there for debugging.
+		c.log("debug", fmt.Sprintf("panic: %s\n%s", msg, debug.Stack()))
 		if place := panicPlace(); place != "" {
 			msg = place + ": panic: " + msg
 		}
-		// The failure itself is logged once by the server; the stack is there for debugging.
-		c.log("debug", fmt.Sprintf("panic: %s\n%s", msg, debug.Stack()))
 		out = &cancelRecord{message: msg, status: 500, isError: true}
 	}()
 	if err := h(c); err != nil {

@@ -321,7 +321,12 @@ export class GoHookRunner implements HookRunner {
     }
     const out: RunResult = fromProto(res, ctx);
     out.file = file;
-    if (out.cancel?.isError) out.cancel.message = placeFailure(out.cancel.message, file, set);
+    if (out.cancel?.isError) {
+      out.cancel.message = placeFailure(out.cancel.message, file, set);
+      // The SDK logs a panic's stack at debug: it is the failure's stack (answered with --dev).
+      const panic = out.logs.find((line) => line.level === 'debug' && line.message.startsWith('panic: '));
+      if (panic) out.stack = inUserFiles(panic.message, set);
+    }
     return out;
   }
 
@@ -433,6 +438,11 @@ function placeFailure(message: string, file: string, set: HookSet): string {
     return `${set.files.get(event as HookEvent) ?? `${set.collection}/${event}.go`}:${line}`;
   });
   return placed || out.startsWith(file) ? out : `${file}: ${out}`;
+}
+
+/** A Go stack with the generated copies' paths (`/…/src/hook_post/post.go:12`) as the user's files. */
+function inUserFiles(text: string, set: HookSet): string {
+  return text.replace(/(?:[^\s:]*\/)?hook_([a-z]+)\/[a-z]+\.go:(\d+)/g, (_all, event: string, line: string) => `${set.files.get(event as HookEvent) ?? `${set.collection}/${event}.go`}:${line}`);
 }
 
 function toFiles(hooks: HookSource[]): GoHookFile[] {
