@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
 import { freePort, makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
+import { signup } from './helpers/users.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 
@@ -139,5 +140,81 @@ describe('dpd.js in headless Chromium', () => {
     while (!logs.includes('Collection: todos, Action: created') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
     assert.ok(logs.includes('Collection: todos, Action: created'), logs.join('\n'));
     assert.deepEqual(pageErrors, []);
+  });
+});
+
+/**
+ * A Deployd app's own browser tests: mocha in the page, dpd.js in callback style. The suite has one
+ * test that fails on purpose with an assertion thrown inside a dpd callback: Deployd's dpd.js calls
+ * callbacks directly, so mocha sees that error and fails the test at once (from a promise handler
+ * it would be an unhandled rejection, and the test would only time out).
+ */
+const MOCHA_PAGE = `<!doctype html>
+<html><head><meta charset="utf-8"><title>app tests</title></head>
+<body>
+<div id="mocha"></div>
+<script src="/mocha.js"></script>
+<script src="/dpd.js"></script>
+<script>
+window.rejections = 0;
+window.addEventListener('unhandledrejection', function () { window.rejections++; });
+mocha.setup({ ui: 'bdd', timeout: 5000 });
+function check(done, fn) { return function () { try { fn.apply(this, arguments); done(); } catch (e) { done(e); } }; }
+describe('dpd.js as a Deployd app uses it', function () {
+  it('posts and calls back with (result, error)', function (done) {
+    dpd.todos.post({ title: 'from mocha' }, check(done, function (todo, err) {
+      if (err || todo.title !== 'from mocha') throw new Error('unexpected ' + JSON.stringify(err || todo));
+    }));
+  });
+  it('FAILS ON PURPOSE: an assertion inside a callback', function (done) {
+    dpd.todos.get(function () { throw new Error('thrown inside a dpd callback'); });
+  });
+  it('sends dpd._dpd.ajax.headers (a Bearer token) and answers server:acksession after a login', function (done) {
+    dpd.on('server:acksession', function () { window.acked = true; });
+    dpd.users.login({ username: 'mocha', password: 'mocha-password' }, function (session, err) {
+      if (err) return done(new Error(JSON.stringify(err)));
+      var other = dpd.createClient({ baseUrl: location.origin, collections: ['users'] });
+      other._dpd.ajax.headers.Authorization = 'Bearer ' + session.id;
+      other.users.me(check(done, function (me) {
+        if (!me || me.username !== 'mocha') throw new Error('me: ' + JSON.stringify(me));
+      }));
+    });
+  });
+  it('setBaseUrl() without an argument goes back to the page origin', function () {
+    dpd.setBaseUrl('http://elsewhere.invalid:1');
+    dpd.setBaseUrl();
+    if (dpd.getBaseUrl() !== location.origin) throw new Error(dpd.getBaseUrl());
+  });
+});
+window.addEventListener('load', function () {
+  var results = { passed: [], failed: [] };
+  mocha.run(function () { window.results = results; })
+    .on('pass', function (test) { results.passed.push(test.title); })
+    .on('fail', function (test, err) { results.failed.push(test.title + ': ' + err.message); });
+});
+</script>
+</body></html>
+`;
+
+describe('dpd.js with mocha in headless Chromium (a Deployd app\'s own browser tests)', () => {
+  it('callbacks are called directly: an assertion thrown in one fails its mocha test, not a timeout; Deployd\'s API is there', { timeout: 120_000 }, async (t) => {
+    const chromium = await loadChromium();
+    const appDir = makeApp({ todos: TODOS, users: { type: 'UserCollection' } }, {
+      'public/index.html': MOCHA_PAGE,
+      'public/mocha.js': fs.readFileSync(path.join(ROOT, 'node_modules', 'mocha', 'mocha.js'), 'utf8'),
+    });
+    const server = await startServer(appDir);
+    t.after(() => server.stop());
+    await signup(server, 'mocha', 'mocha-password');
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction('window.results !== undefined', undefined, { timeout: 30_000 });
+    const results = await page.evaluate<{ passed: string[]; failed: string[] }>('window.results');
+    assert.deepEqual(results.failed, ['FAILS ON PURPOSE: an assertion inside a callback: thrown inside a dpd callback']);
+    assert.equal(results.passed.length, 3, JSON.stringify(results));
+    assert.equal(await page.evaluate('window.rejections'), 0, 'no unhandled promise rejection');
+    await page.waitForFunction('window.acked === true', undefined, { timeout: 10_000 });
   });
 });

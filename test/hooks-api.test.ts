@@ -20,7 +20,7 @@ const ID = /^[0-9a-f]{13}[89ab][0-9a-f]{2}$/;
 
 /** Every identifier the hook API may provide (Deployd's, plus the seed's response functions). */
 const ALL_NAMES = [
-  'me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'console', 'dpd',
+  'me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'ctx', 'console', 'dpd',
   '$addCallback', '$finishCallback', 'data', 'event', 'method', 'error', 'errorIf', 'errorUnless', 'hasErrors', 'hide',
   'unhide', 'previous', 'protect', 'unprotect', 'changed', 'setResponseData', 'addResponseField', 'addResponseMessage',
   'setResponseStatus',
@@ -497,7 +497,7 @@ describe('order of events', () => {
 // ---- which identifiers exist ----------------------------------------------------------------
 
 describe('identifiers per event (absent → ReferenceError)', () => {
-  const COMMON = ['me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'console', 'dpd', '$addCallback', '$finishCallback'];
+  const COMMON = ['me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'ctx', 'console', 'dpd', '$addCallback', '$finishCallback'];
   const DOMAIN = ['data', 'error', 'errorIf', 'errorUnless', 'hasErrors', 'hide', 'unhide'];
   const WRITE = [...DOMAIN, 'previous', 'protect', 'unprotect', 'changed'];
   const EXPECTED: Record<string, string[]> = {

@@ -23,7 +23,7 @@ function protoFields(message: string): string[] {
 const caller: Required<Caller> = { isRoot: false, me: null };
 const samples: Record<string, object> = {
   EventContext: {
-    collection: 'todos', event: 'post', method: 'POST', requestEvent: 'POST', data: {}, previous: null, query: {}, caller, internal: false, requestId: '1', success: false,
+    collection: 'todos', event: 'post', method: 'POST', requestEvent: 'POST', data: {}, previous: null, query: {}, caller, internal: false, requestId: '1', success: false, url: '/', body: {},
   } satisfies Required<EventContext>,
   Emit: { event: 'e', data: null, room: 'r', usersCollection: 'users', usersQuery: {} } satisfies Required<Emit>,
   Cancel: { message: 'm', status: 400, isError: false } satisfies Required<Cancel>,

@@ -45,6 +45,13 @@ type EventContext struct {
 	Success bool
 	// RequestID identifies the HTTP request, for logs.
 	RequestID string
+	// URL is the request's path after the resource's (Deployd's ctx.url): "/" for the collection
+	// itself, "/<id>", or an Event resource's sub-path such as "/top-score".
+	URL string
+	// Parts are URL's segments: "/a/b" gives ["a", "b"] (an Event resource's `parts`).
+	Parts []string
+	// Body is the request body as the client sent it (Deployd's ctx.body), never a password.
+	Body map[string]interface{}
 
 	hook      string // the registered event name
 	errors    map[string]string
@@ -341,6 +348,10 @@ func (c *EventContext) SetResponseData(v interface{}) {
 	r.replaceData = true
 	r.data = raw
 }
+
+// SetResult sets the answer of an Event resource (Deployd's dpd-event setResult): any value that
+// encodes as JSON. Without it the answer is Data.
+func (c *EventContext) SetResult(v interface{}) { c.SetResponseData(v) }
 
 // AddResponseField adds key: v to the response body object (AfterCommit). A value that cannot be
 // encoded as JSON fails the hook.

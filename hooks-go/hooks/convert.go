@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"runtime"
 	"runtime/debug"
+	"strings"
 
 	hooksv1 "github.com/deployd-ts/deployd-ts/hooks-go/proto/hooksv1"
 )
@@ -46,7 +47,17 @@ func NewEventContext(in *hooksv1.EventContext) (*EventContext, error) {
 		Collection: in.GetCollection(),
 		Success:    in.GetSuccess(),
 		RequestID:  in.GetRequestId(),
+		URL:        in.GetUrl(),
+		Parts:      []string{},
 		hook:       hook,
+	}
+	if c.URL == "" {
+		c.URL = "/"
+	}
+	for _, part := range strings.Split(c.URL, "/") {
+		if part != "" {
+			c.Parts = append(c.Parts, part)
+		}
 	}
 	if in.GetEvent() == hooksv1.Event_EVENT_BEFORE_REQUEST {
 		c.Event = in.GetRequestEvent()
@@ -67,11 +78,21 @@ func NewEventContext(in *hooksv1.EventContext) (*EventContext, error) {
 	if c.Me, err = decodeObject("caller.me_json", in.GetCaller().GetMeJson()); err != nil {
 		return nil, err
 	}
+	if c.Body, err = decodeObject("body_json", in.GetBodyJson()); err != nil {
+		return nil, err
+	}
+	if c.Body == nil {
+		c.Body = map[string]interface{}{}
+	}
 	if c.Data == nil {
 		c.Data = map[string]interface{}{}
 	}
 	if c.Query == nil {
 		c.Query = map[string]interface{}{}
+	}
+	// Deployd: a PUT protects id before Validate and Put, so changing it fails the hook there.
+	if c.Method == "PUT" && (hook == "validate" || hook == "put") {
+		c.Protect("id")
 	}
 	return c, nil
 }

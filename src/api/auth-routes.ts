@@ -20,7 +20,7 @@ export async function authRoutes(app: FastifyInstance, options: { registry: Regi
     if (!users) throw Errors.resourceNotFound();
     const identity = await auth.identify(request.headers);
     const body = requireObjectBody(request.body);
-    const scope = requestScope(request, identity, `POST /${users.name}`, {}, body);
+    const scope = requestScope(request, identity, `POST /${users.name}`, {}, body, '/login');
     const login = await users.track(() => users.login(scope, body.username ?? body.email, body.password, request.ip, true));
     for (const publish of scope.outbox) publish();
     reply.header('Cache-Control', 'no-store');

@@ -50,7 +50,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
       const { method, query, body } = overrideMethod(request.method === 'HEAD' ? 'GET' : request.method, parsed.raw, request.body);
       noCache(reply);
-      const scope = requestScope(request, identity, `${method} /${collection.name}`, query, body);
+      const scope = requestScope(request, identity, `${method} /${collection.name}`, query, body, `/${rest.join('/')}`);
       const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip });
       for (const publish of scope.outbox) publish();
       if (answer.session) setSessionCookie(request, reply, answer.session);
@@ -72,7 +72,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
 }
 
 /** A request's scope: who calls (with their session), Deployd's recursion limit and `$skipEvents`. */
-export function requestScope(request: FastifyRequest, identity: RequestIdentity, key: string, query: Record<string, unknown>, body: unknown): RequestScope {
+export function requestScope(request: FastifyRequest, identity: RequestIdentity, key: string, query: Record<string, unknown>, body: unknown, url = '/'): RequestScope {
   const { caller } = identity;
   const skip = query.$skipEvents ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$skipEvents : undefined);
   return {
@@ -84,6 +84,7 @@ export function requestScope(request: FastifyRequest, identity: RequestIdentity,
     // Root only (Deployd); anyone else's $skipEvents is ignored and the hooks run.
     skipEvents: caller.isRoot && (skip === true || skip === 'true'),
     outbox: [],
+    request: { url, body },
     ...(identity.session ? { session: { ...identity.session, rooms: [...identity.session.rooms] } } : {}),
   };
 }

@@ -163,7 +163,7 @@ export interface Dpd {
   off(event: string, fn?: Listener): Dpd;
   /** Calls `fn` once the socket is open (at once, asynchronously, if it already is). */
   socketReady(fn: () => void): void;
-  setBaseUrl(url: string | { protocol?: string; hostname: string; port?: string | number }): void;
+  setBaseUrl(url?: string | { protocol?: string; hostname: string; port?: string | number }): void;
   getBaseUrl(): string;
   /** Sent as `X-Session-Token` and to the socket (`{"type":"auth"}`); set from responses that carry one. */
   setSessionToken(token: string | null): void;
@@ -215,7 +215,7 @@ export function createClient<const C extends string = never>(options: ClientOpti
     once: (event: string, fn: Listener) => (core.on(event, fn, true), dpd),
     off: (event: string, fn?: Listener) => (core.off(event, fn), dpd),
     socketReady: (fn: () => void) => core.socketReady(fn),
-    setBaseUrl: (url: Parameters<Dpd['setBaseUrl']>[0]) => core.setBaseUrl(url),
+    setBaseUrl: (url?: Parameters<Dpd['setBaseUrl']>[0]) => core.setBaseUrl(url),
     getBaseUrl: () => core.baseUrl,
     setSessionToken: (token: string | null) => core.setSessionToken(token),
     getSessionToken: () => core.sessionToken,
@@ -225,6 +225,8 @@ export function createClient<const C extends string = never>(options: ClientOpti
   };
   for (const [key, value] of Object.entries(methods)) Object.defineProperty(dpd, key, { value, enumerable: false });
   Object.defineProperty(dpd, 'socket', { get: () => core.socket });
+  // Deployd's dpd.js keeps its extra request headers here (`dpd._dpd.ajax.headers.Authorization = …`).
+  Object.defineProperty(dpd, '_dpd', { value: Object.freeze({ ajax: Object.freeze({ headers: core.headers }) }), enumerable: false });
   Object.defineProperty(dpd, 'connected', { get: () => core.isOpen });
   Object.defineProperty(dpd, 'lastEventId', { get: () => core.lastId });
   // Collections whose name would hide a member (`on`, `get`...) or a function property (`name`,
@@ -296,7 +298,8 @@ class ClientCore {
   private lastSeq = 0;
   private readonly fetchImpl: FetchLike | undefined;
   private readonly WebSocketImpl: WebSocketConstructor | undefined;
-  private readonly headers: Record<string, string>;
+  /** Sent with every HTTP request; mutable (Deployd's `dpd._dpd.ajax.headers`). */
+  readonly headers: Record<string, string>;
   private readonly reconnect: Required<ReconnectOptions>;
   private readonly heartbeatMs: number;
   private readonly emitter = new Emitter();
@@ -381,7 +384,7 @@ class ClientCore {
           core.setSessionToken(null);
           return result;
         });
-        if (done) promise.then((result) => invoke(done, result, undefined), (error: DpdError) => invoke(done, null, error));
+        if (done) promise.then((result) => queueMicrotask(() => invoke(done, result, undefined)), (error: DpdError) => queueMicrotask(() => invoke(done, null, error)));
         return promise;
       },
       me(fn?: unknown) {
@@ -413,7 +416,17 @@ class ClientCore {
       payload = JSON.stringify(body ?? {});
     }
     const fetchImpl = this.fetchImpl;
-    const promise = new DpdPromise<any>((resolve, reject) => {
+    const promise = new DpdPromise<any>((resolveWith, rejectWith) => {
+      // Deployd's dpd.js calls the callback itself, not from a promise handler: an exception it throws
+      // is an ordinary uncaught error (test frameworks see it), not an unhandled rejection.
+      const resolve = (data: unknown) => {
+        resolveWith(data);
+        if (fn) queueMicrotask(() => invoke(fn, data, undefined));
+      };
+      const reject = (error: DpdError) => {
+        rejectWith(error);
+        if (fn) queueMicrotask(() => invoke(fn, null, error));
+      };
       if (!fetchImpl) {
         reject({ status: 0, message: 'no fetch implementation: pass createClient({ fetch })' });
         return;
@@ -436,11 +449,9 @@ class ClientCore {
         reject({ status: 0, message: `could not reach ${this.baseUrl}: ${err instanceof Error ? err.message : String(err)}` });
       });
     });
-    if (fn) {
-      // With a callback the promise counts as handled: callers of the callback style never see an
-      // unhandled rejection.
-      promise.then((result) => invoke(fn, result, undefined), (error: DpdError) => invoke(fn, null, error));
-    }
+    // With a callback the promise counts as handled: callers of the callback style never see an
+    // unhandled rejection.
+    if (fn) promise.then(undefined, () => {});
     return promise;
   }
 
@@ -473,10 +484,13 @@ class ClientCore {
     if (this.open && (token || had)) this.send({ type: 'auth', token });
   }
 
-  setBaseUrl(url: Parameters<Dpd['setBaseUrl']>[0]): void {
-    const next = normalizeBase(typeof url === 'string'
-      ? url
-      : `${(url.protocol ?? 'http').replace(/:$/, '')}://${url.hostname}${url.port ? `:${url.port}` : ''}`);
+  setBaseUrl(url?: Parameters<Dpd['setBaseUrl']>[0]): void {
+    // No argument: back to the default, the page's origin (Deployd).
+    const next = normalizeBase(url === undefined || url === null || url === ''
+      ? defaultBase()
+      : typeof url === 'string'
+        ? url
+        : `${(url.protocol ?? 'http').replace(/:$/, '')}://${url.hostname}${url.port ? `:${url.port}` : ''}`);
     if (next === this.baseUrl) return;
     this.baseUrl = next;
     // Another server: another event stream.
@@ -674,8 +688,12 @@ class ClientCore {
       case 'error':
         this.emitter.emit('error', message);
         return;
+      case 'authenticated':
+        // Deployd's socket says the session is bound with `server:acksession`.
+        this.emitter.emit('server:acksession', message);
+        return;
       default:
-        return; // pong, authenticated, subscribed...
+        return; // pong, subscribed...
     }
   }
 

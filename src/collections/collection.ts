@@ -45,6 +45,8 @@ export interface RequestScope {
   outbox: Array<() => void>;
   /** The caller's login session, when logged in: its hashed id, the user and their collection. */
   session?: { id: string; uid: string; collection: string; rooms: string[] };
+  /** The request as hooks see it (Deployd's `ctx.url` and `ctx.body`). */
+  request?: { url: string; body: unknown };
 }
 
 /** What a request asks of the client's session cookie besides its body (login, logout). */
@@ -480,13 +482,19 @@ export class Collection {
     return { fields: { [owner]: { $eq: (stored[owner] ?? null) as string | null } } };
   }
 
-  /** go-deployd's event-only endpoint (`noStore`): the hook's document is the answer. */
+  /**
+   * An endpoint whose hooks make the answer, nothing stored: go-deployd's `noStore` collection (the
+   * hook's document, `{url, parts, …input}`, is the answer) or Deployd's Event resource (`this` starts
+   * as `{}`, `setResult()` replaces it; a method without a hook is 404, as there).
+   */
   async event(scope: RequestScope, method: string, parts: string[], input: Record<string, unknown>, raw: Record<string, unknown>): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, ({ GET: 'read', POST: 'create', PUT: 'update', DELETE: 'delete' } as const)[method as 'GET'] ?? 'read');
-    const data = { url: `/${parts.join('/')}`, parts, ...input } as JsonObject;
+    const resource = this.schema.kind === 'Event';
+    const event = ({ GET: 'get', POST: 'post', PUT: 'put', DELETE: 'delete' } as const)[method as 'GET'];
+    if (resource && (!event || !this.hooks.events.has(event))) throw Errors.resourceNotFound();
+    const data = (resource ? {} : { url: `/${parts.join('/')}`, parts, ...input }) as JsonObject;
     const before = await this.hook(scope, 'beforerequest', { data, method, requestEvent: method, query: raw });
     if (before) this.accept(scope, before);
-    const event = ({ GET: 'get', POST: 'post', PUT: 'put', DELETE: 'delete' } as const)[method as 'GET'];
     const result = event ? await this.hook(scope, event, { data, previous: {}, query: before?.query ?? raw, method, requestEvent: method }) : undefined;
     if (!result) return answer(data);
     this.accept(scope, result);
@@ -515,8 +523,16 @@ export class Collection {
       internal: scope.internal,
       requestId: scope.requestId,
       success: input.success ?? false,
+      url: scope.request?.url ?? '/',
+      body: this.hookBody(scope.request?.body),
     };
     return this.deps.runner!.run(ctx, scope, this.hooks.key); // logs: see hooks/reporting-runner.ts
+  }
+
+  /** The request body for hooks: an object, without secret fields (a password never reaches a hook). */
+  private hookBody(body: unknown): JsonObject {
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) return {};
+    return omit(body as Record<string, unknown>, this.secrets) as JsonObject;
   }
 
   /** A hook outcome that must not fail: queue its emits, turn cancel/errors into the request's error. */

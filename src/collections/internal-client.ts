@@ -30,6 +30,7 @@ export function internalClient(registry: Registry): InternalHandler {
     const skip = call.query?.$skipEvents ?? call.body?.$skipEvents;
     const nested: RequestScope = {
       ...scope, internal: true, stack, outbox: [],
+      request: { url: call.id === undefined ? '/' : `/${call.id}`, body: call.body ?? {} },
       skipEvents: scope.caller.isRoot && (skip === true || skip === 'true'),
     };
     try {

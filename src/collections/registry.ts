@@ -27,6 +27,7 @@ import type { Sessions } from '../auth/sessions.js';
 import type { JsonObject } from '../hooks/protocol.js';
 import { parseQuery } from '../query/filter.js';
 import { namesHiddenBy } from '../policy/read-policy.js';
+import { eventResourceSource } from '../hooks/event-resource.js';
 import { Collection, type CollectionDeps } from './collection.js';
 import { parseSchema, type CollectionSchema } from './schema.js';
 import { UserCollection } from './user-collection.js';
@@ -147,7 +148,7 @@ export class Registry {
       const schema = parseSchema(name, JSON.parse(text));
       for (const warning of schema.warnings ?? []) this.log.warn({ collection: name, file: relative }, warning);
       const plugin = goPluginHooks(name, schema.raw.goPlugin, this.appDir, files.hooks); // config.json "goPlugin"
-      const hooks = [...files.hooks, ...plugin.hooks];
+      const hooks = [...files.hooks, ...plugin.hooks].map((h) => (schema.kind === 'Event' && h.file.endsWith('.js') ? { ...h, source: eventResourceSource(h.source) } : h));
       const conflicts = { ...files.conflicts, ...plugin.conflicts };
       const store = await this.deps.store.collection(schema);
       const deps: CollectionDeps = {

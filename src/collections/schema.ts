@@ -37,7 +37,8 @@ export interface UserSettings {
 export interface CollectionSchema {
   /** Path under resources/, e.g. `todos` or `shop/orders`; the REST path is `/` + name. */
   name: string;
-  kind: 'Collection' | 'UserCollection';
+  /** `Event`: Deployd's dpd-event resource, a custom endpoint whose hooks make the answer (nothing stored). */
+  kind: 'Collection' | 'UserCollection' | 'Event';
   properties: Map<string, PropertyDef>;
   timestamps: boolean;
   noStore: boolean;
@@ -83,8 +84,8 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
   }
   const raw = config as Record<string, unknown>;
   const type = raw.type ?? 'Collection';
-  if (type !== 'Collection' && type !== 'UserCollection') {
-    throw new SchemaError(`unknown resource type "${String(type)}" (expected "Collection" or "UserCollection")`);
+  if (type !== 'Collection' && type !== 'UserCollection' && type !== 'Event') {
+    throw new SchemaError(`unknown resource type "${String(type)}" (expected "Collection", "UserCollection" or "Event")`);
   }
   const properties = new Map<string, PropertyDef>();
   const declared = raw.properties ?? {};
@@ -129,7 +130,7 @@ export function parseSchema(name: string, config: unknown): CollectionSchema {
     kind: type,
     properties,
     timestamps,
-    noStore: raw.noStore === true,
+    noStore: raw.noStore === true || type === 'Event',
     rules,
     ownerField: type === 'UserCollection' ? 'id' : ownerField,
     ...(users ? { users } : {}),

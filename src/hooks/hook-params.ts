@@ -5,7 +5,7 @@
  */
 import type { HookEvent } from './protocol.js';
 
-const COMMON = ['me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'console', 'dpd', '$addCallback', '$finishCallback'];
+const COMMON = ['me', 'isMe', 'query', 'cancel', 'cancelIf', 'cancelUnless', 'emit', 'internal', 'isRoot', 'session', 'ctx', 'console', 'dpd', '$addCallback', '$finishCallback'];
 const DOMAIN = ['error', 'errorIf', 'errorUnless', 'hasErrors', 'hide', 'unhide'];
 const WRITE = [...DOMAIN, 'previous', 'protect', 'unprotect', 'changed'];
 const RESPONSE = ['setResponseData', 'addResponseField', 'addResponseMessage', 'setResponseStatus'];

@@ -42,6 +42,10 @@ export interface EventContext {
   internal: boolean;
   requestId: string;
   success: boolean;
+  /** The request's path after the resource's (Deployd's `ctx.url`); "/" when there is none. */
+  url?: string;
+  /** The request body as sent (Deployd's `ctx.body`), never a password. */
+  body?: JsonObject;
 }
 
 export interface Emit {

@@ -154,14 +154,19 @@ type EventContext struct {
 	Event      Event                  `protobuf:"varint,2,opt,name=event,proto3,enum=deployd.hooks.v1.Event" json:"event,omitempty"`
 	Method     string                 `protobuf:"bytes,3,opt,name=method,proto3" json:"method,omitempty"` // HTTP method of the request: GET POST PUT DELETE
 	// BeforeRequest's `event`: GET POST PUT DELETE QUERY LOGIN LOGOUT.
-	RequestEvent  string  `protobuf:"bytes,4,opt,name=request_event,json=requestEvent,proto3" json:"request_event,omitempty"`
-	DataJson      []byte  `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`             // the document (`this`, `context.data`)
-	PreviousJson  []byte  `protobuf:"bytes,6,opt,name=previous_json,json=previousJson,proto3" json:"previous_json,omitempty"` // the stored document before this write (PUT, AfterCommit)
-	QueryJson     []byte  `protobuf:"bytes,7,opt,name=query_json,json=queryJson,proto3" json:"query_json,omitempty"`          // the request's query, undeclared keys included
-	Caller        *Caller `protobuf:"bytes,8,opt,name=caller,proto3" json:"caller,omitempty"`
-	Internal      bool    `protobuf:"varint,9,opt,name=internal,proto3" json:"internal,omitempty"` // called through the `dpd` internal client
-	RequestId     string  `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
-	Success       bool    `protobuf:"varint,11,opt,name=success,proto3" json:"success,omitempty"` // Login: whether the password matched
+	RequestEvent string  `protobuf:"bytes,4,opt,name=request_event,json=requestEvent,proto3" json:"request_event,omitempty"`
+	DataJson     []byte  `protobuf:"bytes,5,opt,name=data_json,json=dataJson,proto3" json:"data_json,omitempty"`             // the document (`this`, `context.data`)
+	PreviousJson []byte  `protobuf:"bytes,6,opt,name=previous_json,json=previousJson,proto3" json:"previous_json,omitempty"` // the stored document before this write (PUT, AfterCommit)
+	QueryJson    []byte  `protobuf:"bytes,7,opt,name=query_json,json=queryJson,proto3" json:"query_json,omitempty"`          // the request's query, undeclared keys included
+	Caller       *Caller `protobuf:"bytes,8,opt,name=caller,proto3" json:"caller,omitempty"`
+	Internal     bool    `protobuf:"varint,9,opt,name=internal,proto3" json:"internal,omitempty"` // called through the `dpd` internal client
+	RequestId    string  `protobuf:"bytes,10,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	Success      bool    `protobuf:"varint,11,opt,name=success,proto3" json:"success,omitempty"` // Login: whether the password matched
+	// The request's path after the resource's (Deployd's `ctx.url`): "/" for the collection itself,
+	// "/<id>", or an Event resource's sub-path such as "/top-score".
+	Url string `protobuf:"bytes,13,opt,name=url,proto3" json:"url,omitempty"`
+	// The request body as the client sent it (Deployd's `ctx.body`), never a password; empty: {}.
+	BodyJson      []byte `protobuf:"bytes,14,opt,name=body_json,json=bodyJson,proto3" json:"body_json,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -271,6 +276,20 @@ func (x *EventContext) GetSuccess() bool {
 		return x.Success
 	}
 	return false
+}
+
+func (x *EventContext) GetUrl() string {
+	if x != nil {
+		return x.Url
+	}
+	return ""
+}
+
+func (x *EventContext) GetBodyJson() []byte {
+	if x != nil {
+		return x.BodyJson
+	}
+	return nil
 }
 
 // A hook's custom real-time event.
@@ -737,7 +756,7 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\x1cdeployd/hooks/v1/hooks.proto\x12\x10deployd.hooks.v1\":\n" +
 	"\x06Caller\x12\x17\n" +
 	"\ais_root\x18\x01 \x01(\bR\x06isRoot\x12\x17\n" +
-	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\x82\x03\n" +
+	"\ame_json\x18\x02 \x01(\fR\x06meJson\"\xb1\x03\n" +
 	"\fEventContext\x12\x1e\n" +
 	"\n" +
 	"collection\x18\x01 \x01(\tR\n" +
@@ -754,7 +773,9 @@ const file_deployd_hooks_v1_hooks_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\n" +
 	" \x01(\tR\trequestId\x12\x18\n" +
-	"\asuccess\x18\v \x01(\bR\asuccess\"\xa2\x01\n" +
+	"\asuccess\x18\v \x01(\bR\asuccess\x12\x10\n" +
+	"\x03url\x18\r \x01(\tR\x03url\x12\x1b\n" +
+	"\tbody_json\x18\x0e \x01(\fR\bbodyJson\"\xa2\x01\n" +
 	"\x04Emit\x12\x14\n" +
 	"\x05event\x18\x01 \x01(\tR\x05event\x12\x1b\n" +
 	"\tdata_json\x18\x02 \x01(\fR\bdataJson\x12\x12\n" +

@@ -464,6 +464,8 @@ export function toProto(ctx: EventContext): ProtoEventContext {
     internal: ctx.internal,
     request_id: ctx.requestId,
     success: ctx.success,
+    url: ctx.url ?? '/',
+    body_json: json(ctx.body ?? {}),
   };
 }
 

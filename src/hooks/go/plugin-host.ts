@@ -115,6 +115,8 @@ export interface ProtoEventContext {
   internal?: boolean;
   request_id?: string;
   success?: boolean;
+  url?: string;
+  body_json?: Buffer | Uint8Array;
 }
 
 export interface ProtoHookResult {

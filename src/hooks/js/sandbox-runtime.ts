@@ -87,6 +87,13 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
   function isObject(v: unknown): v is Record<string, any> {
     return typeof v === 'object' && v !== null && !Array.isArray(v);
   }
+  function deepFreeze<T>(v: T): T {
+    if (typeof v === 'object' && v !== null && !Object.isFrozen(v)) {
+      Object.freeze(v);
+      for (const key of Object.keys(v)) deepFreeze((v as Record<string, unknown>)[key]);
+    }
+    return v;
+  }
   function deepEqual(a: any, b: any): boolean {
     if (a === b) return true;
     if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
@@ -152,6 +159,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
     sync: boolean;
     /** The hook file (`todos/post.js`). */
     file: string;
+    /** Errors thrown in promise handlers that no later handler of the chain has caught (yet). */
+    thrown: unknown[];
     output?: string;
   }
   const hooks = new Map<string, Function>();
@@ -238,7 +247,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
   }
 
   function settle(inv: Invocation) {
-    if (!inv.finished && inv.topLevelDone && inv.pending <= 0) finish(inv);
+    // Deployd: an error thrown in a `.then` fails the event only if the chain never caught it.
+    if (!inv.finished && inv.topLevelDone && inv.pending <= 0) finish(inv, ...inv.thrown.slice(0, 1));
   }
 
   /** Runs user code belonging to `inv`; a throw becomes the event's outcome. */
@@ -261,9 +271,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
           return value;
         }
         if (inv.finished) return undefined;
+        if (rethrow) inv.thrown = inv.thrown.filter((e) => e !== value); // caught by this handler
         return handler.call(inv.doc, value);
       } catch (e) {
-        if (!(typeof handler !== 'function' && rethrow)) finish(inv, e);
+        if (!(typeof handler !== 'function' && rethrow)) {
+          // A cancel() ends the event at once; any other error waits to see whether the chain catches it.
+          if (e && (e as any)[CANCEL]) finish(inv, e);
+          else inv.thrown.push(e);
+        }
         throw e;
       } finally {
         inv.pending--;
@@ -346,7 +361,7 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
     const result: any = { errors: {}, emits: [], logs: [] };
     const inv: Invocation = {
       id: invId, result, doc: isObject(ctx.data) ? ctx.data : {}, previous: ctx.previous, pending: 0,
-      topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true,
+      topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true, thrown: [],
       file: variantFiles.get(variant) ?? `${ctx.collection}/${variant}.js`,
     };
     invocations.set(invId, inv);
@@ -422,6 +437,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
         set: () => { throw new CancelSignal(`Cannot modify protected property '${p}'`, 400, true); },
       });
     };
+    // Deployd: a PUT protects `id` before Validate and Put, so `this.id = …` throws there.
+    if (ctx.method === 'PUT' && (ctx.event === 'validate' || ctx.event === 'put')) protect('id');
     const response = () => (result.response ??= { replaceData: false, addFields: {}, messages: [], status: 0 });
     // Deployd's session.joinRoom(s)(name | [names]) and leaveRoom(s): the server applies them to the caller's session.
     const rooms = () => (result.sessionRooms ??= { join: [], leave: [], leaveAll: false });
@@ -470,17 +487,30 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
         response().status = n;
       },
     };
+    // Deployd's `ctx`, read-only: what a script may know of the request (no headers, never a password).
+    const body = deepFreeze(isObject(ctx.body) ? JSON.parse(JSON.stringify(ctx.body)) : {});
+    const url = typeof ctx.url === 'string' ? ctx.url : '/';
+    api.ctx = Object.freeze({
+      get query() { return query; },
+      body, url, method: ctx.method, session: api.session, me, dpd: api.dpd,
+      req: Object.freeze({ method: ctx.method, url, get query() { return query; }, body, headers: Object.freeze({}), internal: !!ctx.internal, isRoot: !!ctx.caller.isRoot }),
+    });
     const args = PARAMS[variant].map((name) => api[name]);
     guard(inv, () => {
       const Run = fn.apply(doc, args);
       if (typeof Run === 'function') {
         // go-deployd style: Run(context); changes to context.data are kept.
+        // Its BeforeRequest sees the request instead of a document — {event, method, query, user} —
+        // and what it changes there is discarded (never stored as fields of the document).
+        const request = variant.startsWith('beforerequest')
+          ? { event: ctx.requestEvent, method: ctx.method, query: JSON.parse(JSON.stringify(query ?? {})), user: me ?? null, isRoot: !!api.isRoot }
+          : undefined;
         const context = {
           // go-deployd reads context.data back after Run: assigning a new object merges its fields
           // into the document (merge-only, as there; protected fields keep their value).
-          get data() { return doc; },
+          get data() { return request ?? doc; },
           set data(next: any) {
-            if (!isObject(next) || next === doc) return;
+            if (request || !isObject(next) || next === doc) return;
             for (const key of Object.keys(next)) {
               if (inv.protectedProps.has(key)) continue;
               Object.defineProperty(doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
@@ -503,7 +533,7 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
       }
     });
     inv.topLevelDone = true;
-    if (!inv.finished && inv.pending <= 0) finish(inv);
+    settle(inv);
     inv.sync = false;
     if (inv.finished) return inv.output;
     Promise.resolve().then(() => settle(inv));
