@@ -60,6 +60,8 @@ export interface ServerOptions {
   watch?: boolean;
   /** The watcher's safety-net sweep: re-read resources/ this often (default 2000 ms; 0: off; env DEPLOYD_WATCH_SWEEP_MS). */
   watchSweepMs?: number;
+  /** File-system change events (default on; env DEPLOYD_WATCH_EVENTS=off leaves only the sweep, for mounts that report no changes). */
+  watchEvents?: boolean;
   /** Defaults for every hook event: wall time and sandbox heap. */
   hookLimits?: Partial<HookLimits>;
   /** Hook worker processes (default 2). */
@@ -149,7 +151,10 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   }
   if (options.watch !== false) {
     const sweep = Number(process.env.DEPLOYD_WATCH_SWEEP_MS);
-    registry.watch({ sweepMs: options.watchSweepMs ?? (process.env.DEPLOYD_WATCH_SWEEP_MS && sweep >= 0 ? sweep : undefined) });
+    registry.watch({
+      sweepMs: options.watchSweepMs ?? (process.env.DEPLOYD_WATCH_SWEEP_MS && sweep >= 0 ? sweep : undefined),
+      events: options.watchEvents ?? !/^(0|off|false|no)$/i.test(process.env.DEPLOYD_WATCH_EVENTS ?? ''),
+    });
   }
 
   installErrorHandling(app, { dev, bodyLimit });

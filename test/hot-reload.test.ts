@@ -3,7 +3,7 @@
  * in-place saves after them, deletes and re-creates, a renamed collection folder, a swapped
  * resources/ tree (`git checkout`), and files written while the server starts. The periodic
  * sweep (the safety net) is turned off here (DEPLOYD_WATCH_SWEEP_MS=0), so these prove the watcher
- * itself.
+ * itself; the last test turns the watcher's events off (DEPLOYD_WATCH_EVENTS=off) to prove the sweep.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -128,5 +128,21 @@ describe('hot reload never goes deaf', () => {
     await runs(server, 'todos', 'branch');
     fs.writeFileSync(path.join(dir, 'resources', 'todos', 'post.js'), stamp('after-checkout'));
     await runs(server, 'todos', 'after-checkout');
+  });
+
+  it('the sweep alone applies an edit the watcher never reported; with neither, the edit waits', { timeout: 60_000 }, async () => {
+    const dir = app();
+    server = await startServer(dir, { env: { DEPLOYD_WATCH_EVENTS: 'off', DEPLOYD_WATCH_SWEEP_MS: '300', LOG_LEVEL: 'info' } });
+    await runs(server, 'todos', 'v1');
+    fs.writeFileSync(path.join(dir, 'resources', 'todos', 'post.js'), stamp('swept'));
+    await runs(server, 'todos', 'swept');
+    await server.stop();
+    // The control: no events and no sweep, the same kind of edit is not seen.
+    server = await startServer(dir, { env: { DEPLOYD_WATCH_EVENTS: 'off', DEPLOYD_WATCH_SWEEP_MS: '0' } });
+    await runs(server, 'todos', 'swept');
+    fs.writeFileSync(path.join(dir, 'resources', 'todos', 'post.js'), stamp('unseen'));
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    const res = await server.post('/todos', { title: 'probe' });
+    assert.equal(res.body.version, 'swept');
   });
 });

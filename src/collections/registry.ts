@@ -205,10 +205,17 @@ export class Registry {
 
   /**
    * Watches the app folder's resources/ (debounced reload on any change), and re-reads everything
-   * every `sweepMs` (0: no sweep) in case a change was not reported.
+   * every `sweepMs` (0: no sweep) in case a change was not reported. `events: false` leaves only
+   * the sweep (file systems that report no changes: some network and container mounts).
    */
-  watch(options: { sweepMs?: number } = {}): void {
+  watch(options: { sweepMs?: number; events?: boolean } = {}): void {
     fs.mkdirSync(this.resourcesDir, { recursive: true });
+    const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS;
+    if (sweepMs > 0) {
+      this.sweepTimer = setInterval(() => this.scheduleReload(false), sweepMs);
+      this.sweepTimer.unref();
+    }
+    if (options.events === false) return;
     const root = this.resourcesDir;
     const inResources = (p: string) => p === this.appDir || p === root || p.startsWith(root + path.sep);
     this.watcher = chokidar(this.appDir, {
@@ -220,11 +227,6 @@ export class Registry {
     // Whatever was written between the first load and the watches being armed.
     this.watcher.on('ready', () => this.scheduleReload());
     this.watcher.on('error', (err) => this.log.warn({ err: (err as Error).message }, 'resources watcher failed; the periodic sweep still reloads changes'));
-    const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS;
-    if (sweepMs > 0) {
-      this.sweepTimer = setInterval(() => this.scheduleReload(false), sweepMs);
-      this.sweepTimer.unref();
-    }
   }
 
   /**
