@@ -196,6 +196,33 @@ window.addEventListener('load', function () {
 </body></html>
 `;
 
+describe('dpd.js sends what the server emits', () => {
+  it('an app whose scripts emit their own "todos:created" gets each call once, as with Deployd\'s dpd.js', { timeout: 120_000 }, async (t) => {
+    const chromium = await loadChromium();
+    const appDir = makeApp({ todos: TODOS, notes: TODOS }, {
+      'resources/todos/aftercommit.js': `if (method === 'POST') emit('todos:created', { title: this.title, from: 'script' });`,
+      'public/index.html': `<!doctype html><meta charset="utf-8"><script src="/dpd.js"></script><script>
+window.calls = []; window.notes = [];
+dpd.todos.on('created', function (doc) { window.calls.push(doc); });
+dpd.notes.on('created', function (doc) { window.notes.push(doc.title); });
+dpd.socketReady(function () { window.ready = true; });
+</script>`,
+    });
+    const server = await startServer(appDir);
+    t.after(() => server.stop());
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
+    t.after(() => browser.close());
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/index.html`);
+    await page.waitForFunction('window.ready === true', undefined, { timeout: 15_000 });
+    assert.equal((await server.post('/todos', { title: 'once' })).status, 200);
+    // A collection without its own events still gets the client's change events.
+    assert.equal((await server.post('/notes', { title: 'marker' })).status, 200);
+    await page.waitForFunction('window.notes.includes("marker")', undefined, { timeout: 10_000 });
+    assert.deepEqual(await page.evaluate('window.calls'), [{ title: 'once', from: 'script' }]);
+  });
+});
+
 describe('dpd.js with mocha in headless Chromium (a Deployd app\'s own browser tests)', () => {
   it('callbacks are called directly: an assertion thrown in one fails its mocha test, not a timeout; Deployd\'s API is there', { timeout: 120_000 }, async (t) => {
     const chromium = await loadChromium();

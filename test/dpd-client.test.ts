@@ -133,7 +133,7 @@ describe('client helpers', () => {
 });
 
 describe('GET /dpd.js', () => {
-  const registry = { list: () => ['todos', 'shop/orders', 'todo-lists', 'on', 'name'].map((name) => ({ name, configFile: '' })) };
+  const registry = { list: () => ['todos', 'shop/orders', 'todo-lists', 'on', 'name'].map((name) => ({ name, configFile: '' })), ownChangeEvents: () => [] };
 
   it('serves a script for the registry\'s collections, uncached but revalidatable', async (t) => {
     const app = Fastify();

@@ -35,15 +35,16 @@ export interface BrowserClient {
  * The script for an app with these collection paths. Its base URL is where the script was loaded
  * from (`http://host/api/dpd.js` → `http://host/api`), else the page's origin.
  */
-export function browserClient(collections: readonly string[]): BrowserClient {
+export function browserClient(collections: readonly string[], ownChangeEvents: readonly string[] = []): BrowserClient {
   const names = [...collections].sort();
+  const own = [...ownChangeEvents].sort();
   const text = `/* dpd.js: deployd-ts browser client. Collections: ${names.length}. */
 (function () {
 "use strict";
 ${clientScriptCore()}
 var script = typeof document !== "undefined" && document.currentScript && document.currentScript.src;
 var baseUrl = script && /\\/dpd\\.js(?:[?#].*)?$/.test(script) ? script.replace(/\\/dpd\\.js(?:[?#].*)?$/, "") : location.origin;
-var dpd = createClient({ baseUrl: baseUrl, collections: ${JSON.stringify(names)} });
+var dpd = createClient({ baseUrl: baseUrl, collections: ${JSON.stringify(names)}, ownChangeEvents: ${JSON.stringify(own)} });
 Object.defineProperty(dpd, "createClient", { value: createClient, enumerable: false });
 (typeof window !== "undefined" ? window : globalThis).dpd = dpd;
 })();

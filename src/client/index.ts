@@ -98,6 +98,12 @@ export interface ClientOptions {
   sessionToken?: string;
   /** Collection paths to expose as `dpd.<name without non-alphanumerics>`. */
   collections?: readonly string[];
+  /**
+   * Collections whose app emits its own `<path>:<name>` events (Deployd apps do, from their scripts):
+   * for those the client sends only what the server emits, no `created`/`updated`/`deleted`/`changed`
+   * of its own, so a listener is not called twice. /dpd.js fills this in from the app's hooks.
+   */
+  ownChangeEvents?: readonly string[];
   reconnect?: ReconnectOptions;
   /** Client ping period; a socket silent for two periods is dropped and reopened (0: off; default 20 s). */
   heartbeatMs?: number;
@@ -303,6 +309,7 @@ class ClientCore {
   private readonly reconnect: Required<ReconnectOptions>;
   private readonly heartbeatMs: number;
   private readonly emitter = new Emitter();
+  private readonly ownChangeEvents: ReadonlySet<string>;
   private readonly resources = new Map<string, Resource>();
   private ws: WebSocketLike | null = null;
   private open = false;
@@ -318,6 +325,7 @@ class ClientCore {
   private readonly onOnline = () => this.retryNow();
 
   constructor(options: ClientOptions) {
+    this.ownChangeEvents = new Set(options.ownChangeEvents ?? []);
     this.baseUrl = normalizeBase(options.baseUrl ?? defaultBase());
     this.sessionToken = options.sessionToken ?? null;
     this.fetchImpl = options.fetch ?? (typeof fetch === 'function' ? (fetch.bind(globalThis) as unknown as FetchLike) : undefined);
@@ -666,6 +674,7 @@ class ClientCore {
       case 'collection_change': {
         if (!this.fresh(message.id)) return;
         const change = message as ChangeMessage;
+        if (this.ownChangeEvents.has(change.collection)) return; // the app names its own events
         this.emitter.emit(`${change.collection}:${change.action}`, change.document, change);
         this.emitter.emit(`${change.collection}:changed`, change.document, change);
         return;

@@ -268,9 +268,10 @@ export class Collection {
   }
 
   /**
-   * The net under `checkQueryable`: whether the caller's view differs from the stored document in a
-   * field the query looks at (a hook that hides a computed name, or rewrites the value). Such a
-   * document is answered as not matching, whatever its stored value.
+   * The net under `checkQueryable`: whether the Get hook hid a field the query looks at (under a
+   * computed name: `hidden` lists it whether or not this document has it), or the caller's view
+   * differs from the stored document there (a rewritten value). Such a document is answered as not
+   * matching, whatever its stored value.
    */
   private queriesUnseen(caller: Caller, stored: Record<string, unknown>, view: Record<string, unknown>, queried: ReadonlySet<string>, hidden: readonly string[] = []): boolean {
     if (caller.isRoot || queried.size === 0) return false;

@@ -188,6 +188,15 @@ export class Registry {
     return docs.map((d) => d.id);
   }
 
+  /**
+   * Collections whose names prefix an event some hook emits by a literal name (`emit('todos:created',
+   * …)`, `ctx.Emit("todos:changed", …)`): the app names its own change events, as Deployd apps do.
+   */
+  ownChangeEvents(): string[] {
+    const sources = [...this.sources.values()].join('\n');
+    return this.list().map((e) => e.name).filter((name) => new RegExp(`emit\\s*\\([^)]*?['"\`]${name.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}:`, 'i').test(sources));
+  }
+
   /** The first users collection (`/auth/login` and `/auth/me` use it, as go-deployd). */
   usersCollection(): UserCollection | undefined {
     const named = this.entries.get('users')?.collection;
