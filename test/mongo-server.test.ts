@@ -100,12 +100,13 @@ describe('users and sessions on MongoDB', () => {
     await ferret?.close();
   });
 
-  it('sign up, a taken username is 409, log in, /people/me, log out, and the session is gone', async () => {
+  it('sign up, a taken username is 400 "is already in use", log in, /people/me, log out, and the session is gone', async () => {
     assert.equal((await server.post('/people', { username: 'ann', password: 'ann-password', team: 'red' })).status, 200);
     const { token, uid } = await logIn(server);
     const headers = bearer(token);
     const taken = await server.post('/people', { username: 'ann', password: 'other-password' });
-    assert.equal(taken.status, 409, taken.text);
+    assert.equal(taken.status, 400, taken.text);
+    assert.deepEqual(taken.body.errors, { username: 'is already in use' });
     const me = await server.get('/people/me', headers);
     assert.equal(me.status, 200, me.text);
     assert.deepEqual([me.body.id, me.body.username, me.body.team, me.body.password], [uid, 'ann', 'red', undefined]);

@@ -104,6 +104,15 @@ declare var isRoot: boolean;
 declare var session: import('./context').HookSession;
 
 /**
+ * Deployd's `ctx`, read-only: the request as a script may know it — `ctx.query`, `ctx.body` (as the
+ * client sent it, never a password), `ctx.method`, `ctx.url` (the path after the resource's),
+ * `ctx.session`, `ctx.me`, `ctx.dpd`, `ctx.req` (`method`, `url`, `query`, `body`; no headers).
+ *
+ * Events: all.
+ */
+declare var ctx: import('./context').HookRequestContext;
+
+/**
  * Log lines for the server log (tagged with the collection and event), at most 100 per event.
  *
  * Events: all.

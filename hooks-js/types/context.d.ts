@@ -160,6 +160,29 @@ export interface HookConsole {
   debug(...args: unknown[]): void;
 }
 
+/** Deployd's `ctx` in a script: what the request was (read-only). */
+export interface HookRequestContext {
+  readonly query: HookQuery;
+  /** The body as the client sent it (undeclared keys too), never a password; `{}` without one. */
+  readonly body: Readonly<Record<string, unknown>>;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** The path after the resource's: `/` for the collection, `/<id>`, an Event resource's `/top-score`. */
+  readonly url: string;
+  readonly session: HookSession;
+  readonly me: HookUser | undefined;
+  readonly dpd: Dpd;
+  readonly req: {
+    readonly method: string;
+    readonly url: string;
+    readonly query: HookQuery;
+    readonly body: Readonly<Record<string, unknown>>;
+    /** Always empty: request headers are not part of the hook protocol. */
+    readonly headers: Readonly<Record<string, string>>;
+    readonly internal: boolean;
+    readonly isRoot: boolean;
+  };
+}
+
 /**
  * Deployd's `session`. The room functions change the rooms of the caller's login session: every
  * WebSocket connection of that session joins or leaves at once (on every instance), and a reconnect
