@@ -193,7 +193,7 @@ export class Registry {
    * …)`, `ctx.Emit("todos:changed", …)`): the app names its own change events, as Deployd apps do.
    */
   ownChangeEvents(): string[] {
-    const sources = [...this.sources.values()].join('\n');
+    const sources = [...this.sources.values()].flatMap((files) => [...files.values()]).join('\n');
     return this.list().map((e) => e.name).filter((name) => new RegExp(`emit\\s*\\([^)]*?['"\`]${name.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}:`, 'i').test(sources));
   }
 
