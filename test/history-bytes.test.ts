@@ -9,6 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { KEYS, RedisStream } from '../src/bus/redis-stream.js';
 import { frameBytes, MemoryHistory } from '../src/realtime/history.js';
+import { jsonSize } from '../src/realtime/json-size.js';
 import { RedisServer } from './helpers/redis.js';
 import { makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
 import { Peer } from './helpers/ws-peer.js';
@@ -24,6 +25,11 @@ function rssBytes(pid: number): number {
 const change = (n: number, text: string) => ({ type: 'collection_change' as const, collection: 'c', action: 'created' as const, document: { id: String(n).padStart(2, '0'), text }, timestamp: '', userId: null });
 
 describe('history bounded in bytes', () => {
+  it('an event is sized as its JSON without building it (exact for text JSON does not escape)', () => {
+    const samples = [change(1, 'x'.repeat(5000)), { type: 'custom_event', event: 'e', data: { a: [1, 2.5, true, null, { b: 'é' }], c: {} }, timestamp: 't' }, [], {}, 'plain'];
+    for (const sample of samples) assert.equal(jsonSize(sample), Buffer.byteLength(JSON.stringify(sample)), JSON.stringify(sample).slice(0, 80));
+  });
+
   it('in process: the oldest events go once the kept JSON passes maxBytes; a resume from before them resyncs', async () => {
     const history = new MemoryHistory(10_000, 60_000, 10_000);
     const first = history.head();

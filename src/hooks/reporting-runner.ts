@@ -11,6 +11,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { HookLimits, HookRunner, HookSource, InternalHandler, RunResult } from './hook-runner.js';
+import { jsonSize } from '../realtime/json-size.js';
 import type { EventContext, HookEvent } from './protocol.js';
 
 export class ReportingRunner implements HookRunner {
@@ -54,7 +55,7 @@ export class ReportingRunner implements HookRunner {
   private limitEmits(result: RunResult): void {
     if (result.cancel || result.emits.length === 0 || !Number.isFinite(this.maxEventBytes)) return;
     for (const emit of result.emits) {
-      const bytes = Buffer.byteLength(JSON.stringify(emit.data ?? null));
+      const bytes = jsonSize(emit.data ?? null);
       if (bytes <= this.maxEventBytes) continue;
       const file = result.file ? `${result.file}: ` : '';
       result.cancel = {

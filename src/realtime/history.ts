@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BusMessage } from '../bus/event-bus.js';
+import { jsonSize } from './json-size.js';
 
 export interface StreamEvent {
   id: string;
@@ -49,7 +50,7 @@ export function parseStreamId(id: string): { epoch: string; seq: number } | unde
 
 /** An event's size as the history counts it: its JSON, about what a client frame carries. */
 export function frameBytes(message: BusMessage): number {
-  return Buffer.byteLength(JSON.stringify(message));
+  return jsonSize(message);
 }
 
 /** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */
