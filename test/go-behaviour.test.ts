@@ -7,7 +7,8 @@
  *
  * Each case's hook code runs only for its own documents (`title` equal to the case's key, or
  * `?case=<key>` in BeforeRequest), so one collection per language holds the whole table and Go
- * builds one program for it. One in-process server, so the event bus can be observed.
+ * builds one program for it. One in-process server, so the event bus can be observed; a WebSocket
+ * subscriber checks that the AfterCommit failure rows still publish their change.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HookEvent } from '../src/hooks/protocol.js';
 import { goBuilt, goRun, useGo } from './helpers/go.js';
 import { makeApp, startInProcess, type ApiResponse, type TestServer } from './helpers/server.js';
+import { Peer } from './helpers/ws-peer.js';
 
 type Snippet = { js: string; go: string };
 
@@ -25,6 +27,8 @@ interface Lang {
   coll: string;
   /** Bus messages published since the call, as `event:<name>` / `<action>:<collection>` with data. */
   watch(): () => { kind: string; data?: unknown; room?: string }[];
+  /** A WebSocket subscriber connected to /ws for the whole table. */
+  peer: Peer;
 }
 
 interface Case {
@@ -314,10 +318,11 @@ const CASES: Case[] = [
         go: `ctx.Emit("ac-lost", map[string]interface{}{})\n\tctx.AddResponseField("lost", true)\n\tpanic("after boom")`,
       },
     },
-    async act({ api, coll, watch }) {
+    async act({ api, coll, watch, peer }) {
       const seen = watch();
       const res = body(await api.post(`/${coll}`, { title: 'ac-throw' }));
       assert.deepEqual(res, { id: res.id, title: 'ac-throw' });
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
       assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
       assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-throw');
       const put = body(await api.put(`/${coll}/${res.id}`, { n: 5 }));
@@ -335,10 +340,11 @@ const CASES: Case[] = [
         go: `ctx.Emit("ac-late", map[string]interface{}{})\n\ttime.Sleep(time.Hour)`,
       },
     },
-    async act({ api, coll, watch }) {
+    async act({ api, coll, watch, peer }) {
       const seen = watch();
       const res = body(await api.post(`/${coll}`, { title: 'ac-timeout' }));
       assert.equal(res.title, 'ac-timeout');
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
       assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
       assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-timeout');
     },
@@ -353,10 +359,11 @@ const CASES: Case[] = [
         go: `os.Exit(3)`,
       },
     },
-    async act({ api, coll, watch }) {
+    async act({ api, coll, watch, peer }) {
       const seen = watch();
       const res = body(await api.post(`/${coll}`, { title: 'ac-crash' }));
       assert.equal(res.title, 'ac-crash');
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
       assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
       assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-crash');
     },
@@ -381,6 +388,7 @@ function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
 describe('the hook behaviour table, JavaScript and Go', () => {
   let app: string;
   let started: Awaited<ReturnType<typeof startInProcess>>;
+  let peer: Peer | undefined;
   const langs: Lang[] = [];
 
   before(async () => {
@@ -397,11 +405,13 @@ describe('the hook behaviour table, JavaScript and Go', () => {
             : { kind: `${msg.action}:${msg.collection}` };
         });
     };
-    langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
+    peer = await Peer.connect(started.api, 'subscriber');
+    langs.push({ name: 'js', api: started.api, coll: 'jsb', watch, peer }, { name: 'go', api: started.api, coll: 'gob', watch, peer });
     await goBuilt(() => started.api.get('/gob?title=none'));
   }, { timeout: 600_000 });
 
   after(async () => {
+    peer?.close();
     await started?.close();
     if (app) fs.rmSync(app, { recursive: true, force: true });
   });
