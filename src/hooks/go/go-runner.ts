@@ -21,9 +21,9 @@
  * other files are built again without it, so the collection's other Go events keep working.
  *
  * Supervision: a sidecar that exits is restarted with exponential backoff (calls that were in
- * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart within
- * their deadline); a call past its deadline answers 504 and the (possibly stuck) sidecar is killed
- * and replaced.
+ * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart, up to
+ * 10 s or their deadline if longer, and then get their full deadline); a call past its deadline
+ * answers 504 and the (possibly stuck) sidecar is killed and a replacement started at once.
  *
  * The channel to each sidecar is mutual TLS (go-plugin AutoMTLS) unless turned off with
  * `autoMTLS: false` or DEPLOYD_GO_AUTOMTLS=off; one throw-away client certificate per runner.
@@ -48,6 +48,8 @@ export const DEFAULT_GO_TIMEOUT_MS = 2000;
 export const DEFAULT_BUILD_WAIT_MS = 20_000;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** How long a call waits for a replacement sidecar that is starting (its own deadline starts after). */
+const RESTART_WAIT_MS = 10_000;
 /** A sidecar that ran this long before exiting restarts without backoff. */
 const STABLE_AFTER_MS = 10_000;
 
@@ -291,14 +293,16 @@ export class GoHookRunner implements HookRunner {
     const loadError = set.errors[ctx.event];
     if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
     file = set.files.get(ctx.event) ?? file;
-    const deadline = Date.now() + set.timeoutMs;
     let proc = set.proc;
     if (!proc || !proc.alive) {
-      const restarted = await Promise.race([this.restart(set), sleep(set.timeoutMs).then(() => 'late' as const)]);
+      // A replacement is starting (a crash, a timeout): this call waits for it rather than failing
+      // an innocent request; its own deadline starts once the sidecar is there.
+      const restarted = await Promise.race([this.restart(set), sleep(Math.max(set.timeoutMs, RESTART_WAIT_MS)).then(() => 'late' as const)]);
       if (restarted === 'late') return failed(`go hook ${file} timed out`, 504);
       if (!restarted) return failed(`go hook ${file} crashed; restarting`, 503);
       proc = restarted;
     }
+    const deadline = Date.now() + set.timeoutMs;
     let res: ProtoHookResult;
     try {
       res = await proc.run(toProto(ctx), Math.max(1, deadline - Date.now()));
