@@ -33,6 +33,7 @@ import { internalClient } from './collections/internal-client.js';
 import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
 import { CompositeRunner } from './hooks/composite-runner.js';
+import { ReportingRunner } from './hooks/reporting-runner.js';
 import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
 import { JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
@@ -42,6 +43,7 @@ import { MemoryHistory, type EventHistory } from './realtime/history.js';
 import { RedisHistory } from './realtime/redis-history.js';
 import { Metrics } from './metrics/metrics.js';
 import { openStore } from './store/open-store.js';
+import { defaultLogFormat, logStream, type LogFormat } from './logging.js';
 import type { Store } from './store/store.js';
 
 export interface ServerOptions {
@@ -60,10 +62,16 @@ export interface ServerOptions {
   /** Largest `$limit` (and the default page size). */
   maxLimit?: number;
   logLevel?: string;
+  /** `json` (default when stdout is not a terminal) or `pretty` (a terminal, or --dev). */
+  logFormat?: LogFormat;
   /** Trust X-Forwarded-* from a proxy in front (TLS termination, client addresses for throttling). */
   trustProxy?: boolean;
-  /** Watch resources/ for config changes (on by default). */
+  /** Watch resources/ for config and hook changes (on by default). */
   watch?: boolean;
+  /** The watcher's safety-net sweep: re-read resources/ this often (default 2000 ms; 0: off; env DEPLOYD_WATCH_SWEEP_MS). */
+  watchSweepMs?: number;
+  /** File-system change events (default on; env DEPLOYD_WATCH_EVENTS=off leaves only the sweep, for mounts that report no changes). */
+  watchEvents?: boolean;
   /** Defaults for every hook event: wall time and sandbox heap. */
   hookLimits?: Partial<HookLimits>;
   /** Hook worker processes (default 2). */
@@ -106,6 +114,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const bodyLimit = options.maxBody ?? 1024 * 1024;
   const limits = { ...DEFAULT_QUERY_LIMITS, maxLimit: options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit };
 
+  const stream = logStream(options.logFormat ?? defaultLogFormat(dev));
   const app = Fastify({
     bodyLimit,
     requestTimeout: 30_000,
@@ -117,6 +126,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     routerOptions: { querystringParser: () => ({}) }, // collection routes parse the raw query string themselves
     logger: {
       level: options.logLevel ?? 'info',
+      ...(stream ? { stream } : {}),
       redact: {
         paths: ['req.headers["x-master-key"]', 'req.headers["dpd-ssh-key"]', 'req.headers.authorization', 'req.headers.cookie'],
         censor: '[redacted]',
@@ -145,9 +155,10 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     },
     log: appLog,
   });
+  const realtime = readRealtimeConfig(appDir);
   const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, appLog), goRunner);
   const metrics = options.metrics === false ? undefined : new Metrics();
-  const runner = metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite;
+  const runner = new ReportingRunner(metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite, appLog, realtime.maxEventBytes);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
   const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
@@ -169,7 +180,13 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     await store.close();
     throw new Error(`this app has Go hooks but the Go toolchain (go 1.26+) is not installed: install Go, or remove the .go hook files. ${needsGo.join('; ')}`);
   }
-  if (options.watch !== false) registry.watch();
+  if (options.watch !== false) {
+    const sweep = Number(process.env.DEPLOYD_WATCH_SWEEP_MS);
+    registry.watch({
+      sweepMs: options.watchSweepMs ?? (process.env.DEPLOYD_WATCH_SWEEP_MS && sweep >= 0 ? sweep : undefined),
+      events: options.watchEvents ?? !/^(0|off|false|no)$/i.test(process.env.DEPLOYD_WATCH_EVENTS ?? ''),
+    });
+  }
 
   installErrorHandling(app, { dev, bodyLimit });
   installBodyParsers(app, { maxDepth: MAX_DEPTH });
@@ -209,7 +226,6 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (shuttingDown) reply.header('Connection', 'close');
   });
 
-  const realtime = readRealtimeConfig(appDir);
   let gateway: RealtimeGateway | undefined;
   let history: EventHistory | undefined;
   let monitor: EventMonitor | undefined;
@@ -217,11 +233,11 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   if (realtime.enabled) {
     // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
     if (redisUrl) {
-      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, log: app.log });
+      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log });
       await shared.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
       history = shared;
     } else {
-      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs);
+      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs, realtime.historyMaxBytes);
     }
     gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
     gateway.attach(app.server);

@@ -7,7 +7,8 @@
  *
  * Each case's hook code runs only for its own documents (`title` equal to the case's key, or
  * `?case=<key>` in BeforeRequest), so one collection per language holds the whole table and Go
- * builds one program for it. One in-process server, so the event bus can be observed.
+ * builds one program for it. One in-process server, so the event bus can be observed; a WebSocket
+ * subscriber checks that the AfterCommit failure rows still publish their change.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -15,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { HookEvent } from '../src/hooks/protocol.js';
 import { goBuilt, goRun, useGo } from './helpers/go.js';
 import { makeApp, startInProcess, type ApiResponse, type TestServer } from './helpers/server.js';
+import { Peer } from './helpers/ws-peer.js';
 
 type Snippet = { js: string; go: string };
 
@@ -25,6 +27,8 @@ interface Lang {
   coll: string;
   /** Bus messages published since the call, as `event:<name>` / `<action>:<collection>` with data. */
   watch(): () => { kind: string; data?: unknown; room?: string }[];
+  /** A WebSocket subscriber connected to /ws for the whole table. */
+  peer: Peer;
 }
 
 interface Case {
@@ -97,13 +101,35 @@ const CASES: Case[] = [
   },
   {
     key: 'failure',
-    what: 'a failing hook (thrown Error / returned error) fails the request with 400 and its message',
+    what: 'a failing hook (thrown Error / returned error) is a 500 DPD_ERR_HOOK_FAILED naming its file; nothing is stored',
     hooks: { post: { js: `throw new Error('broken');`, go: `return errors.New("broken")` } },
-    async act({ api, coll }) {
+    async act({ name, api, coll }) {
       const res = await api.post(`/${coll}`, { title: 'failure' });
-      assert.equal(res.status, 400);
-      assert.match(res.body.message, /broken/);
+      assert.equal(res.status, 500);
+      assert.equal(res.body.code, 'DPD_ERR_HOOK_FAILED');
+      // JavaScript knows the line and column of the throw; a returned Go error only its file.
+      assert.match(res.body.message, name === 'js' ? new RegExp(`^${coll}/post\\.js:\\d+:\\d+: broken$`) : new RegExp(`^${coll}/post\\.go: broken$`));
       assert.deepEqual(body(await api.get(`/${coll}?title=failure`)), []);
+    },
+  },
+  {
+    key: 'typo',
+    what: 'a runtime error (TypeError / nil map panic) is a 500 naming file:line, not a 400',
+    hooks: {
+      validate: {
+        js: `var missing;\nmissing.field = 1;`,
+        go: `var m map[string]int\n\tm["x"] = 1`,
+      },
+    },
+    async act({ name, api, coll, watch }) {
+      const seen = watch();
+      const res = await api.post(`/${coll}`, { title: 'typo' });
+      assert.equal(res.status, 500, res.text);
+      assert.equal(res.body.code, 'DPD_ERR_HOOK_FAILED');
+      assert.match(res.body.message, new RegExp(`^${coll}/validate\\.${name}:\\d+(:\\d+)?: `));
+      assert.match(res.body.message, name === 'js' ? /TypeError/ : /panic: assignment to entry in nil map/);
+      assert.deepEqual(body(await api.get(`/${coll}?title=typo`)), []);
+      assert.deepEqual(seen(), []);
     },
   },
   {
@@ -410,6 +436,65 @@ const CASES: Case[] = [
       ]);
     },
   },
+  {
+    key: 'ac-throw',
+    what: 'AfterCommit throws/panics: 2xx with the stored document, its emits and response changes dropped, the change still published',
+    hooks: {
+      aftercommit: {
+        js: `emit('ac-lost', {}); addResponseField('lost', true); throw new Error('after boom');`,
+        go: `ctx.Emit("ac-lost", map[string]interface{}{})\n\tctx.AddResponseField("lost", true)\n\tpanic("after boom")`,
+      },
+    },
+    async act({ api, coll, watch, peer }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-throw' }));
+      assert.deepEqual(res, { id: res.id, title: 'ac-throw' });
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-throw');
+      const put = body(await api.put(`/${coll}/${res.id}`, { n: 5 }));
+      assert.equal(put.n, 5);
+      assert.equal(body(await api.del(`/${coll}/${res.id}`)).count, 1);
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`, `updated:${coll}`, `deleted:${coll}`]);
+    },
+  },
+  {
+    key: 'ac-timeout',
+    what: 'AfterCommit runs past its time limit: 2xx, the change published, and the next request is served',
+    hooks: {
+      aftercommit: {
+        js: `emit('ac-late', {}); while (true) {}`,
+        go: `ctx.Emit("ac-late", map[string]interface{}{})\n\ttime.Sleep(time.Hour)`,
+      },
+    },
+    async act({ api, coll, watch, peer }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-timeout' }));
+      assert.equal(res.title, 'ac-timeout');
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-timeout');
+    },
+  },
+  {
+    key: 'ac-crash',
+    what: 'AfterCommit crashes its worker/sidecar: 2xx, the change published, and the next request is served',
+    hooks: {
+      aftercommit: {
+        // A growing Map aborts the worker process at the isolate's memory limit (isolated-vm#527).
+        js: `var m = new Map(); for (var i = 0; ; i++) m.set(i, { i: i, s: 'x' + i });`,
+        go: `os.Exit(3)`,
+      },
+    },
+    async act({ api, coll, watch, peer }) {
+      const seen = watch();
+      const res = body(await api.post(`/${coll}`, { title: 'ac-crash' }));
+      assert.equal(res.title, 'ac-crash');
+      await peer.take((f) => f.type === 'collection_change' && f.action === 'created' && f.document?.id === res.id, 'the subscriber\'s created event');
+      assert.deepEqual(seen().map((m) => m.kind), [`created:${coll}`]);
+      assert.equal(body(await api.get(`/${coll}/${res.id}`)).title, 'ac-crash');
+    },
+  },
 ];
 
 /** Login hooks (a users collection per language) calling dpd as the user logging in. */
@@ -435,7 +520,7 @@ function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
       if (lang === 'js') return event === 'beforerequest' ? `if (query.case === '${c.key}') {\n${code}\n}` : `if (this.title === '${c.key}') {\n${code}\n}`;
       return event === 'beforerequest' ? `\tif ctx.Query["case"] == "${c.key}" {\n\t${code}\n\t}` : `\tif ctx.Data["title"] == "${c.key}" {\n\t${code}\n\t}`;
     });
-    files[`resources/${coll}/${event}.${lang}`] = lang === 'js' ? parts.join('\n') : goRun(parts.join('\n'), ['errors', 'fmt']);
+    files[`resources/${coll}/${event}.${lang}`] = lang === 'js' ? parts.join('\n') : goRun(parts.join('\n'), ['errors', 'fmt', 'os', 'time']);
   }
   return files;
 }
@@ -443,6 +528,7 @@ function hookFiles(lang: 'js' | 'go', coll: string): Record<string, string> {
 describe('the hook behaviour table, JavaScript and Go', () => {
   let app: string;
   let started: Awaited<ReturnType<typeof startInProcess>>;
+  let peer: Peer | undefined;
   const langs: Lang[] = [];
 
   before(async () => {
@@ -462,12 +548,14 @@ describe('the hook behaviour table, JavaScript and Go', () => {
             : { kind: `${msg.action}:${msg.collection}` };
         });
     };
-    langs.push({ name: 'js', api: started.api, coll: 'jsb', watch }, { name: 'go', api: started.api, coll: 'gob', watch });
+    peer = await Peer.connect(started.api, 'subscriber');
+    langs.push({ name: 'js', api: started.api, coll: 'jsb', watch, peer }, { name: 'go', api: started.api, coll: 'gob', watch, peer });
     await goBuilt(() => started.api.get('/gob?title=none'));
     await goBuilt(() => started.api.post('/gousers/login', { username: 'nobody', password: 'x' }));
   }, { timeout: 600_000 });
 
   after(async () => {
+    peer?.close();
     await started?.close();
     if (app) fs.rmSync(app, { recursive: true, force: true });
   });

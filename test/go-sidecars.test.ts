@@ -284,7 +284,7 @@ describe('Go builds stay off the request path', () => {
       assert.equal(fs.existsSync(buildDir) && fs.readdirSync(buildDir).some((d) => fs.existsSync(path.join(buildDir, d, 'plugin'))), false);
       const early = await server.post('/impatient', { title: 'too soon' });
       assert.equal(early.status, 503, early.text);
-      assert.equal(early.body.message, 'go hook impatient/post.go is still being built; try again shortly');
+      assert.equal(early.body.message, 'go hook impatient/post.go is still being built; nothing was stored; try again shortly');
       assert.deepEqual((await server.get('/impatient')).body, []); // fail closed: nothing was stored
       const posted = await goBuilt(() => server!.post('/waits', { title: 'after the build' }));
       assert.equal(posted.status, 200, posted.text);

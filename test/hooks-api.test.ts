@@ -531,12 +531,12 @@ describe('identifiers per event (absent → ReferenceError)', () => {
     }
   });
 
-  it('previous, protect, method or event in get.js fail the request with a ReferenceError', async () => {
+  it('previous, protect, method or event in get.js fail the request with a ReferenceError (500, naming refs/get.js:line:col)', async () => {
     const { id } = await create('refs', { title: 'r' });
     for (const name of ['previous', 'protect', 'method', 'event']) {
       const res = await api.get(`/refs/${id}?use=${name}`);
-      assert.equal(res.status, 400, `${name}: ${res.text}`);
-      assert.match(res.body.message, new RegExp(`ReferenceError: ${name} is not defined`));
+      assert.equal(res.status, 500, `${name}: ${res.text}`);
+      assert.match(res.body.message, new RegExp(`^refs/get\\.js:\\d+:\\d+: ReferenceError: ${name} is not defined`));
     }
     ok(await api.get(`/refs/${id}`));
   });
@@ -544,7 +544,7 @@ describe('identifiers per event (absent → ReferenceError)', () => {
   it('error and hide in beforerequest.js, data in beforerequest.js for a GET: ReferenceError', async () => {
     for (const name of ['error', 'hide', 'data']) {
       const res = await api.get(`/refs?use=${name}`);
-      assert.equal(res.status, 400, `${name}: ${res.text}`);
+      assert.equal(res.status, 500, `${name}: ${res.text}`);
       assert.match(res.body.message, new RegExp(`ReferenceError: ${name} is not defined`));
     }
   });
@@ -559,11 +559,11 @@ describe('identifiers per event (absent → ReferenceError)', () => {
 
   it('method in post.js and previous in delete.js: ReferenceError', async () => {
     const res = await api.post('/refs', { title: 'method' });
-    assert.equal(res.status, 400);
-    assert.match(res.body.message, /ReferenceError: method is not defined/);
+    assert.equal(res.status, 500);
+    assert.match(res.body.message, /^refs\/post\.js:\d+:\d+: ReferenceError: method is not defined/);
     const { id } = await create('refs', { title: 'previous' });
     const del = await api.del(`/refs/${id}`);
-    assert.equal(del.status, 400);
+    assert.equal(del.status, 500);
     assert.match(del.body.message, /ReferenceError: previous is not defined/);
     ok(await api.get(`/refs/${id}`));
   });
@@ -686,9 +686,10 @@ describe('cancel, cancelIf, cancelUnless', () => {
     assert.deepEqual(list.map((d: any) => d.title), ['crash', 'one']);
   });
 
-  it('an Error in get.js (a TypeError) fails the whole list', async () => {
+  it('an Error in get.js (a TypeError) fails the whole list with a 500', async () => {
     const res = await api.get('/cancels?crash=1');
-    assert.equal(res.status, 400);
+    assert.equal(res.status, 500);
+    assert.equal(res.body.code, 'DPD_ERR_HOOK_FAILED');
     assert.match(res.body.message, /TypeError: Cannot read properties of null/);
   });
 
@@ -777,11 +778,11 @@ describe('protect, unprotect', () => {
     assert.equal(ok(await api.get(`/guards/${id}`)).n, 7);
   });
 
-  it('assigning a protected property is a TypeError: the request fails', async () => {
+  it('assigning a protected property fails the request with a 400 (as in Go)', async () => {
     const { id } = await create('guards', { title: 'g', owner: 'alice', n: 1 });
     const res = await api.put(`/guards/${id}`, { title: 'write-protected' });
     assert.equal(res.status, 400);
-    assert.match(res.body.message, /TypeError: Cannot modify protected property 'owner'/);
+    assert.match(res.body.message, /Cannot modify protected property 'owner'/);
     assert.equal(ok(await api.get(`/guards/${id}`)).title, 'g');
   });
 
@@ -867,8 +868,8 @@ describe('emit', () => {
     }
     const seen = watch();
     const res = await api.put(`/emits/${id}`, { title: 'four-bad' });
-    assert.equal(res.status, 400);
-    assert.match(res.body.message, /TypeError: emit\(collection, query, event, data\)/);
+    assert.equal(res.status, 500);
+    assert.match(res.body.message, /^emits\/put\.js:\d+:\d+: TypeError: emit\(collection, query, event, data\)/);
     assert.deepEqual(seen(), []);
   });
 
@@ -882,7 +883,7 @@ describe('emit', () => {
 
   it('a request that fails in its hook publishes nothing', async () => {
     const seen = watch();
-    assert.equal((await api.post('/emits', { title: 'crash' })).status, 400);
+    assert.equal((await api.post('/emits', { title: 'crash' })).status, 500);
     assert.deepEqual(seen(), []);
   });
 
@@ -931,7 +932,7 @@ describe('dpd', () => {
     assert.equal(thrown.status, 400);
     assert.equal(thrown.body.message, 'fail');
     const crashed = await api.post('/calls', { title: 'callback-throws' });
-    assert.equal(crashed.status, 400);
+    assert.equal(crashed.status, 500);
     assert.match(crashed.body.message, /TypeError/);
     assert.equal(ok(await api.get(`/calls${q({ title: { $in: ['then-throws', 'callback-throws'] } })}`)).length, 0);
   });
@@ -1031,7 +1032,7 @@ describe('go-deployd style: function Run(context)', () => {
     assert.equal(cancelled.status, 422);
     assert.equal(cancelled.body.message, 'cancelled after await');
     const crashed = await api.post('/goasync', { title: 'late-crash' });
-    assert.equal(crashed.status, 400);
+    assert.equal(crashed.status, 500);
     assert.match(crashed.body.message, /TypeError/);
     assert.equal(ok(await api.get('/goasync')).length, 1);
   });

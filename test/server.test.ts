@@ -72,7 +72,7 @@ describe('start-up', () => {
 
   it('never writes the master key to the logs, even when a request sends it', async () => {
     const app = makeApp({ todos: TODOS });
-    const server = await startServer(app, { args: ['--dev', '--log-level', 'debug'] });
+    const server = await startServer(app, { args: ['--dev', '--log-level', 'debug', '--log-format', 'json'] });
     try {
       await server.get('/todos', server.root);
       await server.get('/todos', { 'x-master-key': 'wrong-key-value-123' });

@@ -3,8 +3,9 @@ package hooks
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"regexp"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -12,8 +13,8 @@ import (
 )
 
 // Handler is the function Register binds to an event. A non-nil error fails the hook like a
-// thrown Error in JavaScript: is_error true, the error's text as message and status 400, or the
-// status of an error that has a `StatusCode() int` method.
+// thrown Error in JavaScript: is_error true, status 500, the error's text as message (the server
+// puts the hook's file in front). Only EventContext.Cancel answers with a 4xx.
 type Handler func(*EventContext) error
 
 // eventNames maps the protocol's events to the names Register accepts (the hook file names of the
@@ -136,18 +137,38 @@ func call(h Handler, c *EventContext) (out *cancelRecord) {
 		if err, ok := r.(error); ok {
 			msg = err.Error()
 		}
-		c.log("error", fmt.Sprintf("panic: %s\n%s", msg, debug.Stack()))
+		// The failure itself is logged once by the server; the stack is there for debugging.
+		c.log("debug", fmt.Sprintf("panic: %s\n%s", msg, debug.Stack()))
+		if place := panicPlace(); place != "" {
+			msg = place + ": panic: " + msg
+		}
 		out = &cancelRecord{message: msg, status: 500, isError: true}
 	}()
 	if err := h(c); err != nil {
-		status := 400
-		var sc interface{ StatusCode() int }
-		if errors.As(err, &sc) && sc.StatusCode() != 0 {
-			status = sc.StatusCode()
-		}
-		return &cancelRecord{message: err.Error(), status: status, isError: true}
+		return &cancelRecord{message: err.Error(), status: 500, isError: true}
 	}
 	return nil
+}
+
+// hookFile matches the generated package file that holds a user's hook (build.ts copies each
+// hook file to hook_<event>/<event>.go, line for line); the server maps it back to the user's file.
+var hookFile = regexp.MustCompile(`hook_[a-z]+/[a-z]+\.go$`)
+
+// panicPlace is `hook_post/post.go:12`, the innermost frame of the panicking goroutine in a hook
+// file ("" when the panic did not pass through one). Called from the deferred recover.
+func panicPlace() string {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(3, pcs)
+	frames := runtime.CallersFrames(pcs[:n])
+	for {
+		f, more := frames.Next()
+		if loc := hookFile.FindString(f.File); loc != "" {
+			return fmt.Sprintf("%s:%d", loc, f.Line)
+		}
+		if !more {
+			return ""
+		}
+	}
 }
 
 // Result encodes what the handler did so far as a protocol HookResult: the document (protected

@@ -154,11 +154,12 @@ type statusErr struct{}
 func (statusErr) Error() string   { return "teapot" }
 func (statusErr) StatusCode() int { return 418 }
 
+// Only Cancel answers with a 4xx: a returned error is a failure (500), whatever it carries.
 func TestReturnedError(t *testing.T) {
 	res := run(t, "validate", nil, func(c *EventContext) error { return errors.New("bad thing") })
-	eq(t, "cancel", res.Cancel, &hooksv1.Cancel{Message: "bad thing", Status: 400, IsError: true})
+	eq(t, "cancel", res.Cancel, &hooksv1.Cancel{Message: "bad thing", Status: 500, IsError: true})
 	res = run(t, "validate", nil, func(c *EventContext) error { return statusErr{} })
-	eq(t, "status error", res.Cancel, &hooksv1.Cancel{Message: "teapot", Status: 418, IsError: true})
+	eq(t, "status error", res.Cancel, &hooksv1.Cancel{Message: "teapot", Status: 500, IsError: true})
 }
 
 func TestPanicBecomesError(t *testing.T) {
@@ -171,7 +172,7 @@ func TestPanicBecomesError(t *testing.T) {
 		t.Fatalf("cancel = %v", res.Cancel)
 	}
 	eq(t, "data", decode(t, res.DataJson), obj("a", 1.0))
-	if len(res.Logs) != 1 || res.Logs[0].Level != "error" || !strings.Contains(res.Logs[0].Message, "panic:") {
+	if len(res.Logs) != 1 || res.Logs[0].Level != "debug" || !strings.Contains(res.Logs[0].Message, "panic:") {
 		t.Errorf("logs = %v", res.Logs)
 	}
 	res = run(t, "get", nil, func(c *EventContext) error { panic("boom") })

@@ -4,7 +4,9 @@
  * separate databases in REDIS_URL, e.g. `redis://host:6379/1`):
  *
  *   dpd:rt:events        the stream; entry id `<seq>-0`, fields o (origin), n (origin's seq),
- *                        t (ms), m (the message as JSON); trimmed with XADD MAXLEN ~ size
+ *                        t (ms), m (the message as JSON); trimmed from the oldest end to at
+ *                        most `size` entries and `maxBytes` bytes of messages
+ *   dpd:rt:bytes         the size of the messages in the stream (what the byte bound trims by)
  *   dpd:rt:seq           the last `<seq>` given out (clients see `<epoch>:<seq>`)
  *   dpd:rt:epoch         names this stream's life: a Redis that lost its data gets a new one, so
  *                        old ids answer resync_required instead of resuming into a gap
@@ -20,6 +22,7 @@ import type { BusMessage } from './event-bus.js';
 export const KEYS = {
   stream: 'dpd:rt:events',
   seq: 'dpd:rt:seq',
+  bytes: 'dpd:rt:bytes',
   epoch: 'dpd:rt:epoch',
   origin: (origin: string) => `dpd:rt:origin:${origin}`,
 };
@@ -28,13 +31,31 @@ export const KEYS = {
 const ORIGIN_TTL_S = 24 * 60 * 60;
 
 // Appends unless this origin's message `n` is already in: returns the new entry's seq, or false.
+// Then trims the oldest entries while the stream holds more than ARGV[5] entries or ARGV[7] bytes
+// of messages (exactly, one XDEL each, so the byte count stays true; XDEL moves
+// max-deleted-entry-id, by which readers see what was trimmed).
 const APPEND = `
 local last = tonumber(redis.call('GET', KEYS[3]) or '0')
 local n = tonumber(ARGV[2])
 if n <= last then return false end
 local seq = redis.call('INCR', KEYS[2])
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[5], seq .. '-0', 'o', ARGV[1], 'n', ARGV[2], 't', ARGV[3], 'm', ARGV[4])
+if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('SET', KEYS[4], 0) end
+redis.call('XADD', KEYS[1], seq .. '-0', 'o', ARGV[1], 'n', ARGV[2], 't', ARGV[3], 'm', ARGV[4])
 redis.call('SET', KEYS[3], ARGV[2], 'EX', ARGV[6])
+local bytes = redis.call('INCRBY', KEYS[4], string.len(ARGV[4]))
+local maxLen = tonumber(ARGV[5])
+local maxBytes = tonumber(ARGV[7])
+local length = redis.call('XLEN', KEYS[1])
+while length > 1 and (length > maxLen or bytes > maxBytes) do
+  local oldest = redis.call('XRANGE', KEYS[1], '-', '+', 'COUNT', 1)[1]
+  local size = 0
+  for i = 1, #oldest[2], 2 do
+    if oldest[2][i] == 'm' then size = string.len(oldest[2][i + 1]) end
+  end
+  redis.call('XDEL', KEYS[1], oldest[1])
+  bytes = redis.call('DECRBY', KEYS[4], size)
+  length = length - 1
+end
 return seq
 `;
 
@@ -100,8 +121,11 @@ export class RedisStream {
   private appendSha = '';
   private stateSha = '';
 
-  /** @param maxLength entries kept (XADD MAXLEN ~: at least this many) */
-  constructor(readonly maxLength: number) {}
+  /**
+   * @param maxLength entries kept at most
+   * @param maxBytes message bytes kept at most (the newest entry is kept whatever its size)
+   */
+  constructor(readonly maxLength: number, readonly maxBytes = Number.MAX_SAFE_INTEGER) {}
 
   /** Loads the scripts (again after a Redis restart, which forgets them). */
   async prepare(redis: Redis): Promise<void> {
@@ -110,7 +134,7 @@ export class RedisStream {
   }
 
   append(redis: Redis, origin: string, n: number, at: number, json: string): Promise<number | null> {
-    return redis.evalsha(this.appendSha, 3, KEYS.stream, KEYS.seq, KEYS.origin(origin), origin, n, at, json, this.maxLength, ORIGIN_TTL_S)
+    return redis.evalsha(this.appendSha, 4, KEYS.stream, KEYS.seq, KEYS.origin(origin), KEYS.bytes, origin, n, at, json, this.maxLength, ORIGIN_TTL_S, this.maxBytes)
       .then((seq) => (seq === null ? null : Number(seq)));
   }
 

@@ -150,6 +150,7 @@ async function start(options: CliOptions): Promise<number> {
     trustProxy: options.trustProxy,
     maxLimit: options.maxLimit,
     logLevel: options.logLevel,
+    logFormat: options.logFormat,
     hookWorkers: options.hookWorkers,
     metrics: options.metrics,
     metricsToken: options.metricsToken,

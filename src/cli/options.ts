@@ -30,6 +30,7 @@ export interface CliOptions {
   /** Behind a TLS-terminating proxy: trust X-Forwarded-Proto/-For (Secure cookies, client addresses). */
   trustProxy: boolean;
   logLevel: string;
+  logFormat?: 'json' | 'pretty';
   hookTimeoutMs?: number;
   hookMemoryMb?: number;
   hookWorkers?: number;
@@ -55,6 +56,7 @@ Options:
       --cors-origins <l>  comma-separated CORS allow-list (env CORS_ORIGINS; default: echo any origin)
       --trust-proxy       behind a proxy: trust X-Forwarded-For/-Proto (env TRUST_PROXY=1)
       --log-level <lvl>   fatal, error, warn, info, debug (env LOG_LEVEL; default info)
+      --log-format <f>    json or pretty (env LOG_FORMAT; default pretty on a terminal or with --dev, else json)
       --hook-timeout <ms> wall time of one hook event, callbacks included (default 1000)
       --hook-memory <mb>  heap of each collection's hook sandbox (default 64)
       --hook-workers <n>  processes that run JavaScript hooks (default 2)
@@ -87,6 +89,7 @@ export const FLAGS = {
   'cors-origins': { type: 'string' },
   'trust-proxy': { type: 'boolean' },
   'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
   'hook-timeout': { type: 'string' },
   'hook-memory': { type: 'string' },
   'hook-workers': { type: 'string' },
@@ -123,8 +126,11 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, cwd: string): C
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`invalid port "${values.port ?? env.PORT}"`);
   const maxLimit = values['max-limit'] === undefined ? undefined : Number(values['max-limit']);
   if (maxLimit !== undefined && (!Number.isInteger(maxLimit) || maxLimit < 1)) throw new UsageError('--max-limit must be a positive integer');
+  const logFormat = values['log-format'] ?? (env.LOG_FORMAT || undefined);
+  if (logFormat !== undefined && logFormat !== 'json' && logFormat !== 'pretty') throw new UsageError('--log-format must be json or pretty');
   return {
     command,
+    logFormat,
     appDir: values.app ?? cwd,
     port,
     host: values.host ?? env.HOST ?? '0.0.0.0',

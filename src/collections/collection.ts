@@ -22,6 +22,7 @@ import { alteredField, checkQueryable, hiddenProperties, queriedFields, withoutH
 import { andFilter, checkDocument, mayRead, ruleFilter } from '../policy/rules.js';
 import { authorizeUpdate, effectiveChange, ownsDocuments, protectedFields, stampOwner, touchedFields, type Writer } from '../policy/write-policy.js';
 import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate, takeSecrets } from './document.js';
+import { assertWriteHooksReady } from './hook-readiness.js';
 import { newId } from './id.js';
 import { secretFields, type CollectionSchema } from './schema.js';
 import { applyUpdate, hasChanges, withoutFields } from './update.js';
@@ -324,6 +325,7 @@ export class Collection {
 
   async create(scope: RequestScope, body: Record<string, unknown>, query: Record<string, unknown> = {}): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'create');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'POST', scope.skipEvents);
     const { doc: read, errors } = readCreate(this.schema, body);
     // Secrets (a password), in whatever form they came, are hashed by the collection, never stored as sent.
     const secretInput = pick(read, this.secrets);
@@ -362,6 +364,7 @@ export class Collection {
   /** Shallow-merges the body into the document `id` (if it also matches the query's filter). */
   async update(scope: RequestScope, id: string, body: Record<string, unknown>, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'update');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'PUT', scope.skipEvents);
     const before = await this.hook(scope, 'beforerequest', { data: bodyFields(body), method: 'PUT', requestEvent: 'PUT', query: { ...raw, id } });
     let query = raw;
     if (before) {
@@ -414,6 +417,7 @@ export class Collection {
   /** Deletes one document by id (404 when absent) or, for root, every document matching the query. */
   async remove(scope: RequestScope, id: string | undefined, raw: Record<string, unknown>, source: QuerySource): Promise<Answer> {
     ruleFilter(this.schema, scope.caller, 'delete');
+    await assertWriteHooksReady(this.hooks, this.deps.runner, 'DELETE', scope.skipEvents);
     const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'DELETE', requestEvent: 'DELETE', query: id === undefined ? raw : { ...raw, id } });
     let query = raw;
     if (before) {
@@ -523,12 +527,7 @@ export class Collection {
       url: scope.request?.url ?? '/',
       body: this.hookBody(scope.request?.body),
     };
-    const result = await this.deps.runner!.run(ctx, scope, this.hooks.key);
-    for (const line of result.logs) {
-      const level = line.level === 'debug' ? 'debug' : line.level === 'warn' ? 'warn' : line.level === 'error' ? 'error' : 'info';
-      this.deps.log[level]({ collection: this.name, event, hookLog: true, ...(line.fields ? { fields: line.fields } : {}) }, line.message);
-    }
-    return result;
+    return this.deps.runner!.run(ctx, scope, this.hooks.key); // logs: see hooks/reporting-runner.ts
   }
 
   /** The request body for hooks: an object, without secret fields (a password never reaches a hook). */
@@ -564,18 +563,22 @@ export class Collection {
     const cancel = result.cancel!;
     const status = cancel.status >= 400 && cancel.status <= 599 ? cancel.status : 400;
     const code = status >= 500 ? 'DPD_ERR_HOOK_FAILED' : 'DPD_ERR_HOOK_CANCELLED';
-    return new DeploydError(code, status, cancel.message);
+    const error = new DeploydError(code, status, cancel.message);
+    const stack = (result as { stack?: string }).stack;
+    if (stack) error.stack = stack; // the hook's own stack, answered with --dev
+    return error;
   }
 
   /** `data` defaults to the response (the document without hidden fields). */
   private async afterCommit(scope: RequestScope, method: string, previous: Doc | null, response: Record<string, unknown>, query: Record<string, unknown> = {}, data: Record<string, unknown> = response): Promise<Answer> {
-    const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query });
-    if (!result) return answer(response);
-    if (result.cancel) {
-      // The write is committed; a failing AfterCommit is logged, not reported as a failure.
-      this.deps.log.warn({ collection: this.name, event: 'aftercommit', message: result.cancel.message }, 'aftercommit hook failed');
-      return answer(response);
-    }
+    // The write is committed: it is never reported as failed. A failing AfterCommit (logged with
+    // its file:line by the runner) loses its response changes and emits; the change is published.
+    const result = await this.hook(scope, 'aftercommit', { data: data as JsonObject, previous: previous as JsonObject | null, method, requestEvent: method, query })
+      .catch((err: Error) => {
+        this.deps.log.error({ collection: this.name, event: 'aftercommit', err: err.message }, 'aftercommit hook could not run');
+        return undefined;
+      });
+    if (!result || result.cancel) return answer(response);
     this.collect(scope, result);
     return this.applyResponse(response, result);
   }

@@ -1,9 +1,18 @@
 /**
  * The app's collections, discovered from `resources/**\/config.json` and kept current while the
- * server runs: an edited, added or removed config applies without a restart. A broken config turns
- * only that collection into a 500 naming the file; every other collection keeps serving.
+ * server runs: an edited, added or removed config or hook applies without a restart. A broken
+ * config turns only that collection into a 500 naming the file; every other collection keeps
+ * serving.
+ *
+ * Watching must never go deaf (a hook with a security fix that silently never applies is worse
+ * than a restart): chokidar watches the app folder (so a swapped `resources/` tree, as a
+ * `git checkout` makes, is seen too) and re-arms its watches after rename-style saves; once it is
+ * ready, one reload picks up whatever was written while the server started; and a periodic sweep
+ * re-reads every config and hook and reloads what differs, in case an event was lost anyway.
+ * Every reload is logged at info: the collection, the files that changed, ok or the error.
  */
 import fs from 'node:fs';
+import { watch as chokidar, type FSWatcher } from 'chokidar';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError, Errors } from '../errors.js';
@@ -52,8 +61,12 @@ export interface Resolved {
 
 export class Registry {
   private entries = new Map<string, CollectionEntry>();
-  private sources = new Map<string, string>();
-  private watcher?: fs.FSWatcher;
+  private sources = new Map<string, Sources>();
+  private watcher?: FSWatcher;
+  private sweepTimer?: NodeJS.Timeout;
+  private loadedOnce = false;
+  private settleNext = false;
+  private settleTimer?: NodeJS.Timeout;
   private reloadTimer?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -89,7 +102,8 @@ export class Registry {
   async load(): Promise<void> {
     const found = findConfigs(this.resourcesDir);
     const next = new Map<string, CollectionEntry>();
-    const nextSources = new Map<string, string>();
+    const nextSources = new Map<string, Sources>();
+    const first = !this.loadedOnce;
     for (const [name, file] of found) {
       let text: string;
       try {
@@ -98,18 +112,24 @@ export class Registry {
         continue; // removed while scanning
       }
       const hooks = readHooks(path.dirname(file), name);
-      const fingerprint = JSON.stringify([text, hooks]);
-      nextSources.set(name, fingerprint);
+      const sources = sourcesOf(name, text, hooks);
+      nextSources.set(name, sources);
       const current = this.entries.get(name);
-      if (current && this.sources.get(name) === fingerprint) {
+      const previous = this.sources.get(name);
+      const changed = changedFiles(previous, sources);
+      if (current && previous && changed.length === 0) {
         next.set(name, current);
         continue;
       }
-      next.set(name, await this.build(name, file, text, hooks));
+      const entry = await this.build(name, file, text, hooks);
+      next.set(name, entry);
+      if (first) this.log.info({ collection: name, hooks: describeHooks(hooks.hooks) }, `collection ${name}: ${entry.error ? 'config rejected' : summary(hooks.hooks)}`);
+      else this.logReload(entry, current ? changed : ['(new collection)', ...changed]);
     }
     for (const name of this.entries.keys()) {
       if (!next.has(name)) this.log.info({ collection: name }, 'collection removed');
     }
+    this.loadedOnce = true;
     const previous = this.entries;
     this.entries = next;
     this.sources = nextSources;
@@ -148,7 +168,7 @@ export class Registry {
         const hides = hooks.filter((h) => h.event === 'get' && !h.plugin).flatMap((h) => namesHiddenBy(h.source, h.file.endsWith('.go') ? 'go' : 'js'));
         collection.hooks = { key, events: new Set([...hooks.map((h) => h.event), ...conflicted]), errors, hides };
       }
-      this.log.debug({ collection: name, file: relative }, 'collection loaded');
+      this.log.debug({ collection: name, file: relative }, 'collection built');
       return { name, configFile: file, collection };
     } catch (err) {
       const detail = (err as Error).message;
@@ -173,7 +193,7 @@ export class Registry {
    * …)`, `ctx.Emit("todos:changed", …)`): the app names its own change events, as Deployd apps do.
    */
   ownChangeEvents(): string[] {
-    const sources = [...this.sources.values()].join('\n');
+    const sources = [...this.sources.values()].flatMap((files) => [...files.values()]).join('\n');
     return this.list().map((e) => e.name).filter((name) => new RegExp(`emit\\s*\\([^)]*?['"\`]${name.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}:`, 'i').test(sources));
   }
 
@@ -184,11 +204,12 @@ export class Registry {
     return [...this.entries.values()].map((e) => e.collection).find((c): c is UserCollection => c instanceof UserCollection);
   }
 
-  /** Watches resources/ and reloads (debounced) on any change. */
-  watch(): void {
-    fs.mkdirSync(this.resourcesDir, { recursive: true });
-    this.watcher = fs.watch(this.resourcesDir, { recursive: true }, () => this.scheduleReload());
-    this.watcher.on('error', (err) => this.log.warn({ err: err.message }, 'resources watcher failed; config changes need a restart'));
+  /** One info line per reload: which collection, which files, ok or the errors. */
+  private logReload(entry: CollectionEntry, files: string[]): void {
+    const collection = entry.name;
+    const errors = entry.error ? [entry.error.message] : Object.values(entry.collection?.hooks.errors ?? {});
+    if (errors.length === 0) this.log.info({ collection, files }, `reloaded ${collection}: ${files.join(', ')}: ok`);
+    else this.log.info({ collection, files, errors }, `reloaded ${collection}: ${files.join(', ')}: ${errors.join('; ')}`);
   }
 
   /** Reloads now (after the admin API wrote a file), in turn with the watcher's reloads. */
@@ -199,11 +220,50 @@ export class Registry {
     return done;
   }
 
-  private scheduleReload(): void {
+  /**
+   * Watches the app folder's resources/ (debounced reload on any change), and re-reads everything
+   * every `sweepMs` (0: no sweep) in case a change was not reported. `events: false` leaves only
+   * the sweep (file systems that report no changes: some network and container mounts).
+   */
+  watch(options: { sweepMs?: number; events?: boolean } = {}): void {
+    fs.mkdirSync(this.resourcesDir, { recursive: true });
+    const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS;
+    if (sweepMs > 0) {
+      this.sweepTimer = setInterval(() => this.scheduleReload(false), sweepMs);
+      this.sweepTimer.unref();
+    }
+    if (options.events === false) return;
+    const root = this.resourcesDir;
+    const inResources = (p: string) => p === this.appDir || p === root || p.startsWith(root + path.sep);
+    this.watcher = chokidar(this.appDir, {
+      ignoreInitial: true,
+      // Only resources/ (the watch is on the app folder so a replaced resources/ is seen).
+      ignored: (p: string) => !inResources(p) || (p !== this.appDir && path.basename(p).startsWith('.')),
+    });
+    this.watcher.on('all', () => this.scheduleReload());
+    // Whatever was written between the first load and the watches being armed.
+    this.watcher.on('ready', () => this.scheduleReload());
+    this.watcher.on('error', (err) => this.log.warn({ err: (err as Error).message }, 'resources watcher failed; the periodic sweep still reloads changes'));
+  }
+
+  /**
+   * A debounced reload. One the watcher asked for is confirmed by a second one SETTLE_MS later: a
+   * folder that appeared (a rename, a checkout) is watched only once chokidar has read it, and a
+   * file written into it before that would otherwise wait for the sweep.
+   */
+  private scheduleReload(settle = true): void {
     if (this.closed) return;
+    this.settleNext ||= settle;
     clearTimeout(this.reloadTimer);
     this.reloadTimer = setTimeout(() => {
-      this.reloading = this.reloading.then(() => this.load()).catch((err: Error) => {
+      const confirm = this.settleNext;
+      this.settleNext = false;
+      this.reloading = this.reloading.then(() => this.load()).then(() => {
+        if (!confirm || this.closed) return;
+        clearTimeout(this.settleTimer);
+        this.settleTimer = setTimeout(() => this.scheduleReload(false), SETTLE_MS);
+        this.settleTimer.unref();
+      }).catch((err: Error) => {
         this.log.error({ err: err.message }, 'reloading resources failed');
       });
     }, 50);
@@ -212,9 +272,47 @@ export class Registry {
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reloadTimer);
-    this.watcher?.close();
+    clearInterval(this.sweepTimer);
+    clearTimeout(this.settleTimer);
+    await this.watcher?.close();
     await this.reloading;
   }
+}
+
+/** How often the safety-net sweep re-reads resources/ (DEPLOYD_WATCH_SWEEP_MS; 0 turns it off). */
+export const DEFAULT_SWEEP_MS = 2000;
+/** After a reload the watcher asked for, a confirming one this much later. */
+const SETTLE_MS = 750;
+
+/** A collection's files as last read: relative name → text. */
+type Sources = Map<string, string>;
+
+function sourcesOf(name: string, config: string, files: HookFiles): Sources {
+  const out: Sources = new Map([[`${name}/config.json`, config]]);
+  for (const hook of files.hooks) out.set(hook.file, hook.source);
+  for (const [event, message] of Object.entries(files.conflicts)) out.set(`${name}/${event}.*`, message ?? '');
+  return out;
+}
+
+/** Files added, changed or removed between two reads. */
+function changedFiles(before: Sources | undefined, after: Sources): string[] {
+  if (!before) return [...after.keys()];
+  const names = new Set([...before.keys(), ...after.keys()]);
+  return [...names].filter((name) => before.get(name) !== after.get(name)).map((name) => (after.has(name) ? name : `${name} (removed)`));
+}
+
+function languageOf(hook: HookSource): string {
+  return hook.file.endsWith('.go') ? 'Go' : 'JavaScript';
+}
+
+function describeHooks(hooks: HookSource[]): Array<{ file: string; language: string }> {
+  return hooks.map((hook) => ({ file: path.posix.basename(hook.file), language: languageOf(hook) }));
+}
+
+/** `hooks post.js (JavaScript), validate.go (Go)` or `no hooks`. */
+function summary(hooks: HookSource[]): string {
+  if (hooks.length === 0) return 'no hooks';
+  return `hooks ${describeHooks(hooks).map((h) => `${h.file} (${h.language})`).join(', ')}`;
 }
 
 interface HookFiles {

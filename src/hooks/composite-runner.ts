@@ -4,8 +4,8 @@
  * file extension and loads each part under the same hook-set name in its runner; run() sends an
  * event to the runner that loaded it. The Go runner is only touched when a set has `.go` files.
  */
-import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus } from './hook-runner.js';
-import type { EventContext, HookEvent, HookResult } from './protocol.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from './hook-runner.js';
+import type { EventContext, HookEvent } from './protocol.js';
 
 export function isGoHook(hook: HookSource): boolean {
   return hook.file.endsWith('.go') || hook.plugin !== undefined;
@@ -61,7 +61,14 @@ export class CompositeRunner implements HookRunner {
     return this.go && this.goEvents.get(hookSet)?.has(ctx.event) ? 'go' : 'js';
   }
 
-  run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
+  async ready(hookSet: string, events: HookEvent[]): Promise<void> {
+    const goEvents = this.goEvents.get(hookSet);
+    const go = events.filter((event) => goEvents?.has(event));
+    const js = events.filter((event) => !goEvents?.has(event));
+    await Promise.all([go.length > 0 ? this.go?.ready?.(hookSet, go) : undefined, js.length > 0 ? this.js.ready?.(hookSet, js) : undefined]);
+  }
+
+  run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<RunResult> {
     if (this.go && this.goEvents.get(hookSet)?.has(ctx.event)) return this.go.run(ctx, scope, hookSet);
     return this.js.run(ctx, scope, hookSet);
   }

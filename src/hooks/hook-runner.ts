@@ -44,6 +44,16 @@ export interface RunnerStatus {
   workers: Array<{ pid: number | undefined; ready: boolean; inflight: number }>;
   sidecars: Array<{ hookSet: string; collection: string; state: 'loading' | 'ready' | 'failed'; pid: number | undefined; /** Start failures in a row (the restart backoff). */ failures: number; startedAt: string | null; errors: Record<string, string> }>;
 }
+/**
+ * A HookResult as runners answer it: the wire protocol's fields plus what only the host knows.
+ * Not part of hooks.proto (test/protocol.test.ts keeps the two in step).
+ */
+export type RunResult = HookResult & {
+  /** The hook file that ran (`todos/post.js`), for log lines. */
+  file?: string;
+  /** A failure's stack in the user's file names (answered only with --dev). */
+  stack?: string;
+};
 
 export interface HookRunner {
   /**
@@ -56,8 +66,15 @@ export interface HookRunner {
   /** All collection names, for the `dpd` object hooks see. */
   setCollections(names: string[]): void;
   setInternalHandler(handler: InternalHandler): void;
+  /**
+   * Resolves once every one of `events` in `hookSet` can run (a Go build still in progress is
+   * waited for, within a bound); rejects with a DeploydError naming the file when one cannot
+   * (a load or compile error: 500; still building past the bound: 503). A write asks this before
+   * it stores anything, so a hook that cannot load never leaves a half-done write behind.
+   */
+  ready?(hookSet: string, events: HookEvent[]): Promise<void>;
   /** Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). */
-  run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult>;
+  run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<RunResult>;
   close(): Promise<void>;
   /** The runner's processes (the admin API's health view). */
   status?(): Partial<RunnerStatus>;

@@ -11,10 +11,14 @@
  *       "pingInterval": 25,                    // seconds between server pings
  *       "idleTimeout": 60,                     // seconds of silence before a peer is closed
  *       "maxBufferedBytes": 1048576,           // unsent bytes before a slow reader is closed (1013)
- *       "maxFrameBytes": 65536                 // largest client frame (larger: close 1009)
+ *       "maxFrameBytes": 65536,                // largest client frame (larger: close 1009)
+ *       "maxEventBytes": 1048576               // largest hook emit() (its data as JSON); larger fails the hook
  *     },
- *     "history": { "size": 10000, "maxAgeSeconds": 300 }   // what `?since=` can resume from
+ *     "history": { "size": 10000, "maxAgeSeconds": 300, "maxBytes": 67108864 }   // what `?since=` can resume from
  *   }
+ *
+ * The history is bounded by count, age and bytes (each event counted as its JSON), whichever is
+ * reached first: large documents cannot make it hold more than `maxBytes`.
  */
 import fs from 'node:fs';
 import path from 'node:path';
@@ -30,6 +34,8 @@ export interface RealtimeConfig {
   maxFrameBytes: number;
   historySize: number;
   historyMaxAgeMs: number;
+  historyMaxBytes: number;
+  maxEventBytes: number;
 }
 
 export const DEFAULT_REALTIME: RealtimeConfig = {
@@ -43,6 +49,8 @@ export const DEFAULT_REALTIME: RealtimeConfig = {
   maxFrameBytes: 64 * 1024,
   historySize: 10_000,
   historyMaxAgeMs: 5 * 60_000,
+  historyMaxBytes: 64 * 1024 * 1024,
+  maxEventBytes: 1024 * 1024,
 };
 
 export function readRealtimeConfig(appDir: string): RealtimeConfig {
@@ -95,6 +103,8 @@ export function readRealtimeConfig(appDir: string): RealtimeConfig {
     maxFrameBytes: Math.floor(num('limits.maxFrameBytes', limits.maxFrameBytes, DEFAULT_REALTIME.maxFrameBytes, 256, 100 * 1024 * 1024)),
     historySize: Math.floor(num('history.size', history.size, DEFAULT_REALTIME.historySize, 0, 1e7)),
     historyMaxAgeMs: num('history.maxAgeSeconds', history.maxAgeSeconds, DEFAULT_REALTIME.historyMaxAgeMs / 1000, 0, 365 * DAY) * 1000,
+    historyMaxBytes: Math.floor(num('history.maxBytes', history.maxBytes, DEFAULT_REALTIME.historyMaxBytes, 0, 2 ** 40)),
+    maxEventBytes: Math.floor(num('limits.maxEventBytes', limits.maxEventBytes, DEFAULT_REALTIME.maxEventBytes, 256, 2 ** 31)),
   };
 }
 

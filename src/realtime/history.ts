@@ -10,6 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BusMessage } from '../bus/event-bus.js';
+import { jsonSize } from './json-size.js';
 
 export interface StreamEvent {
   id: string;
@@ -55,6 +56,11 @@ export function parseStreamId(id: string): { epoch: string; seq: number } | unde
   return match ? { epoch: match[1], seq: Number(match[2]) } : undefined;
 }
 
+/** An event's size as the history counts it: its JSON, about what a client frame carries. */
+export function frameBytes(message: BusMessage): number {
+  return jsonSize(message);
+}
+
 /** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */
 export function newEpoch(): string {
   return Date.now().toString(36) + randomBytes(3).toString('hex');
@@ -63,16 +69,21 @@ export function newEpoch(): string {
 export class MemoryHistory implements EventHistory {
   private readonly epoch = newEpoch();
   private seq = 0;
-  private readonly events: Array<StreamEvent & { at: number; seq: number }> = [];
+  private readonly events: Array<StreamEvent & { at: number; seq: number; bytes: number }> = [];
   private readonly listeners = new Set<HistoryListener>();
+  /** The kept events' size, each counted as its JSON. */
+  private bytes = 0;
 
-  constructor(private readonly size: number, private readonly maxAgeMs: number) {}
+  /** Keeps at most `size` events, none older than `maxAgeMs`, at most `maxBytes` in all. */
+  constructor(private readonly size: number, private readonly maxAgeMs: number, private readonly maxBytes = Infinity) {}
 
   append(message: BusMessage): void {
     const seq = ++this.seq;
-    const event = { id: `${this.epoch}:${seq}`, message, at: Date.now(), seq };
-    if (this.size > 0) {
+    const event = { id: `${this.epoch}:${seq}`, message, at: Date.now(), seq, bytes: 0 };
+    if (this.size > 0 && this.maxBytes > 0) {
+      event.bytes = frameBytes(message);
       this.events.push(event);
+      this.bytes += event.bytes;
       this.prune(event.at);
     }
     for (const listener of this.listeners) listener.event({ id: event.id, message });
@@ -115,7 +126,10 @@ export class MemoryHistory implements EventHistory {
 
   private prune(now: number): void {
     let drop = Math.max(0, this.events.length - this.size);
-    while (drop < this.events.length && now - this.events[drop].at > this.maxAgeMs) drop++;
+    let bytes = this.bytes;
+    for (let i = 0; i < drop; i++) bytes -= this.events[i].bytes;
+    while (drop < this.events.length && (now - this.events[drop].at > this.maxAgeMs || bytes > this.maxBytes)) bytes -= this.events[drop++].bytes;
     if (drop > 0) this.events.splice(0, drop);
+    this.bytes = bytes;
   }
 }

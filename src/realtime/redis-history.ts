@@ -29,8 +29,10 @@ interface Own {
 
 export interface RedisHistoryOptions {
   url: string;
-  /** Entries the stream keeps (XADD MAXLEN ~), and this instance's queue while Redis is away. */
+  /** Entries the stream keeps, and this instance's queue while Redis is away. */
   size: number;
+  /** Message bytes the stream keeps (and the queue while Redis is away); default: no byte bound. */
+  maxBytes?: number;
   /** Entries older than this are not replayed (the resume answers resync_required). */
   maxAgeMs: number;
   log: FastifyBaseLogger;
@@ -112,7 +114,7 @@ export class RedisHistory implements EventHistory {
   private wakeReader: () => void = () => {};
 
   constructor(private readonly options: RedisHistoryOptions) {
-    this.stream = new RedisStream(Math.max(options.size, MIN_STREAM_LENGTH));
+    this.stream = new RedisStream(Math.max(options.size, MIN_STREAM_LENGTH), options.maxBytes ?? Number.MAX_SAFE_INTEGER);
     this.headId = `${this.origin}:0`;
     this.writer = new Link(openConnection(options.url), () => this.lose('connection closed'), () => this.recover());
     this.reader = new Link(openConnection(options.url), () => this.lose('connection closed'), () => this.recover());
@@ -227,7 +229,12 @@ export class RedisHistory implements EventHistory {
   }
 
   private trimQueue(): void {
-    const over = this.queue.length - Math.max(this.options.size, MIN_STREAM_LENGTH);
+    let over = Math.max(0, this.queue.length - Math.max(this.options.size, MIN_STREAM_LENGTH));
+    let bytes = 0;
+    for (const own of this.queue) bytes += own.json.length;
+    for (let i = 0; i < over; i++) bytes -= this.queue[i].json.length;
+    const maxBytes = this.options.maxBytes ?? Infinity;
+    while (over < this.queue.length - 1 && bytes > maxBytes) bytes -= this.queue[over++].json.length;
     if (over <= 0) return;
     // The other instances will see the hole in this origin's numbering and resync their clients.
     this.queue.splice(0, over);

@@ -21,9 +21,9 @@
  * other files are built again without it, so the collection's other Go events keep working.
  *
  * Supervision: a sidecar that exits is restarted with exponential backoff (calls that were in
- * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart within
- * their deadline); a call past its deadline answers 504 and the (possibly stuck) sidecar is killed
- * and replaced.
+ * flight answer 503 "crashed; restarting", calls that arrive meanwhile wait for the restart, up to
+ * 10 s or their deadline if longer, and then get their full deadline); a call past its deadline
+ * answers 504 and the (possibly stuck) sidecar is killed and a replacement started at once.
  *
  * The channel to each sidecar is mutual TLS (go-plugin AutoMTLS) unless turned off with
  * `autoMTLS: false` or DEPLOYD_GO_AUTOMTLS=off; one throw-away client certificate per runner.
@@ -39,7 +39,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError } from '../../errors.js';
-import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus } from '../hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
@@ -55,6 +55,8 @@ export const DEFAULT_BUILD_WAIT_MS = 20_000;
 const RETRY_AFTER_S = 5;
 const BACKOFF_MIN_MS = 100;
 const BACKOFF_MAX_MS = 5000;
+/** How long a call waits for a replacement sidecar that is starting (its own deadline starts after). */
+const RESTART_WAIT_MS = 10_000;
 /** A sidecar that ran this long before exiting restarts without backoff. */
 const STABLE_AFTER_MS = 10_000;
 
@@ -357,6 +359,24 @@ export class GoHookRunner implements HookRunner {
     return { result_json: Buffer.from(JSON.stringify(outcome.result ?? null)) };
   }
 
+  async ready(hookSet: string, events: HookEvent[]): Promise<void> {
+    const set = this.sets.get(hookSet);
+    if (!set) return; // nothing loaded: load() returned its errors to the registry, which checks them
+    const mine = events.filter((event) => set.files.has(event) || set.errors[event]);
+    if (mine.length === 0) return;
+    if (set.state === 'loading') {
+      const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
+      if (!waited) {
+        const files = mine.map((event) => set.files.get(event) ?? `${set.collection}/${event}.go`).join(', ');
+        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${files} is still being built; nothing was stored; try again shortly`);
+      }
+    }
+    for (const event of mine) {
+      const loadError = set.errors[event];
+      if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    }
+  }
+
   async run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
@@ -378,14 +398,16 @@ export class GoHookRunner implements HookRunner {
     const loadError = set.errors[ctx.event];
     if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
     file = set.files.get(ctx.event) ?? file;
-    const deadline = Date.now() + set.timeoutMs;
     let proc = set.proc;
     if (!proc || !proc.alive) {
-      const restarted = await Promise.race([this.restart(set), sleep(set.timeoutMs).then(() => 'late' as const)]);
+      // A replacement is starting (a crash, a timeout): this call waits for it rather than failing
+      // an innocent request; its own deadline starts once the sidecar is there.
+      const restarted = await Promise.race([this.restart(set), sleep(Math.max(set.timeoutMs, RESTART_WAIT_MS)).then(() => 'late' as const)]);
       if (restarted === 'late') return failed(`go hook ${file} timed out`, 504);
       if (!restarted) return failed(`go hook ${file} crashed; restarting`, 503);
       proc = restarted;
     }
+    const deadline = Date.now() + set.timeoutMs;
     let res: ProtoHookResult;
     const invocation = String(++this.nextInvocation);
     this.invocations.set(invocation, { scope, set });
@@ -398,7 +420,13 @@ export class GoHookRunner implements HookRunner {
       // grpc-js under load sometimes reports an expired deadline as CANCELLED: count it as one.
       if (code === 'DEADLINE' || (code === 'RPC' && Date.now() >= deadline)) {
         this.options.log.error({ collection: set.collection, file, pid: proc.pid }, 'go hook timed out; replacing its sidecar');
-        if (set.proc === proc && proc.alive) proc.killNow(); // the exit watcher restarts it
+        if (set.proc === proc) {
+          // Forgotten at once, so the next call waits for the replacement (started now) instead of
+          // racing the kill into a "crashed" answer.
+          set.proc = undefined;
+          void proc.stop();
+          void this.restart(set);
+        }
         return failed(`go hook ${file} timed out`, 504);
       }
       if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
@@ -406,7 +434,15 @@ export class GoHookRunner implements HookRunner {
     } finally {
       this.invocations.delete(invocation);
     }
-    return fromProto(res, ctx);
+    const out: RunResult = fromProto(res, ctx);
+    out.file = file;
+    if (out.cancel?.isError) {
+      out.cancel.message = placeFailure(out.cancel.message, file, set);
+      // The SDK logs a panic's stack at debug: it is the failure's stack (answered with --dev).
+      const panic = out.logs.find((line) => line.level === 'debug' && line.message.startsWith('panic: '));
+      if (panic) out.stack = inUserFiles(panic.message, set);
+    }
+    return out;
   }
 
   /** Each Go hook set's state, for /health (one entry per collection: its newest set). */
@@ -541,6 +577,24 @@ export class GoHookRunner implements HookRunner {
     });
     return set.starting;
   }
+}
+
+/**
+ * A failure's message with its place in the user's file: a panic's `hook_post/post.go:12` (the
+ * generated copy, line for line) becomes `todos/post.go:12`; a returned error gets the file in front.
+ */
+function placeFailure(message: string, file: string, set: HookSet): string {
+  let placed = false;
+  const out = message.replace(/(?:[^\s:]*\/)?hook_([a-z]+)\/[a-z]+\.go:(\d+)/g, (_all, event: string, line: string) => {
+    placed = true;
+    return `${set.files.get(event as HookEvent) ?? `${set.collection}/${event}.go`}:${line}`;
+  });
+  return placed || out.startsWith(file) ? out : `${file}: ${out}`;
+}
+
+/** A Go stack with the generated copies' paths (`/…/src/hook_post/post.go:12`) as the user's files. */
+function inUserFiles(text: string, set: HookSet): string {
+  return text.replace(/(?:[^\s:]*\/)?hook_([a-z]+)\/[a-z]+\.go:(\d+)/g, (_all, event: string, line: string) => `${set.files.get(event as HookEvent) ?? `${set.collection}/${event}.go`}:${line}`);
 }
 
 function toFiles(hooks: HookSource[]): GoHookFile[] {

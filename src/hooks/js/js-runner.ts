@@ -8,13 +8,18 @@
  * An event goes to the worker with the fewest events of the same collection in flight (then the
  * fewest in all): calls into one isolate run one after another, so a collection whose hook is
  * spinning in one worker keeps being served by the other.
+ *
+ * A runaway hook fails only the requests running it. A warm spare worker (hooks loaded) takes a
+ * dead worker's place at once, and a new spare starts behind it. An event that was waiting in the
+ * dead worker without its hook code having begun (the worker reports `began`) is sent again, once,
+ * to a live worker; one that had begun fails, since part of it may have run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { variantFor } from '../hook-params.js';
-import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunnerStatus } from '../hook-runner.js';
+import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunnerStatus, type RunResult } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
 import type { WorkerMessage, WorkerRequest } from './messages.js';
 
@@ -42,6 +47,12 @@ interface PendingRun {
   file: string;
   resolve: (result: HookResult) => void;
   watchdog: NodeJS.Timeout;
+  request: WorkerRequest;
+  timeoutMs: number;
+  /** The worker said its hook code started. */
+  began: boolean;
+  /** Sent again once already (after its first worker died before it began). */
+  retried: boolean;
 }
 
 interface PendingLoad {
@@ -119,6 +130,8 @@ class Worker {
 
 export class JsHookRunner implements HookRunner {
   private workers: Worker[] = [];
+  /** A started worker with every hook set loaded, that takes the place of the next one to die. */
+  private spare?: Worker;
   private readonly runs = new Map<number, PendingRun>();
   private readonly loads = new Map<number, PendingLoad>();
   private readonly loaded = new Map<string, LoadedHooks>();
@@ -135,6 +148,7 @@ export class JsHookRunner implements HookRunner {
   start(): Promise<void> {
     this.starting ??= (async () => {
       for (let i = 0; i < this.size; i++) this.workers.push(this.spawn());
+      this.spare = this.spawn();
       await Promise.all(this.workers.map((w) => w.ready));
     })();
     return this.starting;
@@ -146,7 +160,7 @@ export class JsHookRunner implements HookRunner {
 
   setCollections(names: string[]): void {
     this.names = names;
-    for (const worker of this.workers) worker.send({ t: 'names', collections: names });
+    for (const worker of this.all()) worker.send({ t: 'names', collections: names });
   }
 
   setInternalHandler(handler: InternalHandler): void {
@@ -157,6 +171,8 @@ export class JsHookRunner implements HookRunner {
     this.loaded.set(collection, { hooks, limits });
     await this.start();
     const results = await Promise.all(this.workers.map((worker) => this.loadInto(worker, collection, { hooks, limits })));
+    // The spare loads too (not waited for: it serves nothing until a worker dies).
+    if (this.spare) void this.loadInto(this.spare, collection, { hooks, limits });
     return results.find((r) => r !== undefined) ?? {};
   }
 
@@ -172,37 +188,58 @@ export class JsHookRunner implements HookRunner {
 
   unload(collection: string): void {
     this.loaded.delete(collection);
-    for (const worker of this.workers) worker.send({ t: 'unload', collection });
+    for (const worker of this.all()) worker.send({ t: 'unload', collection });
+  }
+
+  /** The serving workers and the spare. */
+  private all(): Worker[] {
+    return this.spare ? [...this.workers, this.spare] : this.workers;
+  }
+
+  /** The worker for an event of `collection`: the fewest of its events in flight, then the fewest in all. */
+  private pick(collection: string): Worker {
+    return this.workers.reduce((best, w) => {
+      const a = w.busy(collection);
+      const b = best.busy(collection);
+      return a < b || (a === b && w.inflight < best.inflight) ? w : best;
+    });
+  }
+
+  /**
+   * Sends a run to `worker`, with a watchdog. Queued behind a runaway call it begins within that
+   * call's limit; a worker that has not even begun it by the limit plus a grace period is wedged.
+   */
+  private dispatch(id: number, run: PendingRun): void {
+    const worker = run.worker;
+    worker.began(run.collection);
+    clearTimeout(run.watchdog);
+    run.watchdog = setTimeout(() => this.unresponsive(worker, id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
+    // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
+    void worker.ready.then(() => worker.send(run.request));
   }
 
   run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
     if (this.workers.length === 0) return Promise.resolve(failed(`hooks are not running for ${ctx.collection}`));
     const collection = hookSet ?? ctx.collection;
-    const worker = this.workers.reduce((best, w) => {
-      const a = w.busy(collection);
-      const b = best.busy(collection);
-      return a < b || (a === b && w.inflight < best.inflight) ? w : best;
-    });
     const id = this.nextId++;
     const file = `${ctx.collection}/${ctx.event}.js`;
     const timeoutMs = this.loaded.get(collection)?.limits.timeoutMs ?? DEFAULT_HOOK_LIMITS.timeoutMs;
-    worker.began(collection);
-    return new Promise<HookResult>((resolve) => {
-      const watchdog = setTimeout(() => this.unresponsive(worker, id), timeoutMs + UNRESPONSIVE_GRACE_MS);
-      this.runs.set(id, { worker, collection, scope, file, resolve, watchdog });
-      const request: WorkerRequest = { t: 'run', id, collection, variant: variantFor(ctx.event, ctx.requestEvent), ctxJson: JSON.stringify(ctx) };
-      // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
-      void worker.ready.then(() => worker.send(request));
+    const request: WorkerRequest = { t: 'run', id, collection, variant: variantFor(ctx.event, ctx.requestEvent), ctxJson: JSON.stringify(ctx) };
+    return new Promise<RunResult>((resolve) => {
+      const run: PendingRun = { worker: this.pick(collection), collection, scope, file, resolve, watchdog: undefined as unknown as NodeJS.Timeout, request, timeoutMs, began: false, retried: false };
+      this.runs.set(id, run);
+      this.dispatch(id, run);
     });
   }
 
   /** Ends a run: answers it once and releases its slot on the worker. */
-  private settle(id: number, result: HookResult): void {
+  private settle(id: number, result: RunResult): void {
     const run = this.runs.get(id);
     if (!run) return;
     this.runs.delete(id);
     clearTimeout(run.watchdog);
     run.worker.ended(run.collection);
+    result.file ??= run.file;
     run.resolve(result);
   }
 
@@ -210,7 +247,8 @@ export class JsHookRunner implements HookRunner {
   private unresponsive(worker: Worker, id: number): void {
     const run = this.runs.get(id);
     if (!run) return;
-    this.settle(id, failed(`hook timed out: ${run.file}`));
+    // One that never began is sent elsewhere when the worker's exit is handled.
+    if (run.began || run.retried) this.settle(id, failed(`hook timed out: ${run.file}`));
     if (!this.workers.includes(worker)) return;
     this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
     worker.proc.kill('SIGKILL');
@@ -236,6 +274,14 @@ export class JsHookRunner implements HookRunner {
       case 'call':
         void this.onCall(worker, message);
         break;
+      case 'began': {
+        const run = this.runs.get(message.id);
+        if (!run || run.worker !== worker) return;
+        run.began = true;
+        clearTimeout(run.watchdog);
+        run.watchdog = setTimeout(() => this.unresponsive(worker, message.id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
+        break;
+      }
     }
   }
 
@@ -260,34 +306,79 @@ export class JsHookRunner implements HookRunner {
   }
 
   private onExit(worker: Worker, code: number | null, signal: string | null): void {
+    if (worker === this.spare) {
+      this.spare = undefined;
+      if (!this.closed) this.startSpare(worker.wasReady ? 0 : RESPAWN_DELAY_MS);
+      return;
+    }
     if (!this.workers.includes(worker)) return;
     this.workers = this.workers.filter((w) => w !== worker);
-    for (const [id, run] of this.runs) {
-      if (run.worker === worker) this.settle(id, failed(`hook process crashed while running ${run.file}`));
-    }
     const orphans = [...this.loads].filter(([, load]) => load.worker === worker);
     for (const [id] of orphans) this.loads.delete(id);
+    const stranded = [...this.runs].filter(([, run]) => run.worker === worker);
     if (this.closed) {
+      for (const [id, run] of stranded) this.settle(id, failed(`hook process crashed while running ${run.file}`));
       for (const [, load] of orphans) load.resolve({});
       return;
     }
-    // A worker that dies before it is even ready would die again at once: do not spin on it.
-    const delay = worker.wasReady ? 0 : RESPAWN_DELAY_MS;
-    this.log.error({ code, signal, restartInMs: delay }, 'hook worker exited; starting a new one');
-    const respawn = () => {
-      if (this.closed) {
-        for (const [, load] of orphans) load.resolve({});
+    let replacement: Worker;
+    if (this.spare?.alive && this.spare.wasReady) {
+      // The warm spare serves from now on; a new spare starts behind it.
+      replacement = this.spare;
+      this.spare = undefined;
+      this.workers.push(replacement);
+      this.log.error({ code, signal, pid: worker.proc.pid }, 'hook worker exited; its spare took over');
+      this.startSpare(0);
+    } else {
+      // A worker that dies before it is even ready would die again at once: do not spin on it.
+      const delay = worker.wasReady ? 0 : RESPAWN_DELAY_MS;
+      this.log.error({ code, signal, restartInMs: delay }, 'hook worker exited; starting a new one');
+      if (delay > 0) {
+        for (const [id, run] of stranded) this.settle(id, failed(`hook process crashed while running ${run.file}`));
+        setTimeout(() => {
+          if (this.closed) return void orphans.forEach(([, load]) => load.resolve({}));
+          const late = this.spawn();
+          this.workers.push(late);
+          for (const [collection, hooks] of this.loaded) void this.loadInto(late, collection, hooks);
+          for (const [, load] of orphans) load.resolve({});
+        }, delay).unref();
         return;
       }
-      const replacement = this.spawn();
+      replacement = this.spawn();
       this.workers.push(replacement);
-      const reloads = new Map<string, Promise<Record<string, string> | undefined>>();
-      for (const [collection, hooks] of this.loaded) reloads.set(collection, this.loadInto(replacement, collection, hooks));
-      // A load the dead worker never answered is answered by its replacement.
-      for (const [, load] of orphans) void (reloads.get(load.collection) ?? Promise.resolve({})).then((errors) => load.resolve(errors ?? {}));
+      for (const [collection, hooks] of this.loaded) void this.loadInto(replacement, collection, hooks);
+    }
+    // A load the dead worker never answered is answered by the replacement.
+    for (const [, load] of orphans) {
+      const hooks = this.loaded.get(load.collection);
+      if (!hooks) load.resolve({});
+      else void this.loadInto(replacement, load.collection, hooks).then((errors) => load.resolve(errors ?? {}));
+    }
+    for (const [id, run] of stranded) {
+      run.worker.ended(run.collection);
+      if (run.began || run.retried) {
+        this.runs.delete(id);
+        clearTimeout(run.watchdog);
+        run.resolve(failed(`hook process crashed while running ${run.file}`));
+        continue;
+      }
+      // Its hook code never began in the dead worker: send it again, once.
+      run.retried = true;
+      run.worker = this.pick(run.collection);
+      this.dispatch(id, run);
+    }
+  }
+
+  /** Starts a new spare (after `delayMs`) and loads every hook set into it. */
+  private startSpare(delayMs: number): void {
+    const start = () => {
+      if (this.closed || this.spare) return;
+      const spare = this.spawn();
+      this.spare = spare;
+      for (const [collection, hooks] of this.loaded) void this.loadInto(spare, collection, hooks);
     };
-    if (delay === 0) respawn();
-    else setTimeout(respawn, delay).unref();
+    if (delayMs === 0) start();
+    else setTimeout(start, delayMs).unref();
   }
 
   status(): Pick<RunnerStatus, 'workers'> {
@@ -296,7 +387,7 @@ export class JsHookRunner implements HookRunner {
 
   async close(): Promise<void> {
     this.closed = true;
-    await Promise.all(this.workers.map((worker) => new Promise<void>((resolve) => {
+    await Promise.all(this.all().map((worker) => new Promise<void>((resolve) => {
       if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) return resolve();
       worker.proc.once('exit', () => resolve());
       worker.proc.disconnect();

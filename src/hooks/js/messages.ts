@@ -24,5 +24,7 @@ export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'loaded'; id: number; errors: Record<string, string> }
   | { t: 'result'; id: number; resultJson: string }
+  /** The run's hook code started: a crash from now on may have run part of it (no retry). */
+  | { t: 'began'; id: number }
   /** A `dpd.<collection>` call from inside a hook; answered with a `reply`. */
   | { t: 'call'; inv: number; worker: number; call: number; payload: string };

@@ -11,7 +11,7 @@
  * The host calls `start` and `deliver` with a time limit; microtasks run inside those calls, so a
  * loop inside a `.then` is stopped by the same limit.
  */
-export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any): any {
+export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any, hostBegan: any): any {
   'use strict';
   const PARAMS: Record<string, string[]> = JSON.parse(paramsJson);
   const CANCEL = Symbol('cancel');
@@ -157,11 +157,16 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     protectedProps: Set<string>;
     /** True while `start` runs: an outcome reached then is returned, not sent through hostDone. */
     sync: boolean;
+    /** The hook file (`todos/post.js`). */
+    file: string;
     /** Errors thrown in promise handlers that no later handler of the chain has caught (yet). */
     thrown: unknown[];
     output?: string;
   }
   const hooks = new Map<string, Function>();
+  /** variant → its file; and every hook file name, to find the user's frames in a stack. */
+  const variantFiles = new Map<string, string>();
+  const hookFiles = new Set<string>();
   const invocations = new Map<number, Invocation>();
 
   class CancelSignal {
@@ -169,11 +174,39 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     constructor(readonly message: string, readonly status: number, readonly isError: boolean) {}
   }
 
-  function toCancel(e: any): { message: string; status: number; isError: boolean } {
+  /** The stack's first frame in a hook file (`todos/validate.js:3:7`), and the stack without runtime frames. */
+  function placeOf(e: any): { place?: string; stack?: string } {
+    let stack: unknown;
+    try {
+      stack = isObject(e) || typeof e === 'function' ? e.stack : undefined;
+    } catch {
+      return {};
+    }
+    if (typeof stack !== 'string') return {};
+    const lines = stack.split('\n').filter((line) => !line.includes('deployd:'));
+    for (const line of lines.slice(1)) {
+      const m = /\(?([^\s()]+):(\d+):(\d+)\)?\s*$/.exec(line);
+      if (m && hookFiles.has(m[1])) return { place: `${m[1]}:${m[2]}:${m[3]}`, stack: lines.join('\n') };
+    }
+    return { stack: lines.join('\n') };
+  }
+
+  /**
+   * A deliberate cancel keeps its status: `cancel()`, and a thrown string or plain object (what
+   * Deployd's cancel throws). An Error (a TypeError from a typo, `throw new Error(…)`) is a
+   * failure: 500, with the file:line:col where it was thrown.
+   */
+  function toCancel(inv: Invocation, e: any): { message: string; status: number; isError: boolean; stack?: string } {
     if (e instanceof CancelSignal) return { message: e.message, status: e.status, isError: e.isError };
     if (e instanceof Error) {
-      const status = Number((e as any).statusCode ?? (e as any).status) || 400;
-      return { message: `${e.name === 'Error' ? '' : e.name + ': '}${e.message}`, status, isError: true };
+      let text: string;
+      try {
+        text = `${e.name === 'Error' ? '' : e.name + ': '}${e.message}`;
+      } catch {
+        text = 'an unprintable Error was thrown';
+      }
+      const { place, stack } = placeOf(e);
+      return { message: `${place ?? inv.file}: ${text}`, status: 500, isError: true, ...(stack ? { stack } : {}) };
     }
     if (isObject(e)) {
       return { message: typeof e.message === 'string' ? e.message : '', status: Number(e.statusCode ?? e.status) || 400, isError: false };
@@ -184,7 +217,11 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
   /** Ends the invocation (first outcome wins) and reports it. */
   function finish(inv: Invocation, failure?: unknown) {
     if (inv.finished) return;
-    if (failure !== undefined) inv.result.cancel = toCancel(failure);
+    if (failure !== undefined) {
+      const { stack, ...cancel } = toCancel(inv, failure);
+      inv.result.cancel = cancel;
+      if (stack) inv.result.stack = stack;
+    }
     inv.finished = true;
     invocations.delete(inv.id);
     const data: Record<string, unknown> = {};
@@ -318,12 +355,14 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
 
   /** Runs a hook; returns the result when it settled synchronously, else reports it via hostDone. */
   function start(invId: number, variant: string, ctxJson: string, collectionsJson: string): string | undefined {
+    hostBegan(invId); // from here on, user code may run: a lost sandbox fails this invocation, never retries it
     const ctx = parse(ctxJson);
     const fn = hooks.get(variant);
     const result: any = { errors: {}, emits: [], logs: [] };
     const inv: Invocation = {
       id: invId, result, doc: isObject(ctx.data) ? ctx.data : {}, previous: ctx.previous, pending: 0,
       topLevelDone: false, finished: false, calls: new Map(), nextCall: 1, hiddenProps: new Set(), protectedProps: new Set(), sync: true, thrown: [],
+      file: variantFiles.get(variant) ?? `${ctx.collection}/${variant}.js`,
     };
     invocations.set(invId, inv);
     if (!fn) {
@@ -395,7 +434,7 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
         enumerable: true,
         configurable: true,
         get: () => previous[p],
-        set: () => { throw new TypeError(`Cannot modify protected property '${p}'`); },
+        set: () => { throw new CancelSignal(`Cannot modify protected property '${p}'`, 400, true); },
       });
     };
     // Deployd: a PUT protects `id` before Validate and Put, so `this.id = …` throws there.
@@ -526,7 +565,9 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any)
     }
   }
 
-  function register(variant: string, fn: Function): void {
+  function register(variant: string, fn: Function, file: string): void {
+    variantFiles.set(variant, file);
+    hookFiles.add(file);
     // Frozen with its prototype, so nothing (`arguments.callee.stash = …`) outlives a request.
     if ((fn as any).prototype) Object.freeze((fn as any).prototype);
     hooks.set(variant, Object.freeze(fn));

@@ -83,8 +83,14 @@ interface Invocation {
   runId: number;
   sandbox: Sandbox;
   file: string;
+  /** Set once its hook code starts (its time limit counts from then, not from when it queued). */
   deadline: number;
-  timer: NodeJS.Timeout;
+  timer?: NodeJS.Timeout;
+  began: boolean;
+  /** What to run it again with, if its sandbox is lost before it began. */
+  variant: HookVariant;
+  ctxJson: string;
+  retried: boolean;
 }
 
 const collections = new Map<string, LoadedCollection>();
@@ -105,9 +111,10 @@ function build(loaded: LoadedCollection): Sandbox {
       send({ t: 'call', inv: invocations.get(inv)?.runId ?? -1, worker: inv, call, payload });
     }, { ignored: true });
     const hostDone = new ivm.Callback((inv: number, text: string) => complete(inv, text), { ignored: true });
+    const hostBegan = new ivm.Callback((inv: number) => began(inv), { ignored: true });
     const freeze = isolate.compileScriptSync(FREEZE_HOOK, { filename: 'deployd:freeze' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
     const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`, { filename: 'deployd:runtime' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
-    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
+    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone, hostBegan], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
     const start = runtime.getSync('start', { reference: true }) as ivm.Reference<Function>;
     const deliver = runtime.getSync('deliver', { reference: true }) as ivm.Reference<Function>;
     const abort = runtime.getSync('abort', { reference: true }) as ivm.Reference<Function>;
@@ -122,7 +129,7 @@ function build(loaded: LoadedCollection): Sandbox {
           const script = isolate.compileScriptSync(wrapHookSource(variant, hook.source), { filename: hook.file, lineOffset: -1 });
           const fn = script.runSync(context, { reference: true, timeout: 1000 }) as ivm.Reference<Function>;
           const frozen = freeze.applySync(undefined, [fn.derefInto()], { result: { reference: true }, timeout: 1000 }) as unknown as ivm.Reference<Function>;
-          register.applySync(undefined, [variant, frozen.derefInto()], { timeout: 1000 });
+          register.applySync(undefined, [variant, frozen.derefInto(), hook.file], { timeout: 1000 });
         } catch (err) {
           errors[hook.event] ??= `${hook.file}: ${(err as Error).message}`;
         }
@@ -170,8 +177,17 @@ function kill(sandbox: Sandbox): void {
 function lost(sandbox: Sandbox, culprit: number | undefined, reason: 'memory' | 'stuck'): void {
   if (sandbox.dead) return;
   kill(sandbox);
+  const innocents: Invocation[] = [];
   for (const inv of [...sandbox.invocations]) {
-    const file = invocations.get(inv)?.file ?? `${sandbox.collection}/?.js`;
+    const invocation = invocations.get(inv);
+    // Queued behind the culprit, its code never ran: run it again on a fresh sandbox, once.
+    if (invocation && !invocation.began && !invocation.retried && inv !== culprit) {
+      invocations.delete(inv);
+      sandbox.invocations.delete(inv);
+      innocents.push(invocation);
+      continue;
+    }
+    const file = invocation?.file ?? `${sandbox.collection}/?.js`;
     const message = reason === 'stuck'
       ? `hook timed out: ${file}`
       : inv === culprit
@@ -191,6 +207,19 @@ function lost(sandbox: Sandbox, culprit: number | undefined, reason: 'memory' | 
       }
     });
   }
+  // After the rebuild above (setImmediate runs in order): each innocent starts once, on the new sandbox.
+  if (innocents.length > 0) setImmediate(() => { for (const invocation of innocents) run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true); });
+}
+
+/** The invocation's hook code started: its time limit runs from now. */
+function began(inv: number): void {
+  const invocation = invocations.get(inv);
+  if (!invocation || invocation.began) return;
+  invocation.began = true;
+  const timeoutMs = invocation.sandbox.timeoutMs;
+  invocation.deadline = Date.now() + timeoutMs;
+  invocation.timer = setTimeout(() => timedOut(inv), timeoutMs);
+  send({ t: 'began', id: invocation.runId });
 }
 
 function complete(inv: number, resultJson: string): void {
@@ -229,7 +258,15 @@ function enter(inv: number, sandbox: Sandbox, fn: ivm.Reference<Function>, args:
       if (sandbox.isolate.isDisposed || /disposed/i.test(message)) {
         if (!sandbox.dead) lost(sandbox, /memory limit/i.test(message) ? inv : undefined, 'memory');
         else lostAlready(inv);
-      } else if (/timed out/i.test(message)) timedOut(inv);
+      } else if (/timed out/i.test(message)) {
+        const invocation = invocations.get(inv);
+        // Timed out before its code began (queued behind a runaway call): run it again, once.
+        if (invocation && !invocation.began && !invocation.retried) {
+          invocations.delete(inv);
+          sandbox.invocations.delete(inv);
+          setImmediate(() => run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true));
+        } else timedOut(inv);
+      }
       else complete(inv, failure(`hook failed: ${file}: ${message}`));
     },
   ).finally(() => {
@@ -276,7 +313,7 @@ function timedOut(inv: number): void {
   }
 }
 
-function run(runId: number, name: string, variant: HookVariant, ctxJson: string): void {
+function run(runId: number, name: string, variant: HookVariant, ctxJson: string, retried = false): void {
   const loaded = collections.get(name);
   if (!loaded || loaded.hooks.length === 0) {
     send({ t: 'result', id: runId, resultJson: failure(`no hooks loaded for ${name}`) });
@@ -291,8 +328,9 @@ function run(runId: number, name: string, variant: HookVariant, ctxJson: string)
   }
   const file = sandbox.files.get(variant) ?? `${name}/${variant}.js`;
   const inv = nextInvocation++;
-  const timer = setTimeout(() => timedOut(inv), loaded.timeoutMs);
-  invocations.set(inv, { runId, sandbox, file, deadline: Date.now() + loaded.timeoutMs, timer });
+  // No time limit until it begins (see `began`): it may queue behind another call into the
+  // isolate, whose own limit (and the sandbox watchdog) bounds the wait.
+  invocations.set(inv, { runId, sandbox, file, deadline: Infinity, began: false, variant, ctxJson, retried });
   sandbox.invocations.add(inv);
   enter(inv, sandbox, sandbox.start, [inv, variant, ctxJson, namesJson], loaded.timeoutMs);
 }
