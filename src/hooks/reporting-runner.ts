@@ -10,7 +10,7 @@
  * is published (every subscriber and the history would otherwise carry it).
  */
 import type { FastifyBaseLogger } from 'fastify';
-import type { HookLimits, HookRunner, HookSource, InternalHandler, RunResult } from './hook-runner.js';
+import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from './hook-runner.js';
 import { jsonSize } from '../realtime/json-size.js';
 import type { EventContext, HookEvent } from './protocol.js';
 
@@ -35,6 +35,10 @@ export class ReportingRunner implements HookRunner {
 
   async ready(hookSet: string, events: HookEvent[]): Promise<void> {
     await this.inner.ready?.(hookSet, events);
+  }
+
+  status(): Partial<RunnerStatus> {
+    return this.inner.status?.() ?? {};
   }
 
   async run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<RunResult> {

@@ -96,6 +96,9 @@ export class Metrics {
       setCollections: (names: string[]) => runner.setCollections(names),
       setInternalHandler: (handler: InternalHandler) => runner.setInternalHandler(handler),
       close: () => runner.close(),
+      // Everything else a runner answers passes straight through (readiness before a write, status).
+      ready: runner.ready ? (hookSet: string, events: HookEvent[]) => runner.ready!(hookSet, events) : undefined,
+      status: runner.status ? () => runner.status!() : undefined,
       async run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
         const labels = { language: languageOf(ctx, hookSet), event: ctx.event as HookEvent };
         const end = metrics.hookSeconds.startTimer(labels);

@@ -20,6 +20,7 @@ const REQUEST_TIMEOUT_MS = 15_000;
 /** Creates an app folder with `resources/<name>/config.json` for each entry (and extra files). */
 export function makeApp(configs: Configs, files: Record<string, string> = {}): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deployd-test-'));
+  fs.mkdirSync(path.join(dir, 'resources')); // an app folder, even with no collection yet
   for (const [name, config] of Object.entries(configs)) writeConfig(dir, name, config);
   for (const [rel, text] of Object.entries(files)) {
     fs.mkdirSync(path.dirname(path.join(dir, rel)), { recursive: true });

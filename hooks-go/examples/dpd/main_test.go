@@ -44,7 +44,8 @@ func TestCommentOnAMissingTodo(t *testing.T) {
 	}
 }
 
-func TestAFailingDpdCallFailsTheHookWithItsStatus(t *testing.T) {
+// A returned error is a failure (500): only ctx.Cancel answers with a 4xx.
+func TestAFailingDpdCallFailsTheHook(t *testing.T) {
 	res := hookstest.Run(post, hookstest.Input{
 		Event: "post",
 		Data:  map[string]interface{}{"todoId": "t1"},
@@ -52,7 +53,7 @@ func TestAFailingDpdCallFailsTheHookWithItsStatus(t *testing.T) {
 			return nil, &hooks.DpdError{Status: 403, Message: "not allowed to read here"}
 		},
 	})
-	if res.Cancel == nil || res.Cancel.Status != 403 || !res.Cancel.IsError || res.Cancel.Message != "not allowed to read here" {
+	if res.Cancel == nil || res.Cancel.Status != 500 || !res.Cancel.IsError || res.Cancel.Message != "not allowed to read here" {
 		t.Errorf("cancel = %+v", res.Cancel)
 	}
 }
