@@ -431,8 +431,9 @@ const CASES: Case[] = [
       const names = body(await api.get(`/dpdt?tag=${name}-events`)).map((d: { name: string }) => d.name).sort();
       assert.deepEqual(names, [
         'aftercommit', 'aftercommit', 'aftercommit', 'beforerequest', 'beforerequest', 'beforerequest', 'beforerequest',
-        // Get runs for the GET, and on the document a POST and a PUT answer with.
-        'delete', 'get', 'get', 'get', 'post', 'put', 'validate', 'validate',
+        // Get runs for the GET, on the document a POST and a PUT answer with, and — these requests
+        // carry a query — to judge the PUT's and the DELETE's query on what the caller may see.
+        'delete', 'get', 'get', 'get', 'get', 'get', 'get', 'post', 'put', 'validate', 'validate',
       ]);
     },
   },
