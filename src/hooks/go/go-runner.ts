@@ -368,7 +368,7 @@ export class GoHookRunner implements HookRunner {
       const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
       if (!waited) {
         const files = mine.map((event) => set.files.get(event) ?? `${set.collection}/${event}.go`).join(', ');
-        throw new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${files} is still being built; nothing was stored; try again shortly`);
+        throw Object.assign(new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${files} is still being built; nothing was stored; try again shortly`), { headers: { 'Retry-After': '5' } });
       }
     }
     for (const event of mine) {
