@@ -88,7 +88,15 @@ export class TestServer {
     if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.proc.exitCode;
     const exited = new Promise<number | null>((resolve) => this.proc.once('exit', (code) => resolve(code)));
     this.proc.kill(signal);
-    return exited;
+    // A server that does not exit within 20 s of its signal is killed: a stuck child must never keep
+    // the test file alive (the test that wanted a clean exit code sees null and fails instead).
+    const force = setTimeout(() => this.proc.kill('SIGKILL'), 20_000);
+    force.unref();
+    try {
+      return await exited;
+    } finally {
+      clearTimeout(force);
+    }
   }
 }
 
