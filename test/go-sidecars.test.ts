@@ -239,7 +239,7 @@ describe('Go hook sidecars', () => {
     const running = new Set(sidecarPids(app).values());
     const retired = [...binariesBefore].filter((b) => !running.has(b));
     assert.equal(retired.length, 1, JSON.stringify({ binariesBefore: [...binariesBefore], running: [...running] }));
-    await eventually(() => !fs.existsSync(retired[0]!), 5000, 'the retired build to be removed');
+    await eventually(() => !fs.existsSync(retired[0]!), 30_000, 'the retired build to be removed (after its 10 s grace)');
     for (const b of running) assert.ok(fs.existsSync(b), b);
   });
 

@@ -132,6 +132,9 @@ export interface GoHookStatus {
   retry?: 'next request' | 'next change';
 }
 
+/** How long a retired build folder is kept before it is removed (if no set uses it by then). */
+const RETIRED_BUILD_GRACE_MS = 10_000;
+
 export class GoHookRunner implements HookRunner {
   private readonly sets = new Map<string, HookSet>();
   private readonly sdkDir: string;
@@ -323,13 +326,18 @@ export class GoHookRunner implements HookRunner {
     if (!binary || this.closed || set.plannedBinary === undefined) return; // prebuilt goPlugin programs are the user's
     const dir = path.dirname(binary);
     if (path.dirname(dir) !== path.resolve(this.options.buildDir)) return;
-    for (const other of this.sets.values()) {
-      if ((other.binary ?? other.plannedBinary) === binary) return;
-    }
-    fs.rm(dir, { recursive: true, force: true }, (err) => {
-      if (err) this.options.log.warn({ collection: set.collection, dir, err: err.message }, 'could not remove a retired Go hook build');
-      else this.options.log.info({ collection: set.collection, dir }, 'removed a retired Go hook build');
-    });
+    const usedElsewhere = () => [...this.sets.values()].some((other) => (other.binary ?? other.plannedBinary) === binary);
+    if (usedElsewhere()) return;
+    // Later, and only if still unused: a reload that brings the same sources back (an edit undone,
+    // the admin API restoring a file it refused) starts a new set building into this very folder.
+    const timer = setTimeout(() => {
+      if (this.closed || usedElsewhere()) return;
+      fs.rm(dir, { recursive: true, force: true }, (err) => {
+        if (err) this.options.log.warn({ collection: set.collection, dir, err: err.message }, 'could not remove a retired Go hook build');
+        else this.options.log.info({ collection: set.collection, dir }, 'removed a retired Go hook build');
+      });
+    }, RETIRED_BUILD_GRACE_MS);
+    timer.unref();
   }
 
   setCollections(_names: string[]): void {
@@ -362,6 +370,8 @@ export class GoHookRunner implements HookRunner {
   async ready(hookSet: string, events: HookEvent[]): Promise<void> {
     const set = this.sets.get(hookSet);
     if (!set) return; // nothing loaded: load() returned its errors to the registry, which checks them
+    // A build that failed for a reason other than the code is retried by the request itself (run()).
+    if (set.state === 'failed' && set.retryable) return;
     const mine = events.filter((event) => set.files.has(event) || set.errors[event]);
     if (mine.length === 0) return;
     if (set.state === 'loading') {
