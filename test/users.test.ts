@@ -128,7 +128,9 @@ before(async () => {
 }, { timeout: 120_000 });
 
 after(async () => {
-  await Promise.all(started.map((s) => s.stop()));
+  // What started, and what a test put in its place (the restart test starts a new sharedA).
+  const all = new Set([...started, main, hooks, short, throttle, sharedA, sharedB].filter(Boolean));
+  await Promise.all([...all].map((s) => s.stop()));
 }, { timeout: 60_000 });
 
 /** `password` appears nowhere in the answer (any depth). */
