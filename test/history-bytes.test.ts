@@ -9,7 +9,7 @@ import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { KEYS, RedisStream } from '../src/bus/redis-stream.js';
 import { frameBytes, MemoryHistory } from '../src/realtime/history.js';
-import { jsonSize } from '../src/realtime/json-size.js';
+import { jsonSize } from '../src/util/json-size.js';
 import { RedisServer } from './helpers/redis.js';
 import { makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
 import { Peer } from './helpers/ws-peer.js';

@@ -18,7 +18,8 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { hashPassword } from '../src/auth/passwords.js';
 import type { DeploydServer } from '../src/server.js';
-import type { CollectionStore, Doc } from '../src/store/store.js';
+import type { CollectionStore } from '../src/store/store.js';
+import type { Doc } from '../src/core/document.js';
 import { makeApp } from './helpers/server.js';
 
 const KEY = randomBytes(24).toString('hex');

@@ -23,7 +23,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
-import { parseSchema } from '../src/collections/schema.js';
+import { parseSchema } from '../src/core/schema.js';
 import { parseQuery } from '../src/query/filter.js';
 import { FilterTranslator } from '../src/store/sqlite/translate.js';
 import { mongoTarget, type MongoTarget } from './helpers/mongo.js';

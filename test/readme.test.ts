@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { after, before, describe, it } from 'node:test';
 import { FLAGS } from '../src/cli/options.js';
-import { parseSchema } from '../src/collections/schema.js';
+import { parseSchema } from '../src/core/schema.js';
 import { readRealtimeConfig } from '../src/realtime/config.js';
 import { goBuilt, useGo } from './helpers/go.js';
 import { RedisServer } from './helpers/redis.js';

@@ -27,7 +27,7 @@ import { ROOT_SESSIONS, sessionIdOf, type Sessions } from '../auth/sessions.js';
 import { RawJson, type Collection } from '../collections/collection.js';
 import { dispatch } from '../collections/dispatch.js';
 import type { CollectionEntry, Registry } from '../collections/registry.js';
-import { isValidCollectionName, parseSchema } from '../collections/schema.js';
+import { isValidCollectionName, parseSchema } from '../core/schema.js';
 import { DeploydError, Errors } from '../errors.js';
 import { isGoHook } from '../hooks/composite-runner.js';
 import { DEFAULT_HOOK_LIMITS, type HookRunner, type RunnerStatus } from '../hooks/hook-runner.js';

@@ -7,7 +7,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Registry } from '../collections/registry.js';
-import { requireObjectBody } from '../collections/document.js';
+import { requireObjectBody } from '../core/document.js';
 import { UserCollection } from '../collections/user-collection.js';
 import { Errors } from '../errors.js';
 import { requestScope } from './collection-routes.js';

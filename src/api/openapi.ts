@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from '../collections/registry.js';
-import type { CollectionSchema, PropertyDef, Rule, RuleAction } from '../collections/schema.js';
+import type { CollectionSchema, PropertyDef, Rule, RuleAction } from '../core/schema.js';
 
 type Json = Record<string, unknown>;
 

@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { Redis } from 'ioredis';
 import { Errors } from '../errors.js';
-import type { UserSettings } from '../collections/schema.js';
+import type { UserSettings } from '../core/schema.js';
 
 type Throttle = UserSettings['throttle'];
 

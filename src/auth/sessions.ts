@@ -4,9 +4,11 @@
  * stored: a session's id is the SHA-256 of its token, so a copy of the database logs nobody in.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import type { CollectionSchema, PropertyDef } from '../collections/schema.js';
-import type { Filter } from '../query/filter.js';
-import { emptyUpdate, type CollectionStore, type Doc, type Store } from '../store/store.js';
+import type { CollectionSchema, PropertyDef } from '../core/schema.js';
+import type { Filter } from '../core/filter.js';
+import { type CollectionStore, type Store } from '../store/store.js';
+import { emptyUpdate } from '../core/update.js';
+import { type Doc } from '../core/document.js';
 
 export interface Session {
   /** SHA-256 of the token (hex). */

@@ -16,16 +16,19 @@ import type { EventBus } from '../bus/event-bus.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject, SessionRooms } from '../hooks/protocol.js';
-import { parseQuery, project, type Filter, type ParsedQuery, type QueryLimits } from '../query/filter.js';
-import type { CollectionStore, Doc, UpdateSpec } from '../store/store.js';
+import { parseQuery, type ParsedQuery, type QueryLimits } from '../query/filter.js';
+import { project, type Filter } from '../core/filter.js';
+import type { CollectionStore } from '../store/store.js';
+import type { Doc } from '../core/document.js';
+import type { UpdateSpec } from '../core/update.js';
 import { alteredField, checkQueryable, hiddenProperties, queriedFields, withoutHidden } from '../policy/read-policy.js';
 import { andFilter, checkDocument, mayRead, ruleFilter } from '../policy/rules.js';
 import { authorizeUpdate, effectiveChange, ownsDocuments, protectedFields, stampOwner, touchedFields, type Writer } from '../policy/write-policy.js';
-import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate, takeSecrets } from './document.js';
+import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate, takeSecrets } from '../core/document.js';
 import { assertWriteHooksReady } from './hook-readiness.js';
-import { newId } from './id.js';
-import { secretFields, type CollectionSchema } from './schema.js';
-import { applyUpdate, hasChanges, withoutFields } from './update.js';
+import { newId } from '../core/id.js';
+import { secretFields, type CollectionSchema } from '../core/schema.js';
+import { applyUpdate, hasChanges, withoutFields } from '../core/update.js';
 
 export type { Caller };
 

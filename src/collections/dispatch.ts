@@ -5,8 +5,8 @@
  */
 import { Errors } from '../errors.js';
 import type { Answer, Collection, RequestScope } from './collection.js';
-import { requireObjectBody } from './document.js';
-import { isPlausibleId } from './id.js';
+import { requireObjectBody } from '../core/document.js';
+import { isPlausibleId } from '../core/id.js';
 import { UserCollection } from './user-collection.js';
 
 export interface CollectionRequest {

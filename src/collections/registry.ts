@@ -29,7 +29,7 @@ import { parseQuery } from '../query/filter.js';
 import { namesHiddenBy } from '../policy/read-policy.js';
 import { eventResourceSource } from '../hooks/event-resource.js';
 import { Collection, type CollectionDeps } from './collection.js';
-import { parseSchema, type CollectionSchema } from './schema.js';
+import { parseSchema, type CollectionSchema } from '../core/schema.js';
 import { UserCollection } from './user-collection.js';
 
 export interface RegistryDeps {

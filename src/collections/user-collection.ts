@@ -14,9 +14,10 @@ import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Session, Sessions } from '../auth/sessions.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { JsonObject } from '../hooks/protocol.js';
-import { emptyUpdate, type Doc } from '../store/store.js';
+import { emptyUpdate } from '../core/update.js';
+import { type Doc } from '../core/document.js';
 import { Collection, type Answer, type CollectionDeps, type RequestScope } from './collection.js';
-import type { CollectionSchema, UserSettings } from './schema.js';
+import type { CollectionSchema, UserSettings } from '../core/schema.js';
 
 export interface UserCollectionDeps extends CollectionDeps {
   sessions: Sessions;

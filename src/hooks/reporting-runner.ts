@@ -11,7 +11,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from './hook-runner.js';
-import { jsonSize } from '../realtime/json-size.js';
+import { jsonSize } from '../util/json-size.js';
 import type { EventContext, HookEvent } from './protocol.js';
 
 export class ReportingRunner implements HookRunner {

@@ -20,8 +20,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
-import type { Filter, ParsedQuery } from '../query/filter.js';
-import type { CollectionSchema } from '../collections/schema.js';
+import type { ParsedQuery } from '../query/filter.js';
+import type { Filter } from '../core/filter.js';
+import type { CollectionSchema } from '../core/schema.js';
 
 /** The top-level fields a query's filter and sort look at (`a.b` counts as `a`). */
 export function queriedFields(parsed: ParsedQuery): Set<string> {

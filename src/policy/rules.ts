@@ -9,8 +9,8 @@
  */
 import { Errors, type DeploydError } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
-import type { Filter } from '../query/filter.js';
-import type { CollectionSchema, RuleAction } from '../collections/schema.js';
+import type { Filter } from '../core/filter.js';
+import type { CollectionSchema, RuleAction } from '../core/schema.js';
 
 export function userIdOf(caller: Caller): string | undefined {
   const id = caller.me?.id;

@@ -17,8 +17,9 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
-import type { CollectionSchema } from '../collections/schema.js';
-import type { Doc, UpdateSpec } from '../store/store.js';
+import type { CollectionSchema } from '../core/schema.js';
+import type { Doc } from '../core/document.js';
+import type { UpdateSpec } from '../core/update.js';
 import { userIdOf } from './rules.js';
 
 /** Who writes, as far as the write policy cares. */

@@ -5,46 +5,12 @@
  *   - values are coerced to the declared type (dates become ISO-8601 strings);
  *   - logical operators hold arrays of normalized filters.
  */
-import type { CollectionSchema, PropertyDef } from '../collections/schema.js';
+import type { CollectionSchema, PropertyDef } from '../core/schema.js';
+import type { Filter, FindOptions, Literal, Operators, Projection, SortKey } from '../core/filter.js';
+import { toIsoDate } from '../core/coerce.js';
 import { Errors } from '../errors.js';
 import { checkInput, FORBIDDEN_KEYS, NUMERIC } from '../util/input.js';
-import type { FindOptions, SortKey } from '../store/store.js';
 import { compileRegex } from './regex.js';
-
-export type Literal = string | number | boolean | null | Literal[] | { [key: string]: Literal };
-
-export interface Operators {
-  $eq?: Literal;
-  $ne?: Literal;
-  $gt?: string | number;
-  $gte?: string | number;
-  $lt?: string | number;
-  $lte?: string | number;
-  $in?: Literal[];
-  $nin?: Literal[];
-  $all?: Literal[];
-  $exists?: boolean;
-  $size?: number;
-  $regex?: string;
-  $options?: string;
-  $not?: Operators;
-  /** Either a filter over object elements or operators over scalar elements. */
-  $elemMatch?: { filter: Filter } | { operators: Operators };
-}
-
-export interface Filter {
-  fields: Record<string, Operators>;
-  $or?: Filter[];
-  $and?: Filter[];
-  $nor?: Filter[];
-}
-
-export interface Projection {
-  mode: 'include' | 'exclude';
-  fields: string[];
-  /** `{"id":0}`: the one exclusion allowed alongside inclusions. */
-  excludeId: boolean;
-}
 
 export interface ParsedQuery {
   filter: Filter;
@@ -297,13 +263,6 @@ function coerce(path: string, value: unknown, prop: PropertyDef | undefined, ctx
   }
 }
 
-export function toIsoDate(value: unknown): string | undefined {
-  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  if (typeof value === 'string' && value.trim() === '') return undefined;
-  const date = new Date(typeof value === 'string' && NUMERIC.test(value) ? Number(value) : value);
-  return Number.isNaN(date.getTime()) ? undefined : date.toISOString();
-}
-
 function toLiteral(path: string, value: unknown): Literal {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value as Literal;
   if (typeof value === 'number') {
@@ -416,45 +375,4 @@ function tryJson(text: string): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** Applies a projection to a document (include mode always keeps `id`). */
-export function project<T extends Record<string, unknown>>(doc: T, projection: Projection | undefined): T {
-  if (!projection) return doc;
-  if (projection.mode === 'include') {
-    const out: Record<string, unknown> = {};
-    if (!projection.excludeId) out.id = doc.id;
-    for (const field of projection.fields) copyPath(doc, out, field);
-    return out as T;
-  }
-  const out = structuredClone(doc) as Record<string, unknown>;
-  for (const field of projection.fields) deletePath(out, field);
-  if (projection.excludeId) delete out.id;
-  return out as T;
-}
-
-function copyPath(from: Record<string, unknown>, to: Record<string, unknown>, path: string): void {
-  const parts = path.split('.');
-  let src: unknown = from;
-  for (const p of parts) {
-    if (!isPlainObject(src) || !(p in src)) return;
-    src = src[p];
-  }
-  let dst = to;
-  for (let i = 0; i < parts.length - 1; i++) {
-    const p = parts[i];
-    if (!isPlainObject(dst[p])) dst[p] = {};
-    dst = dst[p] as Record<string, unknown>;
-  }
-  dst[parts[parts.length - 1]] = src;
-}
-
-function deletePath(obj: Record<string, unknown>, path: string): void {
-  const parts = path.split('.');
-  let cur: unknown = obj;
-  for (let i = 0; i < parts.length - 1; i++) {
-    if (!isPlainObject(cur)) return;
-    cur = cur[parts[i]];
-  }
-  if (isPlainObject(cur)) delete cur[parts[parts.length - 1]];
 }

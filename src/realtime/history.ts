@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { BusMessage } from '../bus/event-bus.js';
-import { jsonSize } from './json-size.js';
+import { jsonSize } from '../util/json-size.js';
 
 export interface StreamEvent {
   id: string;

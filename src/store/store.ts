@@ -3,38 +3,11 @@
  * filters (already validated and coerced by `query/normalize`) with identical results on every
  * backend: SQLite (embedded, default) and MongoDB (when DATABASE_URL says so).
  */
-import type { CollectionSchema } from '../collections/schema.js';
-import type { Filter } from '../query/filter.js';
+import type { Doc } from '../core/document.js';
+import type { Filter, FindOptions } from '../core/filter.js';
+import type { CollectionSchema } from '../core/schema.js';
+import type { UpdateSpec } from '../core/update.js';
 
-export type Doc = { id: string } & Record<string, unknown>;
-
-export interface SortKey {
-  field: string;
-  direction: 1 | -1;
-}
-
-export interface FindOptions {
-  sort?: SortKey[];
-  limit?: number;
-  skip?: number;
-}
-
-/**
- * Changes to one document, applied atomically by the store against the stored version
- * (so 50 concurrent `$inc` end at exactly +50).
- */
-export interface UpdateSpec {
-  set: Record<string, unknown>;
-  unset: string[];
-  inc: Record<string, number>;
-  push: Record<string, unknown[]>;
-  pull: Record<string, unknown[]>;
-  addUnique: Record<string, unknown[]>;
-}
-
-export function emptyUpdate(): UpdateSpec {
-  return { set: {}, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} };
-}
 
 export interface CollectionStore {
   find(filter: Filter, options?: FindOptions): Promise<Doc[]>;

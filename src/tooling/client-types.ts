@@ -15,7 +15,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { findConfigs } from '../collections/registry.js';
-import { parseSchema, type CollectionSchema, type PropertyDef, type PropertyType } from '../collections/schema.js';
+import { parseSchema, type CollectionSchema, type PropertyDef, type PropertyType } from '../core/schema.js';
 
 export class TypesError extends Error {}
 

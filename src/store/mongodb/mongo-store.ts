@@ -8,11 +8,14 @@
  * driver's monitor notices when MongoDB is back (indexes are then ensured before the first use).
  */
 import { MongoClient, MongoServerError, ObjectId, type Collection as MongoCollection, type Db, type Document } from 'mongodb';
-import { indexedProperties, type CollectionSchema, type PropertyDef } from '../../collections/schema.js';
-import { applyUpdate } from '../../collections/update.js';
+import { indexedProperties, type CollectionSchema, type PropertyDef } from '../../core/schema.js';
+import { applyUpdate } from '../../core/update.js';
 import { DeploydError, Errors, uniqueViolation } from '../../errors.js';
-import type { Filter } from '../../query/filter.js';
-import type { CollectionStore, Doc, FindOptions, Store, StoreStatus, UpdateSpec } from '../store.js';
+import type { Filter } from '../../core/filter.js';
+import type { CollectionStore, Store, StoreStatus } from '../store.js';
+import type { Doc } from '../../core/document.js';
+import type { FindOptions } from '../../core/filter.js';
+import type { UpdateSpec } from '../../core/update.js';
 import { HIDDEN, nativeGuard, ORDER_FIELD, toMongoFilter, toMongoSort, toMongoUpdate, VERSION_FIELD, type MongoQuery } from './translate.js';
 import { driverDefaults, isUnavailable, mongoCollectionName, redactUrl } from './connection.js';
 

@@ -3,8 +3,9 @@
  * filter language *is* MongoDB's, so this is mostly renaming: `id` ↔ `_id` at the top level, the
  * store's hidden fields kept out of reach, and regex flags MongoDB does not know dropped.
  */
-import type { Filter, Literal, Operators } from '../../query/filter.js';
-import type { SortKey, UpdateSpec } from '../store.js';
+import type { Filter, Literal, Operators } from '../../core/filter.js';
+import type { SortKey } from '../../core/filter.js';
+import type { UpdateSpec } from '../../core/update.js';
 
 /** Insertion order: SQLite's rowid, which MongoDB has no equivalent of (natural order is unspecified). */
 export const ORDER_FIELD = '_dpd_order';

@@ -9,9 +9,9 @@
  * and are embedded as JSON-path string literals so that expression indexes apply; every value is a
  * bound parameter.
  */
-import type { CollectionSchema } from '../../collections/schema.js';
-import type { Filter, Literal, Operators } from '../../query/filter.js';
-import type { SortKey } from '../store.js';
+import type { CollectionSchema } from '../../core/schema.js';
+import type { Filter, Literal, Operators } from '../../core/filter.js';
+import type { SortKey } from '../../core/filter.js';
 
 export interface SqlFragment {
   sql: string;

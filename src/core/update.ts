@@ -5,7 +5,24 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';
-import type { Doc, UpdateSpec } from '../store/store.js';
+import type { Doc } from './document.js';
+
+/**
+ * Changes to one document, applied atomically by the store against the stored version
+ * (so 50 concurrent `$inc` end at exactly +50).
+ */
+export interface UpdateSpec {
+  set: Record<string, unknown>;
+  unset: string[];
+  inc: Record<string, number>;
+  push: Record<string, unknown[]>;
+  pull: Record<string, unknown[]>;
+  addUnique: Record<string, unknown[]>;
+}
+
+export function emptyUpdate(): UpdateSpec {
+  return { set: {}, unset: [], inc: {}, push: {}, pull: {}, addUnique: {} };
+}
 
 export function applyUpdate(stored: Doc, spec: UpdateSpec): Doc {
   const doc: Doc = { ...stored };

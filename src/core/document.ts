@@ -6,11 +6,13 @@
  */
 import { isDeepStrictEqual } from 'node:util';
 import { Errors, validationError } from '../errors.js';
-import { toIsoDate } from '../query/filter.js';
+import { coerceValue } from './coerce.js';
 import { NUMERIC } from '../util/input.js';
-import { emptyUpdate, type UpdateSpec } from '../store/store.js';
-import { applyUpdate } from './update.js';
+import { applyUpdate, emptyUpdate, type UpdateSpec } from './update.js';
 import type { CollectionSchema, PropertyDef } from './schema.js';
+
+/** A stored document: `id` plus its fields. */
+export type Doc = { id: string } & Record<string, unknown>;
 
 const COMMANDS = new Set(['$inc', '$push', '$pushAll', '$pull', '$pullAll', '$addUnique', '$set', '$unset']);
 const SERVER_MANAGED = new Set(['id', 'createdAt', 'updatedAt']);
@@ -20,35 +22,6 @@ type Errs = Record<string, string>;
 /** A value "exists" for `required` unless it is missing, null or an empty string (Deployd). */
 function exists(value: unknown): boolean {
   return value !== undefined && value !== null && value !== '';
-}
-
-export function coerceValue(prop: PropertyDef, value: unknown): { value: unknown } | { error: string } {
-  if (value === null) return { value: null };
-  switch (prop.type) {
-    case 'string':
-      if (typeof value === 'string') return { value };
-      if (typeof value === 'number' && Number.isFinite(value)) return { value: String(value) };
-      return { error: prop.typeError ?? 'must be a string' };
-    case 'number':
-      if (typeof value === 'number' && Number.isFinite(value)) return { value };
-      if (typeof value === 'string' && NUMERIC.test(value.trim())) return { value: Number(value.trim()) };
-      return { error: prop.typeError ?? 'must be a number' };
-    case 'boolean':
-      if (typeof value === 'boolean') return { value };
-      if (value === 'true') return { value: true };
-      if (value === 'false') return { value: false };
-      return { error: prop.typeError ?? 'must be a boolean' };
-    case 'date': {
-      const iso = toIsoDate(value);
-      return iso === undefined ? { error: 'must be a date' } : { value: iso };
-    }
-    case 'object':
-      if (typeof value === 'object' && !Array.isArray(value)) return { value };
-      return { error: 'must be an object' };
-    case 'array':
-      if (Array.isArray(value)) return { value };
-      return { error: 'must be an array' };
-  }
 }
 
 function isCommandObject(value: unknown): value is Record<string, unknown> {
