@@ -1,7 +1,8 @@
 /**
  * Errors as data: every error the server answers with has a stable `code`, an HTTP status and a
  * message. The JSON body keeps Deployd's shape (`message`, `statusCode`, `status`, and `errors` for
- * validation) so existing clients keep working; `code` is additive.
+ * validation) so existing clients keep working; `code` is additive. Every code is defined here, and
+ * only here (test/errors.test.ts checks): elsewhere an error is made with `Errors.<name>(…)`.
  */
 
 const kDeploydError = Symbol.for('deployd-ts.error');
@@ -71,12 +72,36 @@ export const Errors = {
   storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
   storeUnavailable: define('DPD_ERR_STORE_UNAVAILABLE', 503, () => 'the database cannot be reached, try again later'),
   internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
+  /** A 4xx that Fastify raised (its status kept), answered in the Deployd shape. */
+  clientError: withStatus('DPD_ERR_BAD_REQUEST', (detail: string) => detail),
+  timeout: define('DPD_ERR_TIMEOUT', 408, () => 'the request took too long to arrive'),
+  headersTooLarge: define('DPD_ERR_HEADERS_TOO_LARGE', 431, () => 'the URL and headers must fit in 16 KB; send large queries with POST /<collection>/query'),
+  upgradeRequired: define('DPD_ERR_UPGRADE_REQUIRED', 426, () => 'connect with a WebSocket client (Upgrade: websocket)'),
+  tooManyConnections: define('DPD_ERR_TOO_MANY_CONNECTIONS', 503, (max: number) => `the server has reached its limit of ${max} real-time connections`),
+  realtimeOff: define('DPD_ERR_REALTIME_OFF', 409, () => 'real-time is turned off in .deployd/realtime.json'),
+  collectionMissing: define('DPD_ERR_NOT_FOUND', 404, (name: string) => `no collection "${name}"`),
+  writeFailed: define('DPD_ERR_WRITE_FAILED', 500, (where: string, why: string) => `could not write ${where}: ${why}`),
+  dashboardNotBuilt: define('DPD_ERR_DASHBOARD_NOT_BUILT', 503, () => 'the dashboard is not built: run `make build`'),
+  /** A hook that did not load: requests needing it fail closed. */
+  hookLoad: define('DPD_ERR_HOOK_LOAD', 500, (detail: string) => detail),
+  /** A hook's `cancel(message, status)` with a 4xx status. */
+  hookCancelled: withStatus('DPD_ERR_HOOK_CANCELLED', (message: string) => message),
+  /** A hook's cancel with a 5xx status. */
+  hookFailed: withStatus('DPD_ERR_HOOK_FAILED', (message: string) => message),
 };
 
-export function validationError(errors: Record<string, string>): DeploydError {
-  return new DeploydError('DPD_ERR_VALIDATION', 400, 'validation failed', errors);
+/** An error whose status is chosen where it is raised (within the class its code names). */
+function withStatus<A extends unknown[]>(code: string, message: (...args: A) => string): ((statusCode: number, ...args: A) => DeploydError) & { code: string } {
+  const factory = (statusCode: number, ...args: A) => new DeploydError(code, statusCode, message(...args));
+  return Object.assign(factory, { code });
 }
 
-export function uniqueViolation(field: string): DeploydError {
-  return new DeploydError('DPD_ERR_UNIQUE', 409, `${field} must be unique`, { [field]: 'must be unique' });
-}
+export const validationError = Object.assign(
+  (errors: Record<string, string>): DeploydError => new DeploydError('DPD_ERR_VALIDATION', 400, 'validation failed', errors),
+  { code: 'DPD_ERR_VALIDATION', statusCode: 400 },
+);
+
+export const uniqueViolation = Object.assign(
+  (field: string): DeploydError => new DeploydError('DPD_ERR_UNIQUE', 409, `${field} must be unique`, { [field]: 'must be unique' }),
+  { code: 'DPD_ERR_UNIQUE', statusCode: 409 },
+);

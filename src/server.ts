@@ -43,6 +43,7 @@ import { MemoryHistory, type EventHistory } from './realtime/history.js';
 import { RedisHistory } from './realtime/redis-history.js';
 import { Metrics } from './metrics/metrics.js';
 import { openStore } from './store/open-store.js';
+import { Errors } from './errors.js';
 import { defaultLogFormat, logStream, type LogFormat } from './logging.js';
 import type { Store } from './store/store.js';
 
@@ -256,7 +257,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   if (gateway) {
     app.get('/ws', async (_request, reply) => {
       reply.code(426).header('Upgrade', 'websocket');
-      return { message: 'connect with a WebSocket client (Upgrade: websocket)', statusCode: 426, status: 426, code: 'DPD_ERR_UPGRADE_REQUIRED' };
+      return Errors.upgradeRequired().toJSON();
     });
   }
 

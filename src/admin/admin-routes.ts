@@ -24,11 +24,13 @@ import { ROOT, type Authenticator } from '../auth/authenticator.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { MasterKey } from '../auth/master-key.js';
 import { ROOT_SESSIONS, sessionIdOf, type Sessions } from '../auth/sessions.js';
-import { RawJson, type Collection } from '../collections/collection.js';
+import type { Collection } from '../collections/collection.js';
+import { RawJson } from '../pipeline/answer.js';
+import { runRequest } from '../pipeline/run-request.js';
 import { dispatch } from '../collections/dispatch.js';
 import type { CollectionEntry, Registry } from '../collections/registry.js';
 import { isValidCollectionName, parseSchema } from '../core/schema.js';
-import { DeploydError, Errors } from '../errors.js';
+import { Errors } from '../errors.js';
 import { isGoHook } from '../hooks/composite-runner.js';
 import { DEFAULT_HOOK_LIMITS, type HookRunner, type RunnerStatus } from '../hooks/hook-runner.js';
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
@@ -37,7 +39,6 @@ import type { RealtimeGateway } from '../realtime/gateway.js';
 import type { EventHistory } from '../realtime/history.js';
 import type { Store } from '../store/store.js';
 import { parseSearch, splitUrl } from '../api/request-input.js';
-import { requestScope } from '../api/collection-routes.js';
 import { readIfExists, restore, writeFileAtomic } from './atomic-files.js';
 import type { EventMonitor } from './monitor.js';
 import type { ClusterPresence } from './presence.js';
@@ -271,9 +272,8 @@ export async function adminRoutes(app: FastifyInstance, options: AdminOptions): 
     const rest = (request.params['*'] ?? '').split('/').filter(Boolean);
     const { raw: query, json } = parseSearch(search, options.limits.maxDepth);
     const method = request.method === 'HEAD' ? 'GET' : request.method;
-    const scope = requestScope(request, { caller: ROOT }, `${method} /${collection.name}`, query, request.body);
-    const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body: request.body, address: request.ip });
-    for (const publish of scope.outbox) publish();
+    const facts = { identity: { caller: ROOT }, requestId: String(request.id), key: `${method} /${collection.name}`, query, body: request.body };
+    const answer = await runRequest(facts, (scope) => dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body: request.body, address: request.ip }));
     return answer.body instanceof RawJson ? JSON.parse(answer.body.text) : answer.body ?? null;
   };
   for (const url of ['/_admin/collections/:name/documents', '/_admin/collections/:name/documents/*']) {
@@ -296,7 +296,7 @@ export async function adminRoutes(app: FastifyInstance, options: AdminOptions): 
   app.get('/_admin/events', async () => options.monitor?.entries() ?? []);
 
   app.get('/_admin/monitor', async (request, reply) => {
-    if (!options.monitor) throw new DeploydError('DPD_ERR_REALTIME_OFF', 409, 'real-time is turned off in .deployd/realtime.json');
+    if (!options.monitor) throw Errors.realtimeOff();
     reply.hijack();
     options.monitor.stream(reply.raw);
   });
@@ -332,7 +332,7 @@ function summary(entry: CollectionEntry) {
 
 function existing(registry: Registry, name: string): CollectionEntry {
   const entry = registry.get(name);
-  if (!entry) throw new DeploydError('DPD_ERR_NOT_FOUND', 404, `no collection "${name}"`);
+  if (!entry) throw Errors.collectionMissing(name);
   return entry;
 }
 
@@ -372,7 +372,7 @@ async function applyOrUndo(registry: Registry, file: string, text: string, probl
   } catch (err) {
     // The disk refused (full, read-only, a file where a folder should be): nothing was replaced.
     const where = path.relative(path.dirname(registry.resourcesDir), file);
-    throw new DeploydError('DPD_ERR_WRITE_FAILED', 500, `could not write ${where}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    throw Errors.writeFailed(where, (err as NodeJS.ErrnoException).code ?? (err as Error).message);
   }
   await registry.reload();
   const refused = await problem();

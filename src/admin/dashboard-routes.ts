@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
-import { DeploydError } from '../errors.js';
+import { Errors } from '../errors.js';
 
 /** dist/src/admin/ → dist/dashboard (where `vite build` writes). */
 export const DASHBOARD_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../dashboard');
@@ -20,7 +20,7 @@ export async function dashboardRoutes(app: FastifyInstance, options: { dir?: str
   app.get('/dashboard', async (_request, reply) => reply.redirect('/dashboard/', 302));
   if (!fs.existsSync(path.join(dir, 'index.html'))) {
     app.get('/dashboard/*', async () => {
-      throw new DeploydError('DPD_ERR_DASHBOARD_NOT_BUILT', 503, 'the dashboard is not built: run `make build`');
+      throw Errors.dashboardNotBuilt();
     });
     return;
   }

@@ -10,7 +10,7 @@ import type { Registry } from '../collections/registry.js';
 import { requireObjectBody } from '../core/document.js';
 import { UserCollection } from '../collections/user-collection.js';
 import { Errors } from '../errors.js';
-import { requestScope } from './collection-routes.js';
+import { runRequest } from '../pipeline/run-request.js';
 
 export async function authRoutes(app: FastifyInstance, options: { registry: Registry; auth: Authenticator }): Promise<void> {
   const { registry, auth } = options;
@@ -20,9 +20,8 @@ export async function authRoutes(app: FastifyInstance, options: { registry: Regi
     if (!users) throw Errors.resourceNotFound();
     const identity = await auth.identify(request.headers);
     const body = requireObjectBody(request.body);
-    const scope = requestScope(request, identity, `POST /${users.name}`, {}, body, '/login');
-    const login = await users.track(() => users.login(scope, body.username ?? body.email, body.password, request.ip, true));
-    for (const publish of scope.outbox) publish();
+    const facts = { identity, requestId: String(request.id), key: `POST /${users.name}`, query: {}, body, url: '/login' };
+    const login = await runRequest(facts, (scope) => users.track(() => users.login(scope, body.username ?? body.email, body.password, request.ip, true)));
     reply.header('Cache-Control', 'no-store');
     reply.header('X-Session-Token', login.token);
     return { token: login.token, expiresAt: new Date(login.session.lastActive + login.session.idleMs).toISOString(), user: login.user };

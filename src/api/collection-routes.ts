@@ -7,12 +7,14 @@
  * Collections are resolved per request from the live registry, so config changes apply at once.
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { Authenticator, RequestIdentity } from '../auth/authenticator.js';
+import type { Authenticator } from '../auth/authenticator.js';
 import { stringifySetCookie } from 'cookie';
-import { RawJson, type Collection, type RequestScope, type SessionChange } from '../collections/collection.js';
-import { dispatch, recursionLimit } from '../collections/dispatch.js';
+import type { Collection } from '../collections/collection.js';
+import { dispatch } from '../collections/dispatch.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
+import { RawJson, type SessionChange } from '../pipeline/answer.js';
+import { runRequest } from '../pipeline/run-request.js';
 import type { QueryLimits } from '../query/filter.js';
 import { parseSearch, splitUrl } from './request-input.js';
 
@@ -50,9 +52,8 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
       const { method, query, body } = overrideMethod(request.method === 'HEAD' ? 'GET' : request.method, parsed.raw, request.body);
       noCache(reply);
-      const scope = requestScope(request, identity, `${method} /${collection.name}`, query, body, `/${rest.join('/')}`);
-      const answer = await dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip });
-      for (const publish of scope.outbox) publish();
+      const facts = { identity, requestId: String(request.id), key: `${method} /${collection.name}`, query, body, url: `/${rest.join('/')}` };
+      const answer = await runRequest(facts, (scope) => dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip }));
       if (answer.session) setSessionCookie(request, reply, answer.session);
       if (answer.status) reply.code(answer.status);
       if (answer.status === 204) return reply.send();
@@ -69,24 +70,6 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       throw Errors.methodNotAllowed(request.method);
     },
   });
-}
-
-/** A request's scope: who calls (with their session), Deployd's recursion limit and `$skipEvents`. */
-export function requestScope(request: FastifyRequest, identity: RequestIdentity, key: string, query: Record<string, unknown>, body: unknown, url = '/'): RequestScope {
-  const { caller } = identity;
-  const skip = query.$skipEvents ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$skipEvents : undefined);
-  return {
-    caller,
-    internal: false,
-    requestId: String(request.id),
-    stack: [key],
-    limitRecursion: recursionLimit(query, body),
-    // Root only (Deployd); anyone else's $skipEvents is ignored and the hooks run.
-    skipEvents: caller.isRoot && (skip === true || skip === 'true'),
-    outbox: [],
-    request: { url, body },
-    ...(identity.session ? { session: { ...identity.session, rooms: [...identity.session.rooms] } } : {}),
-  };
 }
 
 /**

@@ -45,7 +45,7 @@ export function toDeploydError(err: FastifyError | Error, bodyLimit: number): De
   if (err instanceof SyntaxError) return Errors.invalidJson(err.message);
   const status = (err as FastifyError).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
-    return new DeploydError('DPD_ERR_BAD_REQUEST', status, err.message);
+    return Errors.clientError(status, err.message);
   }
   return Errors.internal();
 }
@@ -57,9 +57,9 @@ export function toDeploydError(err: FastifyError | Error, bodyLimit: number): De
 export function clientErrorHandler(err: NodeJS.ErrnoException, socket: import('node:stream').Duplex): void {
   if (err.code === 'ECONNRESET' || socket.destroyed) return;
   const error = err.code === 'ERR_HTTP_REQUEST_TIMEOUT'
-    ? new DeploydError('DPD_ERR_TIMEOUT', 408, 'the request took too long to arrive')
+    ? Errors.timeout()
     : err.code === 'HPE_HEADER_OVERFLOW'
-      ? new DeploydError('DPD_ERR_HEADERS_TOO_LARGE', 431, 'the URL and headers must fit in 16 KB; send large queries with POST /<collection>/query')
+      ? Errors.headersTooLarge()
       : Errors.badRequest('malformed HTTP request');
   const body = JSON.stringify(error.toJSON());
   if (socket.writable) {

@@ -13,6 +13,7 @@ import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Registry } from '../collections/registry.js';
 import type { CollectionSchema, PropertyDef, Rule, RuleAction } from '../core/schema.js';
+import { Errors, validationError } from '../errors.js';
 
 type Json = Record<string, unknown>;
 
@@ -108,7 +109,7 @@ function errorSchema(): Json {
       message: { type: 'string' },
       statusCode: { type: 'integer' },
       status: { type: 'integer' },
-      code: { type: 'string', description: 'Stable error code, e.g. DPD_ERR_VALIDATION, DPD_ERR_NOT_FOUND' },
+      code: { type: 'string', description: `Stable error code, e.g. ${validationError.code}, ${Errors.notFound.code}` },
       errors: { type: 'object', additionalProperties: { type: 'string' }, description: 'Validation message per property' },
     },
   };

@@ -11,11 +11,20 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { parseCookie } from 'cookie';
 import type { Caller, JsonObject } from '../hooks/protocol.js';
-import type { Registry } from '../collections/registry.js';
-import { UserCollection } from '../collections/user-collection.js';
 import { Errors } from '../errors.js';
 import type { MasterKey } from './master-key.js';
 import { ROOT_SESSIONS, type Sessions } from './sessions.js';
+
+/** A users collection, as login sessions need it. */
+export interface UserAccounts {
+  /** The stored user without secret fields, or undefined when there is none with this id. */
+  loadUser(uid: string): Promise<JsonObject | undefined>;
+}
+
+/** Finds a session's users collection by name (the registry, injected: auth sits below collections). */
+export interface UserDirectory {
+  accounts(collection: string): UserAccounts | undefined;
+}
 
 export interface SessionRef {
   /** Hashed session id (never the token). */
@@ -41,7 +50,7 @@ export class Authenticator {
     private readonly key: MasterKey,
     private readonly dev: boolean,
     private readonly sessions: Sessions,
-    private readonly registry: Registry,
+    private readonly users: UserDirectory,
   ) {}
 
   /** From request headers; `token` is an extra candidate (the WebSocket's `?token=`). */
@@ -68,15 +77,15 @@ export class Authenticator {
     const session = await this.sessions.resolve(token);
     if (!session) return undefined;
     if (session.collection === ROOT_SESSIONS) return { caller: ROOT }; // a dashboard login (src/admin)
-    const users = this.registry.get(session.collection)?.collection;
-    if (!(users instanceof UserCollection)) return undefined;
-    const stored = await users.loadStored(session.uid);
-    if (!stored) {
+    const users = this.users.accounts(session.collection);
+    if (!users) return undefined;
+    const me = await users.loadUser(session.uid);
+    if (!me) {
       await this.sessions.end(session.id); // the user was deleted
       return undefined;
     }
     return {
-      caller: { isRoot: false, me: users.strip(stored) as JsonObject },
+      caller: { isRoot: false, me },
       session: { id: session.id, uid: session.uid, collection: session.collection, rooms: session.rooms },
     };
   }

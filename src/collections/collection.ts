@@ -25,35 +25,12 @@ import { alteredField, checkQueryable, hiddenProperties, queriedFields, withoutH
 import { andFilter, checkDocument, mayRead, ruleFilter } from '../policy/rules.js';
 import { authorizeUpdate, effectiveChange, ownsDocuments, protectedFields, stampOwner, touchedFields, type Writer } from '../policy/write-policy.js';
 import { applyHookChanges, completeCreate, previewUpdate, readCreate, readUpdate, takeSecrets } from '../core/document.js';
+import { answer, RawJson, type Answer } from '../pipeline/answer.js';
+import { viewScope, type RequestScope } from '../pipeline/request-scope.js';
 import { assertWriteHooksReady } from './hook-readiness.js';
 import { newId } from '../core/id.js';
 import { secretFields, type CollectionSchema } from '../core/schema.js';
 import { applyUpdate, hasChanges, withoutFields } from '../core/update.js';
-
-export type { Caller };
-
-/** One request's view: who calls, and what it queued for publication. */
-export interface RequestScope {
-  caller: Caller;
-  /** True for requests made by the `dpd` client inside a hook. */
-  internal: boolean;
-  requestId: string;
-  /** `METHOD /path` of the internal calls made so far in this request tree (shared, as Deployd's). */
-  stack: string[];
-  /** How many times one `METHOD /path` may appear on the stack (Deployd: 2). */
-  limitRecursion: number;
-  /** Root only: run no hooks (Deployd's `$skipEvents`). */
-  skipEvents: boolean;
-  /** Published when the request succeeds. */
-  outbox: Array<() => void>;
-  /** The caller's login session, when logged in: its hashed id, the user and their collection. */
-  session?: { id: string; uid: string; collection: string; rooms: string[] };
-  /** The request as hooks see it (Deployd's `ctx.url` and `ctx.body`). */
-  request?: { url: string; body: unknown };
-}
-
-/** What a request asks of the client's session cookie besides its body (login, logout). */
-export type SessionChange = { token: string; maxAgeMs: number } | { clear: true };
 
 export interface CollectionHooks {
   /** The runner's name for this version of the collection's hooks. */
@@ -76,21 +53,6 @@ export interface CollectionDeps {
   resolveUsers?: (collection: string, query: JsonObject) => Promise<string[]>;
   log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void; error(obj: object, msg: string): void; debug(obj: object, msg: string): void };
   clock?: () => Date;
-}
-
-/** A response body that is already JSON text (lists read straight from the store). */
-export class RawJson {
-  constructor(readonly text: string) {}
-  toJSON(): unknown {
-    return JSON.parse(this.text);
-  }
-}
-
-/** What a handler answers: the body and, when a hook changed it, the status. */
-export interface Answer {
-  body: unknown;
-  status?: number;
-  session?: SessionChange;
 }
 
 type QuerySource = 'url' | 'json';
@@ -225,9 +187,7 @@ export class Collection {
   private async readView(caller: Caller, doc: Record<string, unknown>, within?: RequestScope): Promise<{ view: JsonObject; hidden: string[] } | null> {
     if (!mayRead(this.schema, caller, doc)) return null;
     const stripped = this.strip(doc);
-    const scope: RequestScope = within
-      ? { ...within, outbox: [] }
-      : { caller, internal: false, requestId: 'realtime', stack: [], limitRecursion: 2, skipEvents: false, outbox: [] };
+    const scope = viewScope(caller, within);
     if (!this.runs(scope, 'get')) return { view: this.hideFrom(caller, stripped) as JsonObject, hidden: [] };
     let result: HookResult | undefined;
     try {
@@ -460,7 +420,7 @@ export class Collection {
     // The rule again, in the store: a document given to another owner meanwhile is not removed.
     const chosen = andFilter({ fields: { id: { $in: keep.map((d) => d.id) } } }, ruleFilter(this.schema, scope.caller, 'delete'));
     const removed = keep.length === 0 ? [] : (await this.deps.store.remove(chosen)).map((d) => this.strip(d));
-    await this.afterRemove(removed);
+    await this.afterRemove(scope, removed);
     let answer: Answer = { body: { count: removed.length } };
     for (const doc of removed) {
       this.notify(scope, 'deleted', doc);
@@ -514,7 +474,7 @@ export class Collection {
   protected async hook(scope: RequestScope, event: HookEvent, input: HookInput): Promise<HookResult | undefined> {
     if (!this.runs(scope, event)) return undefined;
     const loadError = this.hooks.errors[event];
-    if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    if (loadError) throw Errors.hookLoad(loadError);
     const ctx: EventContext = {
       collection: this.name,
       event,
@@ -554,19 +514,18 @@ export class Collection {
       const rooms = changeRooms(scope.session.rooms, result.sessionRooms);
       const sessionId = scope.session.id;
       scope.session.rooms = rooms;
-      scope.outbox.push(() => {
+      scope.outbox.add(() => {
         this.deps.bus.publish({ type: 'session_rooms', sessionId, rooms });
         this.deps.saveSessionRooms?.(sessionId, rooms).catch((err: Error) => this.deps.log.warn({ err: err.message }, 'saving session rooms failed'));
       });
     }
-    for (const emit of result.emits) scope.outbox.push(() => this.publishEmit(emit));
+    for (const emit of result.emits) scope.outbox.add(() => this.publishEmit(emit));
   }
 
   protected cancelled(result: HookResult): DeploydError {
     const cancel = result.cancel!;
     const status = cancel.status >= 400 && cancel.status <= 599 ? cancel.status : 400;
-    const code = status >= 500 ? 'DPD_ERR_HOOK_FAILED' : 'DPD_ERR_HOOK_CANCELLED';
-    const error = new DeploydError(code, status, cancel.message);
+    const error = status >= 500 ? Errors.hookFailed(status, cancel.message) : Errors.hookCancelled(status, cancel.message);
     const stack = (result as { stack?: string }).stack;
     if (stack) error.stack = stack; // the hook's own stack, answered with --dev
     return error;
@@ -632,7 +591,7 @@ export class Collection {
   protected async afterWrite(_scope: RequestScope, _before: Doc, _after: Doc): Promise<void> {}
 
   /** Runs after documents were deleted. */
-  protected async afterRemove(_removed: Doc[]): Promise<void> {}
+  protected async afterRemove(_scope: RequestScope, _removed: Doc[]): Promise<void> {}
 
   protected insert(doc: Doc): Promise<Doc> {
     return this.deps.store.insert(doc);
@@ -661,10 +620,9 @@ export class Collection {
    */
   private notify(scope: RequestScope, action: 'created' | 'updated' | 'deleted', document: Doc): void {
     const userId = scope.caller.me && typeof scope.caller.me.id === 'string' ? scope.caller.me.id : null;
-    for (const publish of scope.outbox.splice(0)) publish();
-    this.deps.bus.publish({
+    scope.outbox.commit(() => this.deps.bus.publish({
       type: 'collection_change', collection: this.name, action, document: document as JsonObject, timestamp: new Date().toISOString(), userId,
-    });
+    }));
   }
 
   private publishEmit(emit: Emit): void {
@@ -683,10 +641,6 @@ export class Collection {
       (err: Error) => this.deps.log.warn({ collection: this.name, event: emit.event, err: err.message }, 'emit to users failed: could not resolve the users'),
     );
   }
-}
-
-function answer(body: unknown, status?: number): Answer {
-  return status ? { body, status } : { body };
 }
 
 /** The hook's document as the caller may see it: without fields it hid. */

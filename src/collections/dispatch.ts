@@ -4,7 +4,9 @@
  * both behave identically.
  */
 import { Errors } from '../errors.js';
-import type { Answer, Collection, RequestScope } from './collection.js';
+import type { Answer } from '../pipeline/answer.js';
+import type { RequestScope } from '../pipeline/request-scope.js';
+import type { Collection } from './collection.js';
 import { requireObjectBody } from '../core/document.js';
 import { isPlausibleId } from '../core/id.js';
 import { UserCollection } from './user-collection.js';
@@ -76,13 +78,6 @@ async function route(collection: Collection, scope: RequestScope, request: Colle
     default:
       throw Errors.methodNotAllowed(method);
   }
-}
-
-/** Deployd's `$limitRecursion` (query or body) raises the internal-call recursion limit. */
-export function recursionLimit(query: Record<string, unknown>, body: unknown): number {
-  const value = query.$limitRecursion ?? (typeof body === 'object' && body !== null ? (body as Record<string, unknown>).$limitRecursion : undefined);
-  const n = Number(value);
-  return Number.isInteger(n) && n > 0 ? Math.min(n, 16) : 2;
 }
 
 function stringId(value: unknown): string | undefined {

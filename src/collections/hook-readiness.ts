@@ -5,7 +5,7 @@
  * a 5xx naming the file, and nothing is stored. Once a write is committed it is never reported as
  * failed (see Collection's AfterCommit handling).
  */
-import { DeploydError } from '../errors.js';
+import { Errors } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { HookEvent } from '../hooks/protocol.js';
 
@@ -30,7 +30,7 @@ export async function assertWriteHooksReady(hooks: ReadinessInput, runner: HookR
   if (events.length === 0) return;
   for (const event of events) {
     const loadError = hooks.errors[event];
-    if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    if (loadError) throw Errors.hookLoad(loadError);
   }
   if (hooks.key !== undefined) await runner.ready?.(hooks.key, events);
 }

@@ -7,7 +7,10 @@
 import { DeploydError } from '../errors.js';
 import type { InternalCall, InternalHandler, InternalOutcome } from '../hooks/hook-runner.js';
 import type { Json } from '../hooks/protocol.js';
-import { RawJson, type Collection, type RequestScope } from './collection.js';
+import { RawJson } from '../pipeline/answer.js';
+import type { RequestScope } from '../pipeline/request-scope.js';
+import { runNested } from '../pipeline/run-request.js';
+import type { Collection } from './collection.js';
 import { dispatch } from './dispatch.js';
 import type { Registry } from './registry.js';
 
@@ -28,20 +31,15 @@ export function internalClient(registry: Registry): InternalHandler {
     if (entry.error) return { error: entry.error.toJSON() as Json };
     // Deployd: $skipEvents in the call's query or body skips the target's hooks, for root only.
     const skip = call.query?.$skipEvents ?? call.body?.$skipEvents;
-    const nested: RequestScope = {
-      ...scope, internal: true, stack, outbox: [],
-      request: { url: call.id === undefined ? '/' : `/${call.id}`, body: call.body ?? {} },
-      skipEvents: scope.caller.isRoot && (skip === true || skip === 'true'),
-    };
+    const nested = { stack, url: call.id === undefined ? '/' : `/${call.id}`, body: call.body ?? {}, skipEvents: skip };
     try {
-      const answer = await dispatch(entry.collection as Collection, nested, {
+      const answer = await runNested(scope, nested, (inner) => dispatch(entry.collection as Collection, inner, {
         method: call.method,
         rest: call.id === undefined ? [] : [call.id],
         query: call.query ?? {},
         source: 'json',
         body: call.body ?? {},
-      });
-      for (const publish of nested.outbox) publish();
+      }));
       const body = answer.body instanceof RawJson ? (JSON.parse(answer.body.text) as Json) : answer.body;
       return { result: (body ?? null) as Json };
     } catch (err) {

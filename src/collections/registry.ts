@@ -22,6 +22,7 @@ import { goPluginHooks } from '../hooks/go/plugin-config.js';
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
 import type { QueryLimits } from '../query/filter.js';
 import type { Store } from '../store/store.js';
+import type { UserDirectory } from '../auth/authenticator.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import type { Sessions } from '../auth/sessions.js';
 import type { JsonObject } from '../hooks/protocol.js';
@@ -59,7 +60,7 @@ export interface Resolved {
   rest: string[];
 }
 
-export class Registry {
+export class Registry implements UserDirectory {
   private entries = new Map<string, CollectionEntry>();
   private sources = new Map<string, Sources>();
   private watcher?: FSWatcher;
@@ -195,6 +196,12 @@ export class Registry {
   ownChangeEvents(): string[] {
     const sources = [...this.sources.values()].flatMap((files) => [...files.values()]).join('\n');
     return this.list().map((e) => e.name).filter((name) => new RegExp(`emit\\s*\\([^)]*?['"\`]${name.replace(/[^A-Za-z0-9]/g, (c) => `\\${c}`)}:`, 'i').test(sources));
+  }
+
+  /** The users collection `name`, for login sessions (the authenticator's directory). */
+  accounts(name: string): UserCollection | undefined {
+    const users = this.entries.get(name)?.collection;
+    return users instanceof UserCollection ? users : undefined;
   }
 
   /** The first users collection (`/auth/login` and `/auth/me` use it, as go-deployd). */

@@ -9,14 +9,17 @@
  * a username or password (src/policy/write-policy.ts decides), and doing so ends that user's other
  * sessions.
  */
+import type { UserAccounts } from '../auth/authenticator.js';
 import type { LoginThrottle } from '../auth/login-throttle.js';
 import { hashPassword, verifyPassword } from '../auth/passwords.js';
 import type { Session, Sessions } from '../auth/sessions.js';
-import { DeploydError, Errors, validationError } from '../errors.js';
+import { DeploydError, Errors, uniqueViolation, validationError } from '../errors.js';
 import type { JsonObject } from '../hooks/protocol.js';
 import { emptyUpdate } from '../core/update.js';
 import { type Doc } from '../core/document.js';
-import { Collection, type Answer, type CollectionDeps, type RequestScope } from './collection.js';
+import type { Answer } from '../pipeline/answer.js';
+import type { RequestScope } from '../pipeline/request-scope.js';
+import { Collection, type CollectionDeps } from './collection.js';
 import type { CollectionSchema, UserSettings } from '../core/schema.js';
 
 export interface UserCollectionDeps extends CollectionDeps {
@@ -30,12 +33,18 @@ export interface LoginResult {
   user: JsonObject;
 }
 
-export class UserCollection extends Collection {
+export class UserCollection extends Collection implements UserAccounts {
   readonly settings: UserSettings;
 
   constructor(schema: CollectionSchema, private readonly userDeps: UserCollectionDeps) {
     super(schema, userDeps);
     this.settings = schema.users!;
+  }
+
+  /** The stored user without secret fields (how the authenticator reads a session's user). */
+  async loadUser(uid: string): Promise<JsonObject | undefined> {
+    const stored = await this.loadStored(uid);
+    return stored ? (this.strip(stored) as JsonObject) : undefined;
   }
 
   /** `POST /users/login`: Deployd's answer, the session in a cookie and X-Session-Token. */
@@ -95,7 +104,7 @@ export class UserCollection extends Collection {
     if (scope.session && (await this.userDeps.sessions.end(scope.session.id))) {
       count = 1;
       const ended = [scope.session.id];
-      scope.outbox.push(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
+      scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
     }
     return { body: { count }, session: { clear: true } };
   }
@@ -154,14 +163,14 @@ export class UserCollection extends Collection {
     if (before.username !== after.username || before.password !== after.password) {
       // New credentials end every other session of this user (the caller's own stays).
       const ended = await this.userDeps.sessions.endAllOf(after.id, scope.session?.id);
-      if (ended.length > 0) scope.outbox.push(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
+      if (ended.length > 0) scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
     }
   }
 
-  protected override async afterRemove(removed: Doc[]): Promise<void> {
+  protected override async afterRemove(scope: RequestScope, removed: Doc[]): Promise<void> {
     const ended: string[] = [];
     for (const user of removed) ended.push(...(await this.userDeps.sessions.endAllOf(user.id)));
-    if (ended.length > 0) this.deps.bus.publish({ type: 'session_ended', sessionIds: ended });
+    if (ended.length > 0) scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
   }
 
   /** Deployd: what Login changed on `this` is saved, without events, except the identity fields. */
@@ -178,7 +187,7 @@ export class UserCollection extends Collection {
 
 /** Deployd's answer for a taken username: 400 {"errors":{"username":"is already in use"}}. */
 function inUse(err: unknown): unknown {
-  if (err instanceof DeploydError && err.code === 'DPD_ERR_UNIQUE' && err.errors?.username) {
+  if (err instanceof DeploydError && err.code === uniqueViolation.code && err.errors?.username) {
     return validationError({ username: 'is already in use' });
   }
   return err;

@@ -4,7 +4,7 @@
  * real-time gateway, its history and the Go builds, sampled when `/metrics` is scraped.
  */
 import client from 'prom-client';
-import { DeploydError } from '../errors.js';
+import { DeploydError, Errors } from '../errors.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hooks/hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../hooks/protocol.js';
 import type { EventHistory, HistoryStats } from '../realtime/history.js';
@@ -84,7 +84,7 @@ export class Metrics {
   error(err: unknown): void {
     if (!(err instanceof DeploydError)) return;
     this.errors.inc({ code: err.code });
-    if (err.code.startsWith('DPD_ERR_STORE_')) this.storeErrors.inc({ code: err.code });
+    if (err.code === Errors.storeBusy.code || err.code === Errors.storeUnavailable.code) this.storeErrors.inc({ code: err.code });
   }
 
   /** Wraps a runner so every hook run is counted and timed, by the language that ran it. */

@@ -14,6 +14,7 @@
 import type { IncomingHttpHeaders, IncomingMessage, Server } from 'node:http';
 import type { RequestIdentity } from '../auth/authenticator.js';
 import type { Duplex } from 'node:stream';
+import { DeploydError, Errors } from '../errors.js';
 import type { FastifyBaseLogger } from 'fastify';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { BusMessage, CollectionChange, CustomEvent, EventBus } from '../bus/event-bus.js';
@@ -155,9 +156,9 @@ export class RealtimeGateway {
   attach(server: Server): void {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(request.url ?? '/', 'http://localhost');
-      if (url.pathname !== '/ws') return refuse(socket, 404, 'DPD_ERR_RESOURCE_NOT_FOUND', 'resource not found');
+      if (url.pathname !== '/ws') return refuse(socket, Errors.resourceNotFound());
       if (this.clients.size >= this.config.maxConnections) {
-        return refuse(socket, 503, 'DPD_ERR_TOO_MANY_CONNECTIONS', `the server has reached its limit of ${this.config.maxConnections} real-time connections`);
+        return refuse(socket, Errors.tooManyConnections(this.config.maxConnections));
       }
       // Node removed its own error listener before 'upgrade': a reset during the lookup must not crash.
       const onError = () => socket.destroy();
@@ -168,7 +169,7 @@ export class RealtimeGateway {
           if (socket.destroyed) return;
           this.wss.handleUpgrade(request, socket, head, (ws) => this.connect(ws, toIdentity(resolved), url.searchParams.get('since')));
         },
-        (err: Error) => refuse(socket, 401, 'DPD_ERR_UNAUTHORIZED', err.message),
+        (err: Error) => refuse(socket, Errors.unauthorized(err.message)),
       );
     });
   }
@@ -543,8 +544,9 @@ function covers(through: string, id: string): boolean {
 }
 
 /** Answers an upgrade we will not accept with a JSON error, then closes the socket. */
-function refuse(socket: Duplex, status: number, code: string, message: string): void {
-  const body = JSON.stringify({ message, statusCode: status, status, code });
+function refuse(socket: Duplex, error: DeploydError): void {
+  const status = error.statusCode;
+  const body = JSON.stringify(error.toJSON());
   const reason = { 401: 'Unauthorized', 404: 'Not Found', 503: 'Service Unavailable' }[status] ?? 'Error';
   // Node removed its own error listener before 'upgrade': a peer that resets now must not crash the process.
   socket.on('error', () => socket.destroy());
