@@ -19,7 +19,10 @@ import { emptyUpdate } from '../core/update.js';
 import { type Doc } from '../core/document.js';
 import type { Answer } from '../pipeline/answer.js';
 import type { RequestScope } from '../pipeline/request-scope.js';
+import { cancelled } from '../pipeline/hook-outcome.js';
+import { Publication } from '../pipeline/publication.js';
 import { Collection, type CollectionDeps } from './collection.js';
+import type { Credentials } from './credentials.js';
 import type { CollectionSchema, UserSettings } from '../core/schema.js';
 
 export interface UserCollectionDeps extends CollectionDeps {
@@ -37,7 +40,7 @@ export class UserCollection extends Collection implements UserAccounts {
   readonly settings: UserSettings;
 
   constructor(schema: CollectionSchema, private readonly userDeps: UserCollectionDeps) {
-    super(schema, userDeps);
+    super(schema, userDeps, new Passwords(schema, userDeps));
     this.settings = schema.users!;
   }
 
@@ -58,8 +61,8 @@ export class UserCollection extends Collection implements UserAccounts {
    * password) and starts a session.
    */
   async login(scope: RequestScope, username: unknown, password: unknown, address: string, byEmail = false): Promise<LoginResult> {
-    const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGIN', query: {} });
-    if (before) this.accept(scope, before);
+    const before = await this.step.run(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGIN', query: {} });
+    if (before) this.step.accept(scope, before);
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
       throw Errors.badRequest('username or password not specified');
     }
@@ -77,10 +80,10 @@ export class UserCollection extends Collection implements UserAccounts {
       if (!success || !user) outcome = 'wrong';
       // Deployd: Login runs on success and failure; `me` is the user trying to log in.
       const loginScope: RequestScope = { ...scope, caller: { isRoot: false, me: (user as JsonObject | undefined) ?? null } };
-      const result = await this.hook(loginScope, 'login', { data: (user ?? {}) as JsonObject, method: 'POST', requestEvent: 'LOGIN', query: {}, success });
+      const result = await this.step.run(loginScope, 'login', { data: (user ?? {}) as JsonObject, method: 'POST', requestEvent: 'LOGIN', query: {}, success });
       if (result) {
-        this.collect(loginScope, result);
-        if (result.cancel) throw this.cancelled(result); // a right password refused by the app is not a failure
+        this.publication.queueHookResult(loginScope, result);
+        if (result.cancel) throw cancelled(result); // a right password refused by the app is not a failure
         if (user) await this.saveLoginChanges(user, result.data as Record<string, unknown>);
       }
       if (!success || !user) throw Errors.badCredentials();
@@ -98,13 +101,12 @@ export class UserCollection extends Collection implements UserAccounts {
 
   /** `/users/logout` (any method): ends the caller's session on every instance and clears the cookie. */
   async logout(scope: RequestScope): Promise<Answer> {
-    const before = await this.hook(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGOUT', query: {} });
-    if (before) this.accept(scope, before);
+    const before = await this.step.run(scope, 'beforerequest', { data: {}, method: 'POST', requestEvent: 'LOGOUT', query: {} });
+    if (before) this.step.accept(scope, before);
     let count = 0;
     if (scope.session && (await this.userDeps.sessions.end(scope.session.id))) {
       count = 1;
-      const ended = [scope.session.id];
-      scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
+      this.publication.queueSessionsEnded(scope, [scope.session.id]);
     }
     return { body: { count }, session: { clear: true } };
   }
@@ -144,35 +146,6 @@ export class UserCollection extends Collection implements UserAccounts {
     }
   }
 
-  /** Deployd's messages: a missing, empty or non-string password "is required". */
-  protected override checkSecrets(input: Record<string, unknown>, creating: boolean): Record<string, string> {
-    const password = input.password;
-    if (password === undefined && !creating) return {};
-    if (typeof password !== 'string' || password === '') return { password: 'is required' };
-    if (password.length < this.settings.passwordMinLength) return { password: `must be at least ${this.settings.passwordMinLength} characters` };
-    if (password.length > 1024) return { password: 'must be at most 1024 characters' };
-    return {};
-  }
-
-  /** The password's hash, from whatever form the body set it in (who may set it is the write policy's call). */
-  protected override async writeSecrets(_scope: RequestScope, input: Record<string, unknown>, _previous: Doc | null): Promise<Record<string, unknown>> {
-    return typeof input.password === 'string' ? { password: await hashPassword(input.password) } : {};
-  }
-
-  protected override async afterWrite(scope: RequestScope, before: Doc, after: Doc): Promise<void> {
-    if (before.username !== after.username || before.password !== after.password) {
-      // New credentials end every other session of this user (the caller's own stays).
-      const ended = await this.userDeps.sessions.endAllOf(after.id, scope.session?.id);
-      if (ended.length > 0) scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
-    }
-  }
-
-  protected override async afterRemove(scope: RequestScope, removed: Doc[]): Promise<void> {
-    const ended: string[] = [];
-    for (const user of removed) ended.push(...(await this.userDeps.sessions.endAllOf(user.id)));
-    if (ended.length > 0) scope.outbox.add(() => this.deps.bus.publish({ type: 'session_ended', sessionIds: ended }));
-  }
-
   /** Deployd: what Login changed on `this` is saved, without events, except the identity fields. */
   private async saveLoginChanges(user: Doc, data: Record<string, unknown>): Promise<void> {
     const set: Record<string, unknown> = {};
@@ -182,6 +155,48 @@ export class UserCollection extends Collection implements UserAccounts {
     }
     if (Object.keys(set).length === 0) return;
     await this.deps.store.update(user.id, { fields: {} }, { ...emptyUpdate(), set });
+  }
+}
+
+/**
+ * A users collection's secret field: the password, stored as a scrypt hash. New credentials end the
+ * user's other sessions, and a deleted user's sessions end with the delete.
+ */
+class Passwords implements Credentials {
+  private readonly settings: UserSettings;
+  private readonly publication: Publication;
+
+  constructor(schema: CollectionSchema, private readonly deps: UserCollectionDeps) {
+    this.settings = schema.users!;
+    this.publication = new Publication(schema.name, deps);
+  }
+
+  /** Deployd's messages: a missing, empty or non-string password "is required". */
+  check(input: Record<string, unknown>, creating: boolean): Record<string, string> {
+    const password = input.password;
+    if (password === undefined && !creating) return {};
+    if (typeof password !== 'string' || password === '') return { password: 'is required' };
+    if (password.length < this.settings.passwordMinLength) return { password: `must be at least ${this.settings.passwordMinLength} characters` };
+    if (password.length > 1024) return { password: 'must be at most 1024 characters' };
+    return {};
+  }
+
+  /** The password's hash, from whatever form the body set it in (who may set it is the write policy's call). */
+  async stored(input: Record<string, unknown>): Promise<Record<string, unknown>> {
+    return typeof input.password === 'string' ? { password: await hashPassword(input.password) } : {};
+  }
+
+  async updated(scope: RequestScope, before: Doc, after: Doc): Promise<void> {
+    if (before.username === after.username && before.password === after.password) return;
+    // New credentials end every other session of this user (the caller's own stays).
+    const ended = await this.deps.sessions.endAllOf(after.id, scope.session?.id);
+    this.publication.queueSessionsEnded(scope, ended);
+  }
+
+  async removed(scope: RequestScope, removed: Doc[]): Promise<void> {
+    const ended: string[] = [];
+    for (const user of removed) ended.push(...(await this.deps.sessions.endAllOf(user.id)));
+    this.publication.queueSessionsEnded(scope, ended);
   }
 }
 

@@ -17,6 +17,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { Errors } from '../errors.js';
 import type { Caller } from '../hooks/protocol.js';
+import type { Filter } from '../core/filter.js';
 import type { CollectionSchema } from '../core/schema.js';
 import type { Doc } from '../core/document.js';
 import type { UpdateSpec } from '../core/update.js';
@@ -94,4 +95,20 @@ export function stampOwner<T extends Record<string, unknown>>(schema: Collection
 /** Only the user themselves (by their session), root, or a hook. */
 function mayChangeCredentials(writer: Writer, userId: string): boolean {
   return writer.caller.isRoot || writer.internal || writer.sessionUserId === userId;
+}
+
+/** The writer of a request: its caller, whether a hook's `dpd` call makes it, and its own session's user. */
+export function writerOf(schema: CollectionSchema, caller: Caller, internal: boolean, session?: { collection: string; uid: string }): Writer {
+  const own = session?.collection === schema.name ? session.uid : undefined;
+  return { caller, internal, ...(own ? { sessionUserId: own } : {}) };
+}
+
+/**
+ * When a non-root update names the owner field (with its current value, or it was refused), the
+ * store checks that value again as it writes: an owner changed meanwhile is not overwritten.
+ */
+export function ownerUnchanged(schema: CollectionSchema, caller: Caller, stored: Doc, spec: UpdateSpec): Filter | undefined {
+  const owner = schema.ownerField;
+  if (caller.isRoot || !ownsDocuments(schema) || !touchedFields(spec).has(owner)) return undefined;
+  return { fields: { [owner]: { $eq: (stored[owner] ?? null) as string | null } } };
 }
