@@ -380,7 +380,6 @@ export class Collection {
     const [doc] = await this.deps.store.find({ fields: { id: { $eq: id } } }, { limit: 1 });
     return doc;
   }
-
 }
 
 function pick(body: Record<string, unknown>, keys: string[]): Record<string, unknown> {
