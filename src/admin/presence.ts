@@ -10,7 +10,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { openConnection } from '../bus/redis-stream.js';
+import { openConnection } from '../events/redis-stream.js';
 import type { Audience, ConnectionInfo } from '../realtime/gateway.js';
 
 export interface InstanceConnections {

@@ -7,7 +7,7 @@ import client from 'prom-client';
 import { DeploydError } from '../errors.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hooks/hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../hooks/protocol.js';
-import type { EventHistory, HistoryStats } from '../realtime/history.js';
+import type { EventLog, LogStats } from '../events/event-log.js';
 
 /** What the gateway counts for us (src/realtime/gateway.ts `stats`). */
 export interface GatewayStats {
@@ -130,9 +130,9 @@ export class Metrics {
   }
 
   /** History size and bytes, bus status and lag. */
-  observeHistory(history: EventHistory): void {
+  observeHistory(history: EventLog): void {
     const registry = this.registry;
-    let last: Promise<HistoryStats> | undefined;
+    let last: Promise<LogStats> | undefined;
     // One read per scrape for the two gauges (with Redis it is a round trip).
     const read = () => (last ??= history.stats().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
     new client.Gauge({ name: 'dpd_realtime_history_events', help: 'Events kept for resuming (?since=)', registers: [registry], async collect() { this.set((await read()).events); } });

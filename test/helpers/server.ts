@@ -173,7 +173,7 @@ export const TODOS = {
 };
 
 /**
- * A server in this process, for tests that observe internals such as the event bus (what hooks
+ * A server in this process, for tests that observe internals such as the event log (what hooks
  * `emit()` and which changes are published). Listens on a free loopback port.
  */
 export async function startInProcess(appDir: string, options: { masterKey?: string; args?: Record<string, unknown> } = {}) {
@@ -182,7 +182,7 @@ export async function startInProcess(appDir: string, options: { masterKey?: stri
   const server = await createServer({ appDir, port: 0, host: '127.0.0.1', masterKey, logLevel: 'silent', ...options.args });
   const address = await server.listen();
   const messages: unknown[] = [];
-  server.bus.subscribe((m) => messages.push(m));
+  server.events.subscribe({ event: ({ message }) => messages.push(message), gap: () => {} });
   // HTTP helpers of TestServer; `stop()` closes this in-process server (there is no child process).
   const api = new (class extends TestServer {
     override async stop(): Promise<number | null> {
