@@ -6,7 +6,8 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { LoggedEvent } from '../events/event-log.js';
-import type { Audience, RealtimeGateway } from '../realtime/gateway.js';
+import type { Audience } from '../realtime/delivery.js';
+import type { RealtimeGateway } from '../realtime/gateway.js';
 import type { ClusterPresence, RemoteAudience } from './presence.js';
 
 export interface MonitorEntry {

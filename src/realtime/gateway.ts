@@ -20,10 +20,6 @@ import { parseClientFrame, serverFrames, type ClientRequest } from './protocol.j
 import type { ReadAccess } from './read-access.js';
 import { Transport } from './transport.js';
 
-export type { Audience, DeliveryObserver } from './delivery.js';
-export type { ConnectionInfo, IdentityResolver } from './connection.js';
-export type { ReadAccess } from './read-access.js';
-
 /** Per connection: subscribed plus excluded collection names, and joined rooms. */
 const MAX_LISTED_COLLECTIONS = 1000;
 const MAX_ROOMS = 100;
