@@ -5,9 +5,10 @@
  * invocations it was running, and is restarted with every collection's hooks reloaded; one that
  * stops answering (past an event's time limit plus a grace period) is killed and restarted too.
  *
- * An event goes to the worker with the fewest events of the same collection in flight (then the
- * fewest in all): calls into one isolate run one after another, so a collection whose hook is
- * spinning in one worker keeps being served by the other.
+ * A worker runs hook code on its main thread, one call at a time (./worker.ts), so an event goes to
+ * the worker with the fewest calls waiting on it, skipping one that has been on a call for longer
+ * than STALLED_MS (a hook spinning towards its time limit): when every worker is stalled, the warm
+ * spare serves too. A hook waiting on a `dpd` call does not occupy its worker.
  *
  * A runaway hook fails only the requests running it. A warm spare worker (hooks loaded) takes a
  * dead worker's place at once, and a new spare starts behind it. An event that was waiting in the
@@ -30,6 +31,12 @@ const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.j
  * timer answers at the limit): it is killed and replaced.
  */
 const UNRESPONSIVE_GRACE_MS = 3000;
+
+/**
+ * A worker that has been on one call this long is routed around: trivial hooks take microseconds,
+ * and a spinning one keeps its worker until its time limit.
+ */
+const STALLED_MS = 50;
 
 /** Before restarting a worker that exited without ever becoming ready. */
 const RESPAWN_DELAY_MS = 1000;
@@ -75,6 +82,11 @@ class Worker {
   readonly ready: Promise<void>;
   alive = true;
   wasReady = false;
+  /**
+   * Runs this worker has to get to, or is running, by id → since when (oldest first): sent and not
+   * yet answered, parked or calling `dpd`.
+   */
+  readonly jobs = new Map<number, number>();
 
   constructor(onMessage: (worker: Worker, message: WorkerMessage) => void, onExit: (worker: Worker, code: number | null, signal: string | null) => void) {
     this.proc = fork(WORKER, [], {
@@ -109,6 +121,18 @@ class Worker {
     } catch {
       // the channel closed under us; 'exit' handles the worker's runs
     }
+  }
+
+  /** On one call for longer than STALLED_MS. */
+  stalled(now: number): boolean {
+    if (this.jobs.size === 0) return false;
+    const oldest = this.jobs.values().next().value as number;
+    return now - oldest > STALLED_MS;
+  }
+
+  queued(runId: number): void {
+    this.jobs.delete(runId);
+    this.jobs.set(runId, Date.now());
   }
 
   busy(collection: string): number {
@@ -196,12 +220,21 @@ export class JsHookRunner implements HookRunner {
     return this.spare ? [...this.workers, this.spare] : this.workers;
   }
 
-  /** The worker for an event of `collection`: the fewest of its events in flight, then the fewest in all. */
+  /**
+   * The worker for an event of `collection`: of those not stalled, the fewest calls waiting, then
+   * the fewest events of the collection in flight, then the fewest in all. When every worker is
+   * stalled, the spare (if it is ready and not stalled itself).
+   */
   private pick(collection: string): Worker {
-    return this.workers.reduce((best, w) => {
-      const a = w.busy(collection);
-      const b = best.busy(collection);
-      return a < b || (a === b && w.inflight < best.inflight) ? w : best;
+    const now = Date.now();
+    let candidates = this.workers.filter((w) => !w.stalled(now));
+    if (candidates.length === 0) {
+      const spare = this.spare;
+      candidates = spare?.alive && spare.wasReady && !spare.stalled(now) ? [spare] : this.workers;
+    }
+    return candidates.reduce((best, w) => {
+      const order = w.jobs.size - best.jobs.size || w.busy(collection) - best.busy(collection) || w.inflight - best.inflight;
+      return order < 0 ? w : best;
     });
   }
 
@@ -212,6 +245,7 @@ export class JsHookRunner implements HookRunner {
   private dispatch(id: number, run: PendingRun): void {
     const worker = run.worker;
     worker.began(run.collection);
+    worker.queued(id);
     clearTimeout(run.watchdog);
     run.watchdog = setTimeout(() => this.unresponsive(worker, id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
     // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
@@ -239,6 +273,7 @@ export class JsHookRunner implements HookRunner {
     this.runs.delete(id);
     clearTimeout(run.watchdog);
     run.worker.ended(run.collection);
+    run.worker.jobs.delete(id);
     result.file ??= run.file;
     run.resolve(result);
   }
@@ -249,7 +284,7 @@ export class JsHookRunner implements HookRunner {
     if (!run) return;
     // One that never began is sent elsewhere when the worker's exit is handled.
     if (run.began || run.retried) this.settle(id, failed(`hook timed out: ${run.file}`));
-    if (!this.workers.includes(worker)) return;
+    if (!this.workers.includes(worker) && worker !== this.spare) return;
     this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
     worker.proc.kill('SIGKILL');
   }
@@ -272,7 +307,11 @@ export class JsHookRunner implements HookRunner {
         break;
       }
       case 'call':
+        worker.jobs.delete(message.inv);
         void this.onCall(worker, message);
+        break;
+      case 'parked':
+        worker.jobs.delete(message.id);
         break;
       case 'began': {
         const run = this.runs.get(message.id);
@@ -296,6 +335,7 @@ export class JsHookRunner implements HookRunner {
         outcome = { error: { message: (err as Error).message, status: 500 } };
       }
     }
+    if (this.runs.get(message.inv)?.worker === worker) worker.queued(message.inv);
     worker.send({
       t: 'reply',
       worker: message.worker,
@@ -309,6 +349,8 @@ export class JsHookRunner implements HookRunner {
     if (worker === this.spare) {
       this.spare = undefined;
       if (!this.closed) this.startSpare(worker.wasReady ? 0 : RESPAWN_DELAY_MS);
+      // It may have been serving while every worker was stalled.
+      this.strand(worker);
       return;
     }
     if (!this.workers.includes(worker)) return;
@@ -354,9 +396,14 @@ export class JsHookRunner implements HookRunner {
       if (!hooks) load.resolve({});
       else void this.loadInto(replacement, load.collection, hooks).then((errors) => load.resolve(errors ?? {}));
     }
-    for (const [id, run] of stranded) {
+    this.strand(worker);
+  }
+
+  /** The runs of a dead worker: failed once begun, else sent again (once) to a live worker. */
+  private strand(worker: Worker): void {
+    for (const [id, run] of [...this.runs].filter(([, r]) => r.worker === worker)) {
       run.worker.ended(run.collection);
-      if (run.began || run.retried) {
+      if (this.closed || this.workers.length === 0 || run.began || run.retried) {
         this.runs.delete(id);
         clearTimeout(run.watchdog);
         run.resolve(failed(`hook process crashed while running ${run.file}`));

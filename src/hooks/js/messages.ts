@@ -24,6 +24,8 @@ export type WorkerMessage =
   | { t: 'ready' }
   | { t: 'loaded'; id: number; errors: Record<string, string> }
   | { t: 'result'; id: number; resultJson: string }
+  /** The run's hook code returned without an outcome (it waits on a `dpd` call or a callback): the worker is free. */
+  | { t: 'parked'; id: number }
   /** The run's hook code started: a crash from now on may have run part of it (no retry). */
   | { t: 'began'; id: number }
   /** A `dpd.<collection>` call from inside a hook; answered with a `reply`. */
