@@ -25,6 +25,7 @@ const ROOT = path.resolve(HERE, '..');
 const REQUESTS = Number(process.env.BENCH_JS_REQUESTS ?? 4000);
 const CALLS = Number(process.env.BENCH_JS_CALLS ?? 5000);
 const GOALS = { httpP50AddedMs: 0.1, startRssMb: 120 };
+const METRICS_TOKEN = 'bench-metrics-token';
 
 const SCHEMA = {
   type: 'Collection',
@@ -100,13 +101,20 @@ function post(agent, url, collection) {
   });
 }
 
-function rssMb(pid) {
+/** RSS and PSS (shared pages, e.g. the node binary, split between the processes sharing them) in MiB. */
+function memoryMb(pid) {
   try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : NaN;
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss: kb('Rss') / 1024, pss: kb('Pss') / 1024 };
   } catch {
-    return NaN;
+    return { rss: NaN, pss: NaN };
   }
+}
+
+/** The server's and its hook workers' memory. */
+function footprint(pid) {
+  return { server: memoryMb(pid), workers: children(pid).map(memoryMb) };
 }
 
 /** Direct children of `pid` (the hook workers). */
@@ -120,19 +128,18 @@ function children(pid) {
 
 /** The hook-related lines of /metrics. */
 async function hookMetrics(url) {
-  const res = await fetch(`${url}/metrics`);
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
   const text = await res.text();
   return text.split('\n').filter((line) => line.startsWith('dpd_hook_worker') || line.startsWith('dpd_hook_isolate'));
 }
 
 async function overHttp() {
-  const target = deployd({ plain: SCHEMA, hooked: SCHEMA }, { label: 'deployd-ts', files: { 'resources/hooked/validate.js': VALIDATE_JS } });
+  const target = deployd({ plain: SCHEMA, hooked: SCHEMA }, { label: 'deployd-ts', env: { METRICS_TOKEN }, files: { 'resources/hooked/validate.js': VALIDATE_JS } });
   const server = await target.start();
   try {
     // At start: the server and its workers, before any request.
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const workers = children(server.pid);
-    const start = { server: rssMb(server.pid), workers: workers.map(rssMb) };
+    const start = footprint(server.pid);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     for (let i = 0; i < 500; i++) {
       await post(agent, server.url, 'plain');
@@ -152,7 +159,7 @@ async function overHttp() {
     }
     agent.destroy();
     server.check();
-    const after = { server: rssMb(server.pid), workers: children(server.pid).map(rssMb) };
+    const after = footprint(server.pid);
     const metrics = await hookMetrics(server.url).catch(() => []);
     return { plain: summary(plain), hooked: summary(hooked), start, after, metrics };
   } finally {
@@ -173,11 +180,13 @@ export async function jsHookBench() {
   lines.push(`| plain (no hook), ${web.plain.n} requests | ${ms(web.plain.p50)} | ${ms(web.plain.p99)} |`);
   lines.push(`| hooked (validate.js), ${web.hooked.n} requests | ${ms(web.hooked.p50)} | ${ms(web.hooked.p99)} |`);
   lines.push(`| **added by the hook** (goal p50 ≤ ${GOALS.httpP50AddedMs}) | **${ms(added50)}** | ${ms(added99)} |`, '');
-  const total = web.start.server + web.start.workers.reduce((a, b) => a + b, 0);
-  lines.push('| RSS MiB | server | hook workers | total (goal ≤ ' + GOALS.startRssMb + ' at start) |', '|---|---:|---:|---:|');
-  lines.push(`| at start | ${web.start.server.toFixed(1)} | ${web.start.workers.map((n) => n.toFixed(1)).join(' + ') || '0'} | ${total.toFixed(1)} |`);
-  const totalAfter = web.after.server + web.after.workers.reduce((a, b) => a + b, 0);
-  lines.push(`| after ${2 * (REQUESTS + 500)} POSTs | ${web.after.server.toFixed(1)} | ${web.after.workers.map((n) => n.toFixed(1)).join(' + ') || '0'} | ${totalAfter.toFixed(1)} |`, '');
+  lines.push(`| memory MiB (RSS / PSS) | server | hook workers | total RSS | total PSS |`, '|---|---:|---:|---:|---:|');
+  const row = (label, m) => {
+    const sum = (key) => m.server[key] + m.workers.reduce((a, w) => a + w[key], 0);
+    const workers = m.workers.map((w) => `${w.rss.toFixed(1)} / ${w.pss.toFixed(1)}`).join(' + ') || 'none';
+    return `| ${label} | ${m.server.rss.toFixed(1)} / ${m.server.pss.toFixed(1)} | ${workers} | ${sum('rss').toFixed(1)} | ${sum('pss').toFixed(1)} |`;
+  };
+  lines.push(row(`at start (goal ≤ ${GOALS.startRssMb})`, web.start), row(`after ${2 * (REQUESTS + 500)} POSTs`, web.after), '');
   if (web.metrics.length) lines.push('```', ...web.metrics, '```', '');
   const text = lines.join('\n');
   console.log(text);

@@ -19,7 +19,7 @@
  */
 import ivm from 'isolated-vm';
 import { HOOK_PARAMS, wrapHookSource, type HookVariant } from '../hook-params.js';
-import type { HookSource, WorkerMessage, WorkerRequest } from './messages.js';
+import type { HookSource, IsolateMemory, WorkerMessage, WorkerRequest } from './messages.js';
 import { sandboxRuntime } from './sandbox-runtime.js';
 
 /**
@@ -95,7 +95,8 @@ let namesJson = '[]';
 let nextInvocation = 1;
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // With a callback, a send to a server that has just gone away is dropped instead of thrown.
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 function build(loaded: LoadedCollection): Sandbox {
@@ -329,6 +330,22 @@ function retire(loaded: LoadedCollection | undefined): void {
   release(sandbox);
 }
 
+/** The heap of each collection's current isolate (one per hook set, shared by all its events). */
+function isolateMemory(): IsolateMemory[] {
+  const out: IsolateMemory[] = [];
+  for (const loaded of collections.values()) {
+    const sandbox = loaded.sandbox;
+    if (!sandbox || sandbox.dead) continue;
+    try {
+      const heap = sandbox.isolate.getHeapStatisticsSync();
+      out.push({ hookSet: loaded.name, usedHeapBytes: heap.used_heap_size, totalHeapBytes: heap.total_heap_size, externalBytes: heap.externally_allocated_size });
+    } catch {
+      // disposed between the check and the read
+    }
+  }
+  return out;
+}
+
 process.on('message', (message: WorkerRequest) => {
   switch (message.t) {
     case 'load': {
@@ -360,6 +377,9 @@ process.on('message', (message: WorkerRequest) => {
       break;
     case 'reply':
       reply(message.worker, message.call, message.resultJson, message.errorJson);
+      break;
+    case 'memory':
+      send({ t: 'memory', id: message.id, rssBytes: process.memoryUsage.rss(), isolates: isolateMemory() });
       break;
   }
 });
