@@ -10,6 +10,8 @@
  * bench/js-hooks.js). A hook spinning to its limit therefore holds up this whole worker; the server
  * routes around a worker that has been busy for a while (./js-runner.ts), onto another worker or
  * the warm spare. A hook waiting on a `dpd` call holds nothing: the worker says it is `parked`.
+ * A call whose termination does not take wedges this worker, and the server kills it past the
+ * limit plus a grace period.
  *
  * Each invocation belongs to the sandbox it started in. A reload builds a new sandbox for the
  * collection and retires the old one, which is disposed once its last invocation has finished,
