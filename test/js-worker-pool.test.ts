@@ -38,9 +38,11 @@ describe('JavaScript hook worker pool', () => {
     const one = await pool.run(validate('after idle'));
     assert.equal(one.cancel, undefined);
     assert.equal(one.data.checked, true);
-    // Calls keep coming in batches until a second worker has joined (its hooks loaded first).
+    // Calls keep coming in batches until a second worker has joined (its hooks loaded first; a cold
+    // worker start takes seconds on a busy machine).
     let batches = 0;
-    while (pool.status().workers.length < 2 && batches < 200) {
+    const deadline = Date.now() + 40_000;
+    while (pool.status().workers.length < 2 && Date.now() < deadline) {
       const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(validate(`load ${batches}-${i}`))));
       for (const r of results) {
         assert.equal(r.cancel, undefined, JSON.stringify(r.cancel));
