@@ -38,7 +38,7 @@ import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
 import { CompositeRunner } from './hooks/composite-runner.js';
 import { ReportingRunner } from './hooks/reporting-runner.js';
 import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
-import { JsHookRunner } from './hooks/js/js-runner.js';
+import { defaultHookWorkers, JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { readRealtimeConfig } from './realtime/config.js';
 import { RealtimeGateway } from './realtime/gateway.js';
@@ -166,7 +166,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const events: EventLog = redisLog ?? new LocalEventLog({
     size: realtime.enabled ? realtime.historySize : 0, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log,
   });
-  const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, appLog), goRunner);
+  const jsRunner = new JsHookRunner(options.hookWorkers ?? defaultHookWorkers(), appLog);
+  const composite = new CompositeRunner(jsRunner, goRunner);
   const metrics = options.metrics === false ? undefined : new Metrics();
   const runner = new ReportingRunner(metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite, appLog, realtime.maxEventBytes);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
@@ -256,6 +257,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (gateway) metrics.observeGateway(gateway);
     if (history) metrics.observeHistory(history);
     metrics.observeGoBuilds(() => goRunner.states());
+    metrics.observeHookWorkers(() => jsRunner.memory());
   }
   if (gateway) {
     app.get('/ws', async (_request, reply) => {
