@@ -7,7 +7,7 @@ ifneq ($(wildcard /usr/local/go/bin/go),)
 export PATH := $(PATH):/usr/local/go/bin
 endif
 
-.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package go-warm go-env
+.PHONY: run cluster stop test build install bench peers clean proto proto-check ferretdb client-package go-warm go-env
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -60,8 +60,18 @@ test: build ferretdb
 	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
 
 ## make bench: paired benchmarks against raw baselines (see bench/README.md)
+## make bench peers: side by side with PocketBase on issue #19's rows (bench/peers.js; builds
+##   PocketBase from the Go module proxy once, cached in ~/.cache/deployd-ts; not part of make test)
 bench: build
+ifneq ($(filter peers,$(MAKECMDGOALS)),)
+	node $(NODE_FLAGS) bench/peers.js
+else
 	node $(NODE_FLAGS) bench/run.js
+endif
+
+# The second word of `make bench peers`: `bench` does the work.
+peers:
+	@:
 
 ## make ferretdb: build the tests' MongoDB-wire server once (cached in ~/.cache/deployd-ts; skipped with MONGODB_URL)
 ferretdb:

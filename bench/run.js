@@ -9,9 +9,9 @@
  *      BENCH_CONNECTIONS (default 10), BENCH_SEED documents seeded for read scenarios (default 2000),
  *      BENCH_ROUNDS (default 1; each round measures ours then the baseline again, and the table
  *      shows medians: on a shared 2-core machine one round can be off by ±20%),
- *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them; `go` picks
- *      the Go hook bench, bench/go-hooks.js, and `jshook` the JavaScript hook bench, bench/js-hooks.js;
- *      both also run when BENCH_ONLY is unset),
+ *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them; `=name`
+ *      picks exactly that one; `go` picks the Go hook bench, bench/go-hooks.js, and `jshook` the
+ *      JavaScript hook bench, bench/js-hooks.js; both also run when BENCH_ONLY is unset),
  *      BENCH_CPU_PROF=DIR: servers write V8 CPU profiles there (see targets.js);
  *      real-time sizes (scenarios.js): BENCH_WS_EVENTS, BENCH_WS_SUBSCRIBERS, BENCH_WS_FANOUT,
  *      BENCH_WS_IDLE.
@@ -154,7 +154,8 @@ async function main() {
   // Other work on the machine skews both sides unevenly; the load average makes that visible.
   const loadBefore = os.loadavg()[0].toFixed(2);
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
-  const selected = scenarios.filter((s) => !only?.length || only.some((o) => s.name.includes(o)));
+  // `=name` picks exactly that scenario (`POST /todos` alone would also pick its MongoDB twin).
+  const selected = scenarios.filter((s) => !only?.length || only.some((o) => (o.startsWith('=') ? s.name === o.slice(1) : s.name.includes(o))));
   const goHooks = !only?.length || only.includes('go'); // bench/go-hooks.js
   const jsHooks = !only?.length || only.includes('jshook'); // bench/js-hooks.js
   if (selected.length === 0 && !goHooks && !jsHooks) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);

@@ -137,7 +137,15 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
 
   const startedAt = new Date();
   const instanceId = options.instanceId ?? (process.env.INSTANCE_ID || undefined);
-  const instance = () => instanceId ?? `${os.hostname()}:${(app.server.address() as AddressInfo | null)?.port ?? options.port ?? 2403}`;
+  // Asked once per real-time event (the dashboard monitor): the name is fixed once listening.
+  let listeningName: string | undefined;
+  const instance = (): string => {
+    if (instanceId) return instanceId;
+    if (listeningName) return listeningName;
+    const port = (app.server.address() as AddressInfo | null)?.port;
+    if (port === undefined) return `${os.hostname()}:${options.port ?? 2403}`;
+    return (listeningName = `${os.hostname()}:${port}`);
+  };
   // What collections and hooks log is also kept for the dashboard's log view.
   const recentLogs = new RecentLogs();
   const appLog = recentLogs.tap(app.log);
