@@ -82,12 +82,12 @@ describe('Go hook builds', () => {
     buildDir = path.join(tmp, 'build');
     // Go from /usr/local/go even when it is not on PATH.
     if (GO.includes('/')) process.env.PATH = `${path.dirname(GO)}${path.delimiter}${oldPath ?? ''}`;
-  });
+  }, { timeout: 600_000 });
 
   after(() => {
     process.env.PATH = oldPath;
     fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   const todoFiles = [
     { event: 'post', file: 'todos/post.go', source: POST_GO },

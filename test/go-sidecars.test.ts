@@ -125,7 +125,7 @@ describe('Go hook sidecars', () => {
       await eventually(() => sidecarPids(app).size === 0, 5000, 'sidecars to exit');
       fs.rmSync(app, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 60_000 });
 
   it('AutoMTLS is on by default: the sidecar talks mutual TLS and refuses a plain-text client', async () => {
     assert.equal((await server.post('/todos', { title: 'tls' })).status, 200);
@@ -352,7 +352,7 @@ describe('a prebuilt go-plugin program (config.json "goPlugin")', () => {
       await eventually(() => sidecarPids(app, path.join(app, 'bin')).size === 0, 5000, 'the plugin to exit');
       fs.rmSync(app, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 60_000 });
 
   it('runs its hooks; events it has no handler for pass through', async () => {
     const anonymous = await server.post('/todos', { title: 'x' });

@@ -42,10 +42,10 @@ describe('hot reload never goes deaf', () => {
   afterEach(async () => {
     await server?.stop();
     server = undefined;
-  });
+  }, { timeout: 60_000 });
   after(() => {
     for (const app of apps) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   function app(files: Record<string, string> = {}): string {
     const dir = makeApp({ todos: SCHEMA }, { 'resources/todos/post.js': stamp('v1'), ...files });
