@@ -16,9 +16,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-## make build: compile the server (tsc → dist/) and the dashboard (type-check, then Vite → dist/dashboard)
+## make build: compile the server (tsc → dist/), bundle the browser client (/dpd.js, esbuild) and the
+##   dashboard (type-check, then Vite → dist/dashboard)
 build: install
 	npx tsc -p tsconfig.json
+	node scripts/build-client.mjs
 	npx tsc -p dashboard/tsconfig.json
 	npx vite build --config dashboard/vite.config.mjs
 	@$(MAKE) --no-print-directory go-warm

@@ -1,8 +1,10 @@
 /**
  * The Deployd client (`dpd.js`) over deployd-ts's plain WebSocket, for browsers, bundlers and
  * Node 20+. One source serves both: this module is imported as `deployd-ts/client`, and the
- * server's `/dpd.js` is this same compiled file wrapped in an IIFE (see ./browser-bundle.ts), so it
- * must stay dependency-free, free of Node APIs, and declare everything at top level (no imports).
+ * server's `/dpd.js` is src/client/ bundled by esbuild (scripts/build-client.mjs, wrapped per app by
+ * ./browser-bundle.ts), so it must stay dependency-free and free of Node APIs. This module declares
+ * the whole public surface (the npm package ships its .d.ts alone); ./emitter.ts, ./signatures.ts
+ * and ./http.ts hold internals.
  *
  * Deployd's API (dpd-clientlib):
  *   dpd.todos.get([id], [path], [query], fn)    dpd.todos.post([id], [query], body, fn)
@@ -23,6 +25,9 @@
  * Typed: `deployd types` writes an app's document, body and event types and a `createAppClient`
  * that returns a `TypedDpd` (see `TypedDpd` below); plain `createClient` stays untyped (`any`).
  */
+import { Emitter } from './emitter.js';
+import { defaultBase, errorBody, normalizeBase } from './http.js';
+import { asCallback, bodyArgs, getArgs, invoke, isPathArg, joinPath } from './signatures.js';
 
 export interface DpdError {
   /** HTTP status; 0 when the server could not be reached. */
@@ -308,52 +313,6 @@ export function createClient<const C extends string = never>(options: ClientOpti
 }
 
 // ---- internals ----------------------------------------------------------------------------------
-
-class Emitter {
-  private readonly listeners = new Map<string, Array<Listener & { original?: Listener }>>();
-
-  add(event: string, fn: Listener, once: boolean): void {
-    let wrapped: Listener & { original?: Listener } = fn;
-    if (once) {
-      wrapped = (...args: unknown[]) => {
-        this.remove(event, wrapped);
-        fn(...args);
-      };
-      wrapped.original = fn;
-    }
-    const list = this.listeners.get(event) ?? [];
-    list.push(wrapped);
-    this.listeners.set(event, list);
-  }
-
-  remove(event: string, fn?: Listener): void {
-    if (!fn) {
-      this.listeners.delete(event);
-      return;
-    }
-    const list = this.listeners.get(event);
-    if (!list) return;
-    const index = list.findIndex((l) => l === fn || l.original === fn);
-    if (index >= 0) list.splice(index, 1);
-    if (list.length === 0) this.listeners.delete(event);
-  }
-
-  emit(event: string, ...args: unknown[]): void {
-    const list = this.listeners.get(event);
-    if (!list) return;
-    for (const fn of [...list]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        // One failing listener must not starve the others or the socket: report it like any
-        // uncaught error, outside this loop.
-        setTimeout(() => {
-          throw err;
-        }, 0);
-      }
-    }
-  }
-}
 
 type Timer = ReturnType<typeof setTimeout>;
 
@@ -850,50 +809,6 @@ class ClientCore {
   }
 }
 
-// ---- argument parsing (Deployd's signatures) -----------------------------------------------------
-
-function isPathArg(value: unknown): value is string | number {
-  return typeof value === 'string' || typeof value === 'number';
-}
-
-function asCallback(value: unknown): Callback | undefined {
-  return typeof value === 'function' ? (value as Callback) : undefined;
-}
-
-/** `[id/func], [path], [query], fn`: leading strings or numbers (or empties) are path segments. */
-function getArgs(args: unknown[]): { path: string; query?: Query; fn?: Callback } {
-  let i = 0;
-  let path = '';
-  for (let n = 0; n < 2; n++) {
-    if (isPathArg(args[i]) || args[i] === undefined || args[i] === null) path = joinPath(path, args[i++]);
-  }
-  let query: Query | undefined;
-  if ((typeof args[i] === 'object' && args[i] !== null) || args[i] === undefined || args[i] === null) query = (args[i++] ?? undefined) as Query | undefined;
-  return { path, query, fn: asCallback(args[i]) };
-}
-
-/** `[id], [query], body, fn`: of two objects, the first is the query. */
-function bodyArgs(args: unknown[]): { path: string; query?: Query; body?: unknown; fn?: Callback } {
-  let i = 0;
-  let path = '';
-  if (isPathArg(args[i]) || args[i] === undefined || args[i] === null) path = joinPath(path, args[i++]);
-  let query: Query | undefined;
-  let body: unknown;
-  if ((typeof args[i] === 'object' && args[i] !== null) || args[i] === undefined || args[i] === null) body = args[i++];
-  if (typeof args[i] === 'object' && args[i] !== null) {
-    query = body as Query;
-    body = args[i++];
-  }
-  return { path, query, body, fn: asCallback(args[i]) };
-}
-
-/** Appends URL segments (each percent-encoded); empties add nothing. */
-function joinPath(path: string, segment: unknown): string {
-  if (segment === undefined || segment === null || segment === '') return path;
-  const parts = String(segment).split('/').filter(Boolean).map(encodeURIComponent);
-  return parts.length === 0 ? path : `${path}/${parts.join('/')}`;
-}
-
 /**
  * Deployd's query encoding: `?k=v&…` when every value is a string, otherwise the whole query as
  * URL-encoded JSON (`?%7B%22n%22%3A%7B%22%24gt%22%3A1%7D%7D`), which keeps types and operators.
@@ -906,33 +821,4 @@ export function encodeQuery(query: Query | undefined): string {
     return '?' + keys.map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(query[k] as string)}`).join('&');
   }
   return '?' + encodeURIComponent(JSON.stringify(query));
-}
-
-function errorBody(status: number, statusText: string | undefined, data: unknown): DpdError {
-  if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
-    const body = data as Record<string, unknown>;
-    return { ...body, status: typeof body.status === 'number' ? body.status : status } as DpdError;
-  }
-  const text = typeof data === 'string' ? data : '';
-  return { status, message: text || statusText || `HTTP ${status}` };
-}
-
-function invoke(fn: Callback, result: unknown, error: DpdError | undefined): void {
-  if (fn === (console.log as unknown)) {
-    if (error) console.error(error);
-    else console.log(result);
-    return;
-  }
-  if (error) fn(null, error);
-  else fn(result);
-}
-
-function defaultBase(): string {
-  const location = (globalThis as { location?: { origin?: string } }).location;
-  if (location?.origin && location.origin !== 'null') return location.origin;
-  throw new Error('createClient: baseUrl is required outside a browser (e.g. "http://localhost:2403")');
-}
-
-function normalizeBase(url: string): string {
-  return url.replace(/\/+$/, '');
 }
