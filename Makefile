@@ -57,9 +57,13 @@ stop:
 client-package: build
 	node scripts/client-package.mjs
 
-## make test: install, build and run every test
+## make test: install, build and run every test, then print the coverage of src/ per folder (c8:
+##   every process the tests start counts; per file and line: coverage/index.html)
 test: build ferretdb
-	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
+	@rm -rf coverage
+	npx c8 --all --include 'dist/src/**' --reporter=json-summary --reporter=html --report-dir coverage \
+	  node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/; status=$$?; \
+	  node scripts/coverage-summary.mjs; exit $$status
 
 ## make bench: paired benchmarks against raw baselines (see bench/README.md)
 bench: build
