@@ -3,8 +3,8 @@
  * Node 20+. One source serves both: this module is imported as `deployd-ts/client`, and the
  * server's `/dpd.js` is src/client/ bundled by esbuild (scripts/build-client.mjs, wrapped per app by
  * ./browser-bundle.ts), so it must stay dependency-free and free of Node APIs. This module declares
- * the whole public surface (the npm package ships its .d.ts alone); ./emitter.ts, ./signatures.ts
- * and ./http.ts hold internals.
+ * the whole public surface (the npm package ships its .d.ts alone); ./resources.ts (a
+ * collection's methods), ./emitter.ts, ./signatures.ts and ./http.ts hold internals.
  *
  * Deployd's API (dpd-clientlib):
  *   dpd.todos.get([id], [path], [query], fn)    dpd.todos.post([id], [query], body, fn)
@@ -27,7 +27,8 @@
  */
 import { Emitter } from './emitter.js';
 import { defaultBase, errorBody, normalizeBase } from './http.js';
-import { asCallback, bodyArgs, getArgs, invoke, isPathArg, joinPath } from './signatures.js';
+import { makeResource } from './resources.js';
+import { invoke } from './signatures.js';
 
 export interface DpdError {
   /** HTTP status; 0 when the server could not be reached. */
@@ -377,68 +378,9 @@ class ClientCore {
     const clean = String(path).split('/').filter(Boolean).join('/');
     let resource = this.resources.get(clean);
     if (!resource) {
-      resource = this.makeResource(clean);
+      resource = makeResource(clean, this);
       this.resources.set(clean, resource);
     }
-    return resource;
-  }
-
-  private makeResource(path: string): Resource {
-    const base = '/' + path.split('/').map(encodeURIComponent).join('/');
-    const core = this;
-    const resource = {
-      path,
-      get(...args: unknown[]) {
-        const a = getArgs(args);
-        return core.request('GET', base + a.path, a.query, undefined, a.fn);
-      },
-      post(...args: unknown[]) {
-        const a = bodyArgs(args);
-        return core.request('POST', base + a.path, a.query, a.body, a.fn);
-      },
-      put(...args: unknown[]) {
-        const a = bodyArgs(args);
-        return core.request('PUT', base + a.path, a.query, a.body, a.fn);
-      },
-      del(...args: unknown[]) {
-        const a = getArgs(args);
-        return core.request('DELETE', base + a.path, a.query, undefined, a.fn);
-      },
-      exec(func: string, ...rest: unknown[]) {
-        let i = 0;
-        let sub = joinPath('', func);
-        if (isPathArg(rest[i])) sub = joinPath(sub, rest[i++]);
-        const body = typeof rest[i] === 'object' ? rest[i++] : undefined;
-        return core.request('POST', base + sub, undefined, body, asCallback(rest[i]));
-      },
-      login(credentials: unknown, fn?: unknown) {
-        return core.request('POST', base + '/login', undefined, credentials, asCallback(fn));
-      },
-      logout(fn?: unknown) {
-        const done = asCallback(fn);
-        const promise = core.request('POST', base + '/logout', undefined, undefined, undefined).then((result) => {
-          core.setSessionToken(null);
-          return result;
-        });
-        if (done) promise.then((result) => queueMicrotask(() => invoke(done, result, undefined)), (error: DpdError) => queueMicrotask(() => invoke(done, null, error)));
-        return promise;
-      },
-      me(fn?: unknown) {
-        return core.request('GET', base + '/me', undefined, undefined, asCallback(fn));
-      },
-      on(event: string, fn: Listener) {
-        core.on(`${path}:${event}`, fn, false);
-        return resource;
-      },
-      once(event: string, fn: Listener) {
-        core.on(`${path}:${event}`, fn, true);
-        return resource;
-      },
-      off(event: string, fn?: Listener) {
-        core.off(`${path}:${event}`, fn);
-        return resource;
-      },
-    } as Resource;
     return resource;
   }
 
