@@ -4,7 +4,7 @@
  * server's `/dpd.js` is src/client/ bundled by esbuild (scripts/build-client.mjs, wrapped per app by
  * ./browser-bundle.ts), so it must stay dependency-free and free of Node APIs. This module declares
  * the whole public surface (the npm package ships its .d.ts alone); ./resources.ts (a
- * collection's methods), ./emitter.ts, ./signatures.ts and ./http.ts hold internals.
+ * collection's methods), ./subscriptions.ts (collections and rooms to restore), ./emitter.ts, ./signatures.ts and ./http.ts hold internals.
  *
  * Deployd's API (dpd-clientlib):
  *   dpd.todos.get([id], [path], [query], fn)    dpd.todos.post([id], [query], body, fn)
@@ -28,6 +28,7 @@
 import { Emitter } from './emitter.js';
 import { defaultBase, errorBody, normalizeBase } from './http.js';
 import { makeResource } from './resources.js';
+import { ACKS, Subscriptions } from './subscriptions.js';
 import { invoke } from './signatures.js';
 
 export interface DpdError {
@@ -260,7 +261,6 @@ export function jsName(path: string): string {
   return path.replace(/[^A-Za-z0-9]/g, '');
 }
 
-const ACKS = { subscribe: 'subscribed', unsubscribe: 'unsubscribed', join: 'joined', leave: 'left' } as const;
 /** The gateway's refusals of subscribe/unsubscribe/join/leave (src/realtime/gateway.ts). */
 const CONTROL_REFUSAL = /^(?:(?:subscribe|unsubscribe|join|leave) needs|room "|a connection can)/;
 const DEFAULT_RECONNECT: Required<ReconnectOptions> = { minDelayMs: 500, maxDelayMs: 10_000, factor: 2, jitter: 0.5 };
@@ -344,10 +344,8 @@ class ClientCore {
   private lastHeard = 0;
   private ready: Array<() => void> = [];
   private readonly onOnline = () => this.retryNow();
-  /** What the socket should receive, replayed on every (re)connect: null = every collection. */
-  private only: Set<string> | null = null;
-  private readonly excluded = new Set<string>();
-  private readonly rooms = new Set<string>();
+  /** What the socket should receive, replayed on every (re)connect. */
+  private readonly subscriptions = new Subscriptions();
   /** Control messages sent and not yet confirmed, in order (the server answers them in order). */
   private acks: Array<{ expect: string; waiters: Array<(error?: DpdError) => void> }> = [];
   /** Calls made while the socket was closed: settled once the reconnect has replayed the state. */
@@ -450,16 +448,7 @@ class ClientCore {
     if (names.length === 0 || !names.every((n) => typeof n === 'string' && n !== '')) {
       return DpdPromise.reject({ status: 0, message: `${type} needs ${type === 'join' || type === 'leave' ? 'a room name' : 'collection names'}` }) as DpdPromise<void>;
     }
-    for (const name of names) {
-      if (type === 'subscribe') {
-        (this.only ??= new Set()).add(name);
-        this.excluded.delete(name);
-      } else if (type === 'unsubscribe') {
-        if (this.only) this.only.delete(name);
-        else this.excluded.add(name);
-      } else if (type === 'join') this.rooms.add(name);
-      else this.rooms.delete(name);
-    }
+    this.subscriptions.apply(type, names);
     return new DpdPromise<void>((resolve, reject) => {
       const settle = (error?: DpdError) => (error ? reject(error) : resolve());
       if (this.closed) return reject({ status: 0, message: 'the client is closed' });
@@ -476,15 +465,11 @@ class ClientCore {
 
   /** After a (re)connect: the subscriptions and rooms again, then the calls made meanwhile settle. */
   private restore(): void {
-    const messages: Array<Record<string, unknown>> = [];
-    // An empty subscription list still means "none": a name no collection can have says so.
-    if (this.only) messages.push({ type: 'subscribe', collections: this.only.size > 0 ? [...this.only] : [' '] });
-    else if (this.excluded.size > 0) messages.push({ type: 'unsubscribe', collections: [...this.excluded] });
-    for (const room of this.rooms) messages.push({ type: 'join', room });
+    const messages = this.subscriptions.messages();
     const waiting = this.waiting;
     this.waiting = [];
     messages.forEach((message, i) => {
-      this.acks.push({ expect: ACKS[message.type as keyof typeof ACKS], waiters: i === messages.length - 1 ? waiting : [] });
+      this.acks.push({ expect: ACKS[message.type], waiters: i === messages.length - 1 ? waiting : [] });
       this.send(message);
     });
     if (messages.length === 0) for (const settle of waiting) settle();
