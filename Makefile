@@ -66,7 +66,7 @@ ifeq ($(COVERAGE),0)
 	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
 else
 	@rm -rf coverage
-	npx c8 --all --include 'dist/src/**' --merge-async --reporter=json-summary --reporter=html --report-dir coverage \
+	npx c8 --all --include 'dist/src/**' --exclude 'dist/src/client/browser-client.js' --merge-async --reporter=json-summary --reporter=html --report-dir coverage \
 	  node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/; status=$$?; \
 	  node scripts/coverage-summary.mjs; exit $$status
 endif

@@ -514,16 +514,20 @@ describe('hot reload of hook files', () => {
     let stop = false;
     const answers: ApiResponse[] = [];
     const client = async () => {
-      for (let i = 0; i < 100 && !stop; i++) answers.push(await call(server, 'POST', '/hot', { title: 'x' }));
+      for (let i = 0; i < 2000 && !stop; i++) answers.push(await call(server, 'POST', '/hot', { title: 'x' }));
     };
     const clients = Promise.all([client(), client(), client()]);
-    for (let v = 1; v <= VERSIONS; v++) {
-      await sleep(120);
-      fs.writeFileSync(file, versioned(v));
+    try {
+      // Paced by answers, not by a clock: at least 9 requests answered before each rewrite, whatever the load.
+      for (let v = 1; v <= VERSIONS; v++) {
+        await eventually(() => answers.length >= 9 * v, 30_000, `9 more answers before rewrite ${v}`);
+        fs.writeFileSync(file, versioned(v));
+      }
+      await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.result === `v${VERSIONS}`, 20_000, 'the last version to apply');
+    } finally {
+      stop = true;
+      await clients;
     }
-    await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.result === `v${VERSIONS}`, 5000, 'the last version to apply');
-    stop = true;
-    await clients;
     assert.ok(answers.length >= 50, `${answers.length} requests during the rewrites`);
     const failed = answers.filter((r) => r.status !== 200);
     assert.deepEqual(failed.map((r) => r.text), [], 'no request failed during the swaps');

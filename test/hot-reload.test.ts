@@ -23,7 +23,7 @@ async function runs(server: TestServer, coll: string, version: string): Promise<
     const res = await server.post(`/${coll}`, { title: 'probe' });
     last = `${res.status} ${res.text}`;
     return res.status === 200 && res.body.version === version;
-  }, 5000, `${coll}/post.js version ${version} to run (last answer: ${last})`).catch((err: Error) => {
+  }, 20_000, `${coll}/post.js version ${version} to run (last answer: ${last})`).catch((err: Error) => {
     throw new Error(`${err.message}; last answer: ${last}\n${server.output.slice(-2000)}`);
   });
 }
