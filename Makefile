@@ -68,7 +68,7 @@ else
 	@rm -rf coverage
 	npx c8 --all --include 'dist/src/**' --exclude 'dist/src/client/browser-client.js' --merge-async --reporter=json-summary --reporter=html --report-dir coverage \
 	  node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/; status=$$?; \
-	  node scripts/coverage-summary.mjs; exit $$status
+	  node scripts/coverage-summary.mjs; rm -rf coverage/tmp; exit $$status
 endif
 
 ## make bench: paired benchmarks against raw baselines (see bench/README.md)
