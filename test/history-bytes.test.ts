@@ -91,12 +91,12 @@ describe('maxEventBytes', () => {
       'resources/todos/aftercommit.js': `if (this.title === 'after') emit('after-big', { text: 'y'.repeat(10000) });`,
     });
     server = await startServer(app);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it('an emit over the limit fails its hook with a 500 naming the event and the limit; nothing is stored', async () => {
     const res = await server!.post('/todos', { title: 'big', n: 5000 });
@@ -130,12 +130,12 @@ describe('Redis history bounded in bytes', () => {
     RedisServer.assertInstalled();
     redis = await RedisServer.start();
     client = new Redis(redis.url);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     client?.disconnect();
     await redis?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('appends trim the oldest entries past maxBytes, exactly, and readers see what was trimmed', async () => {
     const stream = new RedisStream(1000, 10_000);
