@@ -19,13 +19,18 @@ const ALLOWED: Record<string, string[]> = {
   core: [...BOTTOM],
   query: [...BOTTOM, 'core'],
   store: [...BOTTOM, 'core', 'query'],
+  // The log carries the hook protocol's JSON values; it knows nothing of HTTP, collections or sockets.
+  events: [...BOTTOM, 'hooks'],
+  // The gateway reads the log and asks an injected ReadAccess who may read: never the collections.
+  realtime: [...BOTTOM, 'events', 'hooks'],
   // Decisions only (rules, read and write policy): no I/O, so the pipeline and real-time can share it.
   policy: [...BOTTOM, 'core', 'query', 'hooks'],
   // Sessions and who calls; a session's users collection is found through an injected directory.
   auth: [...BOTTOM, 'core', 'hooks', 'store'],
   // The request scope, its outbox and the one place a request runs.
-  pipeline: [...BOTTOM, 'core', 'hooks', 'bus', 'auth', 'policy'],
-  collections: [...BOTTOM, 'core', 'query', 'store', 'hooks', 'bus', 'policy', 'auth', 'pipeline'],
+  pipeline: [...BOTTOM, 'core', 'hooks', 'events', 'auth', 'policy'],
+  // CRUD over the pipeline; read-access.ts implements the gateway's ReadAccess interface (a type).
+  collections: [...BOTTOM, 'core', 'query', 'store', 'hooks', 'events', 'policy', 'auth', 'pipeline', 'realtime'],
 };
 
 /** Imports between folders whose cycle is known and being removed; each entry must still exist. */

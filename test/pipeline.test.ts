@@ -4,13 +4,13 @@
  * API, a hook's `dpd` call). A request that fails publishes only what it had already committed.
  *
  * In process: the pipeline itself, then a real server (real SQLite, real hook workers) driven with
- * `app.inject`, watching its event bus.
+ * `app.inject`, watching its event log.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { BusMessage } from '../src/bus/event-bus.js';
+import type { EventMessage } from '../src/events/messages.js';
 import { ANONYMOUS, ROOT } from '../src/auth/authenticator.js';
 import { runNested, runRequest } from '../src/pipeline/run-request.js';
 import type { RequestScope } from '../src/pipeline/request-scope.js';
@@ -107,14 +107,14 @@ dpd.children.post({ title: 'child of ' + this.title }, function (child, err) {
 describe('every path publishes through the pipeline (in-process server, real SQLite)', () => {
   let app: string | undefined;
   let server: DeploydServer | undefined;
-  let messages: BusMessage[] = [];
+  let messages: EventMessage[] = [];
 
   before(async () => {
     app = makeApp({ todos: TODOS, parents: TODOS, children: TODOS, users: USERS }, FILES);
     const { createServer } = await import('../src/server.js');
     server = await createServer({ appDir: app, port: 0, host: '127.0.0.1', masterKey: KEY, logLevel: 'silent' });
     await server.app.ready();
-    server.bus.subscribe((m) => messages.push(m));
+    server.events.subscribe({ event: ({ message }) => messages.push(message), gap: () => {} });
   }, { timeout: START_MS });
 
   after(async () => {
@@ -233,7 +233,7 @@ describe('every path publishes through the pipeline (in-process server, real SQL
   });
 });
 
-function describeMessage(m: BusMessage): string {
+function describeMessage(m: EventMessage): string {
   switch (m.type) {
     case 'collection_change': return `change:${m.collection}:${m.action}:${String(m.document.title ?? m.document.username ?? '')}`;
     case 'custom_event': return `emit:${m.event}`;

@@ -14,7 +14,7 @@
  * Running a hook and what its result means are the pipeline's (hook-step.ts, hook-outcome.ts); who
  * may read and write is the policy's; secret fields are the collection's Credentials.
  */
-import type { EventBus } from '../bus/event-bus.js';
+import type { EventPublisher } from '../events/event-log.js';
 import { Errors, validationError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { Caller, JsonObject } from '../hooks/protocol.js';
@@ -41,7 +41,7 @@ import { applyUpdate, hasChanges, withoutFields } from '../core/update.js';
 export interface CollectionDeps {
   store: CollectionStore;
   runner?: HookRunner;
-  bus: EventBus;
+  bus: EventPublisher;
   limits: QueryLimits;
   /** Stores a session's rooms (after `session.joinRoom` in a hook). */
   saveSessionRooms?: (sessionId: string, rooms: string[]) => Promise<void>;

@@ -3,12 +3,12 @@
  * queued before it), a hook's `emit()`s and room changes queued in the request's outbox, released by
  * the pipeline when the request succeeds. Messages go to `deps.bus`.
  */
-import type { EventBus } from '../bus/event-bus.js';
+import type { EventPublisher } from '../events/event-log.js';
 import type { Emit, HookResult, JsonObject, SessionRooms } from '../hooks/protocol.js';
 import type { RequestScope } from './request-scope.js';
 
 export interface PublicationDeps {
-  bus: EventBus;
+  bus: EventPublisher;
   /** Stores a session's rooms (after `session.joinRoom` in a hook). */
   saveSessionRooms?: (sessionId: string, rooms: string[]) => Promise<void>;
   /** The user ids matching a query on a users collection (`emit(dpd.users, query, …)`). */
