@@ -71,6 +71,15 @@ export const Errors = {
   storeBusy: define('DPD_ERR_STORE_BUSY', 503, () => 'the database is busy, try again'),
   storeUnavailable: define('DPD_ERR_STORE_UNAVAILABLE', 503, () => 'the database cannot be reached, try again later'),
   internal: define('DPD_ERR_INTERNAL', 500, () => 'internal server error'),
+
+  // ---- hooks (src/hooks/): a hook that cannot run at all; a failed run is a result (hook-result.ts)
+  /** A hook file that did not load or compile (the message names file:line): the request fails closed. */
+  hookLoad: define('DPD_ERR_HOOK_LOAD', 500, (detail: string) => detail),
+  /** The collection's Go hooks are still being built; Retry-After says when to try again. */
+  hookBuilding: (detail: string, retryAfterSeconds: number) => Object.assign(
+    new DeploydError('DPD_ERR_HOOK_BUILDING', 503, detail),
+    { headers: { 'Retry-After': String(retryAfterSeconds) } },
+  ),
 };
 
 export function validationError(errors: Record<string, string>): DeploydError {

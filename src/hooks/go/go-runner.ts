@@ -38,7 +38,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
-import { DeploydError } from '../../errors.js';
+import { Errors } from '../../errors.js';
+import { failedResult } from '../hook-result.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from '../hook-runner.js';
 import { PROTO_EVENT, type EventContext, type HookEvent, type HookResult, type Json, type JsonObject, type LogLine } from '../protocol.js';
 import { buildGoHooks, findGo, GoBuildError, planGoBuild, type GoBuildCompileError, type GoHookFile } from './build.js';
@@ -378,19 +379,19 @@ export class GoHookRunner implements HookRunner {
       const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
       if (!waited) {
         const files = mine.map((event) => set.files.get(event) ?? `${set.collection}/${event}.go`).join(', ');
-        throw Object.assign(new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${files} is still being built; nothing was stored; try again shortly`), { headers: { 'Retry-After': '5' } });
+        throw Errors.hookBuilding(`go hook ${files} is still being built; nothing was stored; try again shortly`, RETRY_AFTER_S);
       }
     }
     for (const event of mine) {
       const loadError = set.errors[event];
-      if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+      if (loadError) throw Errors.hookLoad(loadError);
     }
   }
 
   async run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<HookResult> {
     const set = this.sets.get(hookSet);
     let file = set?.files.get(ctx.event) ?? `${ctx.collection}/${ctx.event}.go`;
-    if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failed(`go hook ${file} is not loaded`, 500);
+    if (!set || (!set.files.has(ctx.event) && !set.errors[ctx.event])) return failedResult(`go hook ${file} is not loaded`, 500);
     // A build or start that failed for a reason other than the code is tried again now.
     if (set.state === 'failed' && set.retryable && !set.closed && !this.closed) {
       this.options.log.info({ collection: set.collection }, 'building the Go hooks again after a failure');
@@ -399,22 +400,20 @@ export class GoHookRunner implements HookRunner {
     if (set.state === 'loading') {
       const waited = await Promise.race([set.loaded.then(() => true), sleep(this.buildWaitMs).then(() => false)]);
       if (!waited) {
-        throw Object.assign(new DeploydError('DPD_ERR_HOOK_BUILDING', 503, `go hook ${file} is still being built; try again shortly`), {
-          headers: { 'Retry-After': String(RETRY_AFTER_S) },
-        });
+        throw Errors.hookBuilding(`go hook ${file} is still being built; try again shortly`, RETRY_AFTER_S);
       }
     }
     // Fail closed, for every event (AfterCommit included): the same answer as a load error.
     const loadError = set.errors[ctx.event];
-    if (loadError) throw new DeploydError('DPD_ERR_HOOK_LOAD', 500, loadError);
+    if (loadError) throw Errors.hookLoad(loadError);
     file = set.files.get(ctx.event) ?? file;
     let proc = set.proc;
     if (!proc || !proc.alive) {
       // A replacement is starting (a crash, a timeout): this call waits for it rather than failing
       // an innocent request; its own deadline starts once the sidecar is there.
       const restarted = await Promise.race([this.restart(set), sleep(Math.max(set.timeoutMs, RESTART_WAIT_MS)).then(() => 'late' as const)]);
-      if (restarted === 'late') return failed(`go hook ${file} timed out`, 504);
-      if (!restarted) return failed(`go hook ${file} crashed; restarting`, 503);
+      if (restarted === 'late') return failedResult(`go hook ${file} timed out`, 504);
+      if (!restarted) return failedResult(`go hook ${file} crashed; restarting`, 503);
       proc = restarted;
     }
     const deadline = Date.now() + set.timeoutMs;
@@ -437,10 +436,10 @@ export class GoHookRunner implements HookRunner {
           void proc.stop();
           void this.restart(set);
         }
-        return failed(`go hook ${file} timed out`, 504);
+        return failedResult(`go hook ${file} timed out`, 504);
       }
-      if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failed(`go hook ${file} crashed; restarting`, 503);
-      return failed(`go hook ${file} failed: ${(err as Error).message}`, 500);
+      if (code === 'EXITED' || code === 'STOPPED' || !proc.alive) return failedResult(`go hook ${file} crashed; restarting`, 503);
+      return failedResult(`go hook ${file} failed: ${(err as Error).message}`, 500);
     } finally {
       this.invocations.delete(invocation);
     }
@@ -689,10 +688,6 @@ function parse(buf: Buffer | Uint8Array | undefined | null): Json | undefined {
 
 function isObject(v: Json | undefined): v is JsonObject {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-function failed(message: string, status: number): HookResult {
-  return { data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status, isError: true } };
 }
 
 function sleep(ms: number): Promise<void> {
