@@ -148,6 +148,8 @@ export class GoHookRunner implements HookRunner {
   /** Invocations running now, by id: the request scope their `dpd` calls run in. */
   private readonly invocations = new Map<string, { scope: unknown; set: HookSet }>();
   private nextInvocation = 0;
+  /** Hook sets that need a build while no Go toolchain is found: their load errors. */
+  private readonly withoutToolchain = new Map<string, string[]>();
 
   constructor(private readonly options: GoHookRunnerOptions) {
     this.sdkDir = options.sdkDir ?? DEFAULT_SDK_DIR;
@@ -205,6 +207,7 @@ export class GoHookRunner implements HookRunner {
       } catch (err) {
         const message = err instanceof GoBuildError ? err.message : `cannot build Go hooks: ${(err as Error).message}`;
         for (const h of hooks) errors[h.event] = `${h.file}: ${message}`;
+        if (err instanceof GoBuildError && err.code === 'NO_GO') this.withoutToolchain.set(hookSet, Object.values(errors));
         return errors;
       }
     }
@@ -308,6 +311,7 @@ export class GoHookRunner implements HookRunner {
   }
 
   unload(hookSet: string): void {
+    this.withoutToolchain.delete(hookSet);
     const set = this.sets.get(hookSet);
     if (!set) return;
     this.sets.delete(hookSet);
@@ -473,6 +477,11 @@ export class GoHookRunner implements HookRunner {
       if (set.state === 'failed') out.retry = set.retryable ? 'next request' : 'next change';
       return out;
     });
+  }
+
+  /** The load errors of hook sets that need a build while no Go toolchain is found (the server refuses to start). */
+  toolchainMissing(): string[] {
+    return [...this.withoutToolchain.values()].flat();
   }
 
   /** Resolves when every hook set loading now has been built and started (or failed). */
