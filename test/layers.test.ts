@@ -19,6 +19,8 @@ const ALLOWED: Record<string, string[]> = {
   core: [...BOTTOM],
   query: [...BOTTOM, 'core'],
   store: [...BOTTOM, 'core', 'query'],
+  // The hook runners speak the protocol (hooks/protocol.ts) and know nothing of collections or HTTP.
+  hooks: [...BOTTOM, 'core'],
 };
 
 /** Imports between folders whose cycle is known and being removed; each entry must still exist. */

@@ -4,7 +4,7 @@
  * - A run that failed (the hook threw, panicked or returned an error, its process crashed, it ran
  *   past its deadline, its result could not be read) is a result, never a rejection:
  *   `failedResult(message, status)`, a cancel with `isError`. The request answers it as
- *   DPD_ERR_HOOK_FAILED with that status (500; 503 crashed and restarting; 504 timed out).
+ *   the hook failure it is, with that status (500; 503 crashed and restarting; 504 timed out).
  * - A hook that cannot run at all (its file did not load or compile, its Go program is still being
  *   built) is a thrown DeploydError, `Errors.hookLoad` or `Errors.hookBuilding`: the same error
  *   `HookRunner.ready()` throws before a write, so nothing ran and nothing was stored.

@@ -37,7 +37,7 @@ import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
 import { HOOK_EVENTS, type HookEvent } from '../protocol.js';
-import type { PluginLog } from './plugin-host.js';
+import type { PluginLog } from './plugin-log.js';
 import { goSupportFile, SDK_MODULE } from './support-file.js';
 
 
