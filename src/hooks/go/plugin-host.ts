@@ -29,14 +29,13 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 import { handshakeEnv, parseHandshake, targetOf, type Handshake } from './handshake.js';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { GoPluginError } from './plugin-error.js';
 import { PluginStderr, PluginStdio, type PluginLog } from './plugin-log.js';
-import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
+import { DEFAULT_HOOKS_PROTO, hookDefinition, hookMethod, hostServiceBrokerId, pluginMethod } from './plugin-protos.js';
 import { dpdFailure, type ProtoDpdRequest, type ProtoDpdResponse, type ProtoEventContext, type ProtoHookResult } from './proto-convert.js';
 import { CallStream, UnaryChannel } from './unary-channel.js';
 
@@ -83,37 +82,9 @@ export interface PluginExit {
   signal: NodeJS.Signals | null;
 }
 
-const DEFAULT_PROTO_FILE = fileURLToPath(new URL('../../../../proto/deployd/hooks/v1/hooks.proto', import.meta.url));
 const STOP_GRACE_MS = 2000;
 /** Big enough for any document; grpc-js defaults to 4 MiB receive. */
 const MAX_MESSAGE_BYTES = 0x7fffffff;
-
-const hookDefinitions = new Map<string, protoLoader.PackageDefinition>();
-function hookDefinition(file: string): protoLoader.PackageDefinition {
-  let def = hookDefinitions.get(file);
-  if (!def) {
-    def = protoLoader.loadSync(file, LOADER_OPTIONS);
-    hookDefinitions.set(file, def);
-  }
-  return def;
-}
-function hookService(file: string): protoLoader.MethodDefinition<object, object> {
-  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
-}
-function hookStreamService(file: string): protoLoader.MethodDefinition<object, object> {
-  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).RunStream;
-}
-
-/** The broker id under which the host offers HostService (hooks.proto `BrokerId`). */
-function hostServiceBrokerId(file: string): number {
-  const e = hookDefinition(file)['deployd.hooks.v1.BrokerId'] as protoLoader.EnumTypeDefinition;
-  const values = (e.type as { value: { name: string; number: number }[] }).value;
-  return values.find((v) => v.name === 'BROKER_ID_HOST_SERVICE')!.number;
-}
-
-function method(service: string, name: string): protoLoader.MethodDefinition<object, object> {
-  return (pluginServices()[service] as protoLoader.ServiceDefinition)[name];
-}
 
 /** Plugins still running, killed synchronously when the host process exits. */
 const live = new Set<GoPluginProcess>();
@@ -158,8 +129,8 @@ export class GoPluginProcess {
     private readonly log: PluginLog,
     private readonly protoFile: string,
   ) {
-    this.runMethod = hookService(protoFile);
-    this.streamMethod = hookStreamService(protoFile);
+    this.runMethod = hookMethod(protoFile, 'Run');
+    this.streamMethod = hookMethod(protoFile, 'RunStream');
     this.exited = new Promise((resolve) => {
       const ended = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.exitInfo) return;
@@ -214,7 +185,7 @@ export class GoPluginProcess {
       throw new GoPluginError('SPAWN', `Go plugin ${name}: cannot start ${options.binary}: ${(err as Error).message}`);
     }
     installExitHook();
-    const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_PROTO_FILE);
+    const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_HOOKS_PROTO);
     if (child.pid !== undefined) live.add(p);
     try {
       await p.connect(timeoutMs, clientCert, options.host);
@@ -323,7 +294,7 @@ export class GoPluginProcess {
         throw new GoPluginError('START_TIMEOUT', withStderr(`Go plugin ${this.name}: not healthy within ${timeoutMs} ms (${lastError})`));
       }
       try {
-        const res = (await this.unary(method('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, Math.min(remaining, 2000))) as {
+        const res = (await this.unary(pluginMethod('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, Math.min(remaining, 2000))) as {
           status: string;
         };
         if (res.status === 'SERVING') break;
@@ -380,7 +351,7 @@ export class GoPluginProcess {
         )
       : grpc.ServerCredentials.createInsecure();
     await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, credentials, (err) => (err ? reject(err) : resolve())));
-    const m = method('plugin.GRPCBroker', 'StartStream');
+    const m = pluginMethod('plugin.GRPCBroker', 'StartStream');
     const stream = this.client!.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
     this.broker = stream;
     stream.on('data', () => {}); // the plugin offers no services of its own
@@ -399,7 +370,7 @@ export class GoPluginProcess {
 
   /** GRPCStdio/StreamStdio, once: the plugin's os.Stdout/os.Stderr → log. */
   private openStdio(): void {
-    const m = method('plugin.GRPCStdio', 'StreamStdio');
+    const m = pluginMethod('plugin.GRPCStdio', 'StreamStdio');
     const call = this.client!.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {});
     this.stdio = call;
     const lines = new PluginStdio(this.log);
@@ -477,7 +448,7 @@ export class GoPluginProcess {
   /** Health check (`grpc.health.v1.Health/Check` "plugin"); true when SERVING. */
   async ping(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = (await this.unary(method('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, timeoutMs)) as { status: string };
+      const res = (await this.unary(pluginMethod('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, timeoutMs)) as { status: string };
       return res.status === 'SERVING';
     } catch {
       return false;
@@ -491,7 +462,7 @@ export class GoPluginProcess {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.alive && this.client) {
-        const m = method('plugin.GRPCController', 'Shutdown');
+        const m = pluginMethod('plugin.GRPCController', 'Shutdown');
         this.unary(m, {}, STOP_GRACE_MS).catch(() => undefined);
         const exited = await Promise.race([this.exited, delay(STOP_GRACE_MS).then(() => undefined)]);
         if (!exited) this.log('warn', `Go plugin ${this.name} did not exit ${STOP_GRACE_MS} ms after Shutdown: killing it`, {});
