@@ -12,9 +12,14 @@
  * (The isolate's own runtime, js/sandbox-runtime.ts, builds the same shape inside the sandbox,
  * where it cannot import this module.)
  */
-import type { HookResult } from './protocol.js';
+import type { Cancel, HookResult } from './protocol.js';
 
 /** A failed run: no data, no emits, a cancel marked as an error. */
 export function failedResult(message: string, status = 500): HookResult {
-  return { data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status, isError: true } };
+  return { data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: failure(message, status) };
+}
+
+/** The cancel of a failed run (for a result that keeps its log lines: reporting-runner.ts). */
+export function failure(message: string, status = 500): Cancel {
+  return { message, status, isError: true };
 }

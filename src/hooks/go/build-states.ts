@@ -4,7 +4,6 @@
  * refused by one that failed; and the states /health reports.
  */
 import { setTimeout as wait } from 'node:timers/promises';
-import type { FastifyBaseLogger } from 'fastify';
 import { Errors } from '../../errors.js';
 import type { HookSource } from '../hook-runner.js';
 import type { HookEvent } from '../protocol.js';

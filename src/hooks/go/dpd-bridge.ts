@@ -6,7 +6,7 @@
  */
 import type { InternalHandler } from '../hook-runner.js';
 import type { HookSet } from './hook-set.js';
-import type { HostServiceHandler } from './plugin-host.js';
+import type { HostServiceHandler } from './host-service.js';
 import { dpdFailure, fromProtoDpd, toProtoDpd, type ProtoDpdRequest, type ProtoDpdResponse } from './proto-convert.js';
 
 export class DpdBridge {

@@ -31,12 +31,13 @@ import path from 'node:path';
 import readline from 'node:readline';
 import * as grpc from '@grpc/grpc-js';
 import type * as protoLoader from '@grpc/proto-loader';
+import { HostService, type HostServiceHandler } from './host-service.js';
 import { handshakeEnv, parseHandshake, targetOf, type Handshake } from './handshake.js';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
 import { GoPluginError } from './plugin-error.js';
 import { PluginStderr, PluginStdio, type PluginLog } from './plugin-log.js';
-import { DEFAULT_HOOKS_PROTO, hookDefinition, hookMethod, hostServiceBrokerId, pluginMethod } from './plugin-protos.js';
-import { dpdFailure, type ProtoDpdRequest, type ProtoDpdResponse, type ProtoEventContext, type ProtoHookResult } from './proto-convert.js';
+import { DEFAULT_HOOKS_PROTO, hookMethod, pluginMethod } from './plugin-protos.js';
+import type { ProtoEventContext, ProtoHookResult } from './proto-convert.js';
 import { CallStream, UnaryChannel } from './unary-channel.js';
 
 export interface GoPluginStartOptions {
@@ -69,11 +70,6 @@ export interface GoPluginStartOptions {
   protoFile?: string;
   /** Serve HostService to the plugin (its hooks' `dpd` calls); absent: no callbacks. */
   host?: HostServiceHandler;
-}
-
-/** What the host does for a plugin's HostService calls. Must not reject. */
-export interface HostServiceHandler {
-  dpd(request: ProtoDpdRequest): Promise<ProtoDpdResponse>;
 }
 
 /** How the plugin process ended. */
@@ -117,9 +113,8 @@ export class GoPluginProcess {
   private readonly streamMethod: protoLoader.MethodDefinition<object, object>;
   private callStream: CallStream | undefined;
   private nextCall = 0;
-  /** HostService for the plugin's callbacks, and the broker stream that announced it. */
-  private hostServer: grpc.Server | undefined;
-  private broker: grpc.ClientDuplexStream<object, object> | undefined;
+  /** HostService for the plugin's callbacks (./host-service.ts). */
+  private readonly hostService = new HostService();
 
   private constructor(
     readonly name: string,
@@ -193,7 +188,7 @@ export class GoPluginProcess {
     } catch (err) {
       p.killNow();
       await p.exited;
-      p.closeHostService();
+      p.hostService.close();
       p.releaseStdio();
       p.callStream?.close();
       p.runChannel?.close();
@@ -203,7 +198,7 @@ export class GoPluginProcess {
     }
   }
 
-  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, hostService: HostServiceHandler | undefined): Promise<void> {
+  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, callbacks: HostServiceHandler | undefined): Promise<void> {
     const child = this.child;
     const started = Date.now();
     const stderrTail: string[] = [];
@@ -322,50 +317,19 @@ export class GoPluginProcess {
       Math.max(1000, Math.min(5000, timeoutMs - (Date.now() - started))),
     );
     this.openStdio();
-    if (hostService) await this.offerHostService(hostService, clientCert, handshake.serverCert);
-  }
-
-  /**
-   * Serves HostService on `<socketDir>/host.sock` (mutual TLS with the plugin's certificate as the
-   * only trusted client when AutoMTLS is on) and announces it on the GRPCBroker stream. The stream
-   * stays open for the plugin's life: go-plugin closes its broker when it ends.
-   */
-  private async offerHostService(host: HostServiceHandler, clientCert: ClientCertificate | undefined, serverCert: string): Promise<void> {
-    const socket = path.join(this.socketDir, 'host.sock');
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-    this.hostServer = server;
-    const service = hookDefinition(this.protoFile)['deployd.hooks.v1.HostService'] as protoLoader.ServiceDefinition;
-    server.addService(service as unknown as grpc.ServiceDefinition, {
-      Dpd: (call: grpc.ServerUnaryCall<ProtoDpdRequest, ProtoDpdResponse>, callback: grpc.sendUnaryData<ProtoDpdResponse>) => {
-        host.dpd(call.request).then(
-          (res) => callback(null, res),
-          (err: Error) => callback(null, dpdFailure(500, err.message)),
-        );
-      },
-    });
-    const credentials = clientCert
-      ? grpc.ServerCredentials.createSsl(
-          Buffer.from(serverCertificatePem(serverCert)),
-          [{ private_key: Buffer.from(clientCert.keyPem), cert_chain: Buffer.from(clientCert.certPem) }],
-          true,
-        )
-      : grpc.ServerCredentials.createInsecure();
-    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, credentials, (err) => (err ? reject(err) : resolve())));
-    const m = pluginMethod('plugin.GRPCBroker', 'StartStream');
-    const stream = this.client!.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
-    this.broker = stream;
-    stream.on('data', () => {}); // the plugin offers no services of its own
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (!this.stopping && this.alive && err.code !== grpc.status.CANCELLED) this.log('debug', `GRPCBroker stream ended: ${err.message}`, {});
-    });
-    stream.write({ service_id: hostServiceBrokerId(this.protoFile), network: 'unix', address: socket });
-  }
-
-  private closeHostService(): void {
-    this.broker?.cancel();
-    this.broker = undefined;
-    this.hostServer?.forceShutdown();
-    this.hostServer = undefined;
+    if (callbacks) {
+      await this.hostService.open({
+        client: this.client,
+        socketDir: this.socketDir,
+        protoFile: this.protoFile,
+        handler: callbacks,
+        clientCert,
+        serverCert: handshake.serverCert,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        log: this.log,
+        running: () => !this.stopping && this.alive,
+      });
+    }
   }
 
   /** GRPCStdio/StreamStdio, once: the plugin's os.Stdout/os.Stderr → log. */
@@ -475,7 +439,7 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
-      this.closeHostService();
+      this.hostService.close();
       this.callStream?.close();
       this.runChannel?.close();
       this.client?.close();

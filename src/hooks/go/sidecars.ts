@@ -8,7 +8,8 @@ import os from 'node:os';
 import type { FastifyBaseLogger } from 'fastify';
 import type { HookSet } from './hook-set.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
-import { GoPluginProcess, type HostServiceHandler } from './plugin-host.js';
+import type { HostServiceHandler } from './host-service.js';
+import { GoPluginProcess } from './plugin-host.js';
 import type { PluginLog } from './plugin-log.js';
 
 const BACKOFF_MIN_MS = 100;
