@@ -76,9 +76,12 @@ export const Errors = {
   /** A hook file that did not load or compile (the message names file:line): the request fails closed. */
   hookLoad: define('DPD_ERR_HOOK_LOAD', 500, (detail: string) => detail),
   /** The collection's Go hooks are still being built; Retry-After says when to try again. */
-  hookBuilding: (detail: string, retryAfterSeconds: number) => Object.assign(
-    new DeploydError('DPD_ERR_HOOK_BUILDING', 503, detail),
-    { headers: { 'Retry-After': String(retryAfterSeconds) } },
+  hookBuilding: Object.assign(
+    (detail: string, retryAfterSeconds: number) => Object.assign(
+      new DeploydError('DPD_ERR_HOOK_BUILDING', 503, detail),
+      { headers: { 'Retry-After': String(retryAfterSeconds) } },
+    ),
+    { code: 'DPD_ERR_HOOK_BUILDING', statusCode: 503 },
   ),
 };
 
