@@ -7,7 +7,7 @@ ifneq ($(wildcard /usr/local/go/bin/go),)
 export PATH := $(PATH):/usr/local/go/bin
 endif
 
-.PHONY: run cluster stop test build install bench clean proto proto-check ferretdb client-package go-warm go-env
+.PHONY: run cluster stop test build install bench peers clean proto proto-check ferretdb client-package go-warm go-env
 
 # Install dependencies when package-lock.json is newer than node_modules (or it is missing).
 node_modules/.installed: package.json package-lock.json
@@ -16,9 +16,11 @@ node_modules/.installed: package.json package-lock.json
 
 install: node_modules/.installed
 
-## make build: compile the server (tsc → dist/) and the dashboard (type-check, then Vite → dist/dashboard)
+## make build: compile the server (tsc → dist/), bundle the browser client (/dpd.js, esbuild) and the
+##   dashboard (type-check, then Vite → dist/dashboard)
 build: install
 	npx tsc -p tsconfig.json
+	node scripts/build-client.mjs
 	npx tsc -p dashboard/tsconfig.json
 	npx vite build --config dashboard/vite.config.mjs
 	@$(MAKE) --no-print-directory go-warm
@@ -55,13 +57,33 @@ stop:
 client-package: build
 	node scripts/client-package.mjs
 
-## make test: install, build and run every test
+## make test: install, build and run every test, then print the coverage of src/ per folder (c8:
+##   every process the tests start counts; per file and line: coverage/index.html).
+##   COVERAGE=0 make test runs the tests alone.
+COVERAGE ?= 1
 test: build ferretdb
+ifeq ($(COVERAGE),0)
 	node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/
+else
+	@rm -rf coverage
+	npx c8 --all --include 'dist/src/**' --exclude 'dist/src/client/browser-client.js' --merge-async --reporter=json-summary --reporter=html --report-dir coverage \
+	  node $(NODE_FLAGS) --test --test-concurrency=2 dist/test/; status=$$?; \
+	  node scripts/coverage-summary.mjs; rm -rf coverage/tmp; exit $$status
+endif
 
 ## make bench: paired benchmarks against raw baselines (see bench/README.md)
+## make bench peers: side by side with PocketBase on issue #19's rows (bench/peers.js; builds
+##   PocketBase from the Go module proxy once, cached in ~/.cache/deployd-ts; not part of make test)
 bench: build
+ifneq ($(filter peers,$(MAKECMDGOALS)),)
+	node $(NODE_FLAGS) bench/peers.js
+else
 	node $(NODE_FLAGS) bench/run.js
+endif
+
+# The second word of `make bench peers`: `bench` does the work.
+peers:
+	@:
 
 ## make ferretdb: build the tests' MongoDB-wire server once (cached in ~/.cache/deployd-ts; skipped with MONGODB_URL)
 ferretdb:

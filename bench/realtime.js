@@ -39,7 +39,7 @@ const TICKS_PER_SECOND = 100; // Linux USER_HZ for /proc/<pid>/stat
  * Buffer with its arrival time (performance.now()). Any refusal, error or server-side close fails
  * the set: `failure` holds the first error and `onFailure` (if set) is called with it.
  */
-class Subscribers {
+export class Subscribers {
   constructor() {
     this.sockets = [];
     this.failure = null;
@@ -116,8 +116,11 @@ class Subscribers {
 
 // ---- the sender ---------------------------------------------------------------------------------
 
-/** POST /todos over one keep-alive connection (checked: a reconnect would add a handshake). */
-export function sender(url) {
+/**
+ * POSTs to `path` (the collection's create route) over one keep-alive connection (checked: a
+ * reconnect would add a handshake).
+ */
+export function sender(url, path = '/todos') {
   const { hostname, port } = new URL(url);
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const sockets = new Set();
@@ -126,21 +129,21 @@ export function sender(url) {
     post(body) {
       return new Promise((resolve, reject) => {
         const req = http.request({
-          hostname, port, path: '/todos', method: 'POST', agent,
+          hostname, port, path, method: 'POST', agent,
           headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
         }, (res) => {
           const chunks = [];
           res.on('data', (chunk) => chunks.push(chunk));
           res.on('end', () => {
             const text = Buffer.concat(chunks).toString();
-            if (res.statusCode < 200 || res.statusCode > 299) reject(new Error(`POST /todos answered ${res.statusCode}: ${text.slice(0, 300)}`));
+            if (res.statusCode < 200 || res.statusCode > 299) reject(new Error(`POST ${path} answered ${res.statusCode}: ${text.slice(0, 300)}`));
             else resolve(text);
           });
           res.on('error', reject);
         });
         req.on('socket', (socket) => sockets.add(socket));
-        req.setTimeout(DELIVERY_TIMEOUT_MS, () => req.destroy(new Error(`POST /todos: no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`)));
-        req.on('error', (err) => reject(new Error(`POST /todos: ${err.message}`)));
+        req.setTimeout(DELIVERY_TIMEOUT_MS, () => req.destroy(new Error(`POST ${path}: no answer within ${DELIVERY_TIMEOUT_MS / 1000} s`)));
+        req.on('error', (err) => reject(new Error(`POST ${path}: ${err.message}`)));
         req.end(body);
       });
     },
@@ -165,6 +168,16 @@ function checkEvent(frame, title) {
   if (!ok) throw new Error(`a subscriber received ${frame.toString().slice(0, 300)}; expected the collection_change for "${title}"`);
 }
 
+/**
+ * How a server is subscribed to and written to. The drivers default to deployd-ts's: WebSocket
+ * subscribers on /ws, POST /todos, collection_change frames. bench/peers/sse.js has PocketBase's.
+ */
+export const websocket = {
+  open: (url, count, onMessage) => Subscribers.open(url, count, onMessage),
+  path: '/todos',
+  check: checkEvent,
+};
+
 // ---- drivers ------------------------------------------------------------------------------------
 
 /**
@@ -172,13 +185,13 @@ function checkEvent(frame, title) {
  * most `seconds`), each waiting until answered and delivered everywhere before the next.
  * Resolves { firstP50, firstP99, lastP50, lastP99, httpP50, httpP99 } in ms.
  */
-export function deliveryLatency({ subscribers, maxEvents }) {
+export function deliveryLatency({ subscribers, maxEvents, protocol = websocket }) {
   // `server.subscribeUrl`: subscribers on another instance than the one the POSTs go to.
   return async (url, seconds, server) => {
     const tag = randomBytes(4).toString('hex');
     let current = null; // the event in flight
     let frameBytes = 0;
-    const subs = await Subscribers.open(server?.subscribeUrl ?? url, subscribers, (index, data, at) => {
+    const subs = await protocol.open(server?.subscribeUrl ?? url, subscribers, (index, data, at) => {
       const event = current;
       if (!event || data.indexOf(event.pattern) === -1) {
         return subs.fail(new Error(`subscriber #${index} received a frame for no event in flight: ${data.toString().slice(0, 200)}`));
@@ -189,7 +202,7 @@ export function deliveryLatency({ subscribers, maxEvents }) {
       event.last = at;
       if (index === 0) { // full check on one subscriber, after taking the time
         try {
-          checkEvent(data, event.title);
+          protocol.check(data, event.title);
         } catch (err) {
           return subs.fail(err);
         }
@@ -197,7 +210,7 @@ export function deliveryLatency({ subscribers, maxEvents }) {
       }
       if (event.received === subscribers) event.delivered();
     });
-    const client = sender(url);
+    const client = sender(url, protocol.path);
     const first = [];
     const last = [];
     const answered = [];
@@ -217,7 +230,7 @@ export function deliveryLatency({ subscribers, maxEvents }) {
         const t0 = performance.now();
         const answer = client.post(body).then((text) => {
           answeredAt = performance.now();
-          if (!text.includes(`"title":"${title}"`)) throw new Error(`POST /todos: unexpected answer ${text.slice(0, 300)}`);
+          if (!text.includes(`"title":"${title}"`)) throw new Error(`POST ${protocol.path}: unexpected answer ${text.slice(0, 300)}`);
         });
         await deadlineFor(Promise.all([answer, delivered]), DELIVERY_TIMEOUT_MS,
           () => `event "${title}" (#${k + 1}) was delivered to ${event.received} of ${subscribers} subscriber(s) within ${DELIVERY_TIMEOUT_MS / 1000} s${answeredAt ? '' : ' and the POST was not answered'}`);
@@ -248,19 +261,23 @@ export function deliveryLatency({ subscribers, maxEvents }) {
  * the server's CPU time per delivery in µs (POST included; less sensitive to other load on the
  * machine than the rates, and to the harness being the bottleneck).
  */
-export function fanOut({ clients, maxEvents }) {
+export function fanOut({ clients, maxEvents, protocol = websocket }) {
   return async (url, seconds, server) => {
     const tag = randomBytes(4).toString('hex');
     const counts = new Uint32Array(clients);
     let total = 0;
     let lastAt = 0;
     let frameBytes = 0;
-    const subs = await Subscribers.open(url, clients, (index, data, at) => {
+    const subs = await protocol.open(url, clients, (index, data, at) => {
       total++;
       lastAt = at;
       if (counts[index]++ === 0) { // the first frame each subscriber gets is checked in full
         try {
-          checkEvent(data, `rt-${tag}-0`);
+          // A server that does not keep the order of events per client (PocketBase sends each
+          // event to each client from its own goroutine) may deliver any of them first.
+          const title = protocol.ordered === false ? /"title":"(rt-[^"]+)"/.exec(data.toString())?.[1] ?? '' : `rt-${tag}-0`;
+          if (!title.startsWith(`rt-${tag}-`)) throw new Error(`subscriber #${index} received ${data.toString().slice(0, 300)}`);
+          protocol.check(data, title);
         } catch (err) {
           return subs.fail(err);
         }
@@ -286,7 +303,7 @@ export function fanOut({ clients, maxEvents }) {
       await next(CONNECT_TIMEOUT_MS, 'start');
       const cpuBefore = { server: serverTicks(server.pid), sender: serverTicks(child.pid), harness: process.cpuUsage(), machine: machineTicks() };
       const t0 = performance.now();
-      child.send({ url, seconds, maxEvents, tag });
+      child.send({ url, path: protocol.path, seconds, maxEvents, tag });
       const report = await next(seconds * 1000 + 2 * DELIVERY_TIMEOUT_MS, 'report');
       if (report.error) throw new Error(`sender: ${report.error}`);
       ({ sent, elapsedMs: elapsedSend } = report);

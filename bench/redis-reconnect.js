@@ -1,6 +1,6 @@
 /**
  * Measures what ioredis does when Redis goes away and comes back, with its default options and
- * with the options the real-time history uses (src/bus/redis-stream.ts): how long after
+ * with the options the real-time history uses (src/events/redis-stream.ts): how long after
  * redis-server answers again the client is 'ready', and what happens to commands in flight when
  * the server dies (SIGKILL). Not a paired benchmark: a measurement that README and the issue cite.
  *
@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import net from 'node:net';
 import { Redis } from 'ioredis';
-import { connectionOptions } from '../dist/src/bus/redis-stream.js';
+import { connectionOptions } from '../dist/src/events/redis-stream.js';
 
 const OUTAGES = (process.env.OUTAGES ?? '1,5,10').split(',').map(Number);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

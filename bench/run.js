@@ -9,8 +9,9 @@
  *      BENCH_CONNECTIONS (default 10), BENCH_SEED documents seeded for read scenarios (default 2000),
  *      BENCH_ROUNDS (default 1; each round measures ours then the baseline again, and the table
  *      shows medians: on a shared 2-core machine one round can be off by ±20%),
- *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them; `go` picks
- *      the Go hook bench, bench/go-hooks.js, which also runs when BENCH_ONLY is unset),
+ *      BENCH_ONLY substring(s) to pick scenarios by name (comma-separated: any of them; `=name`
+ *      picks exactly that one; `go` picks the Go hook bench, bench/go-hooks.js, and `jshook` the
+ *      JavaScript hook bench, bench/js-hooks.js; both also run when BENCH_ONLY is unset),
  *      BENCH_CPU_PROF=DIR: servers write V8 CPU profiles there (see targets.js);
  *      real-time sizes (scenarios.js): BENCH_WS_EVENTS, BENCH_WS_SUBSCRIBERS, BENCH_WS_FANOUT,
  *      BENCH_WS_IDLE.
@@ -23,6 +24,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { goHookBench } from './go-hooks.js';
+import { jsHookBench } from './js-hooks.js';
 import { scenarios } from './scenarios.js';
 
 const DURATION = positive('BENCH_DURATION', 5);
@@ -152,9 +154,11 @@ async function main() {
   // Other work on the machine skews both sides unevenly; the load average makes that visible.
   const loadBefore = os.loadavg()[0].toFixed(2);
   const only = process.env.BENCH_ONLY?.split(',').map((s) => s.trim()).filter(Boolean);
-  const selected = scenarios.filter((s) => !only?.length || only.some((o) => s.name.includes(o)));
+  // `=name` picks exactly that scenario (`POST /todos` alone would also pick its MongoDB twin).
+  const selected = scenarios.filter((s) => !only?.length || only.some((o) => (o.startsWith('=') ? s.name === o.slice(1) : s.name.includes(o))));
   const goHooks = !only?.length || only.includes('go'); // bench/go-hooks.js
-  if (selected.length === 0 && !goHooks) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);
+  const jsHooks = !only?.length || only.includes('jshook'); // bench/js-hooks.js
+  if (selected.length === 0 && !goHooks && !jsHooks) throw new Error(`no scenario matches BENCH_ONLY="${process.env.BENCH_ONLY}"`);
 
   const rows = []; // throughput table
   const metricTable = []; // scenarios with `metrics`
@@ -197,6 +201,17 @@ async function main() {
       failed++;
       process.stderr.write(`bench: Go hooks FAILED: ${err.message}\n`);
       goLines = ['', '## Go hooks', '', 'FAILED'];
+    }
+  }
+
+  if (jsHooks) {
+    process.stderr.write('bench: JavaScript hooks (bench/js-hooks.js) ...\n');
+    try {
+      goLines.push('', ...(await jsHookBench()).split('\n'));
+    } catch (err) {
+      failed++;
+      process.stderr.write(`bench: JavaScript hooks FAILED: ${err.message}\n`);
+      goLines.push('', '## JavaScript hooks', '', 'FAILED');
     }
   }
 

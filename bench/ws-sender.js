@@ -1,16 +1,16 @@
 /**
- * Helper child process for the fan-out scenario (bench/realtime.js): POSTs /todos back to back over
+ * Helper child process for the fan-out scenario (bench/realtime.js): POSTs todos back to back over
  * one keep-alive connection, so that the sender does not wait behind the harness's subscribers
  * (the harness's event loop is busy reading their frames). Started with fork(); gets
- * { url, seconds, maxEvents, tag } over IPC, answers { sent, elapsedMs } or { error }, then exits.
+ * { url, path, seconds, maxEvents, tag } over IPC, answers { sent, elapsedMs } or { error }, then exits.
  * It exits too if the harness goes away (IPC disconnect).
  */
 import { performance } from 'node:perf_hooks';
 import { sender, todo } from './realtime.js';
 
 process.once('disconnect', () => process.exit(1));
-process.once('message', async ({ url, seconds, maxEvents, tag }) => {
-  const client = sender(url);
+process.once('message', async ({ url, path, seconds, maxEvents, tag }) => {
+  const client = sender(url, path);
   let sent = 0;
   try {
     const t0 = performance.now();

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // `make client-package`: the client (`deployd-ts/client`) as its own npm package, @deployd-ts/client,
-// with no dependencies: the compiled src/client/index.js and its .d.ts, a package.json and a README,
+// with no dependencies: src/client/ bundled into one ES module by esbuild, its .d.ts, a package.json and a README,
 // in dist/client-package/, then `npm pack` there. Prints the tarball's path (last line).
 //   node scripts/client-package.mjs [--out DIR] [--no-pack]
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const args = process.argv.slice(2);
@@ -20,11 +21,23 @@ if (!fs.existsSync(path.join(built, 'index.js'))) {
 const server = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8'));
 fs.rmSync(out, { recursive: true, force: true });
 fs.mkdirSync(out, { recursive: true });
+// One ES module bundled by esbuild from src/client/ (its modules import each other), and the types
+// of its public surface, which src/client/index.ts declares in full.
+await build({
+  entryPoints: [path.join(root, 'src', 'client', 'index.ts')],
+  outfile: path.join(out, 'index.js'),
+  bundle: true,
+  format: 'esm',
+  platform: 'neutral',
+  target: ['es2022'],
+  legalComments: 'none',
+  logLevel: 'warning',
+});
+const types = fs.readFileSync(path.join(built, 'index.d.ts'), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+fs.writeFileSync(path.join(out, 'index.d.ts'), types);
 for (const file of ['index.js', 'index.d.ts']) {
-  // The source maps point into the server's tree; the package ships without them.
-  const text = fs.readFileSync(path.join(built, file), 'utf8').replace(/^\/\/# sourceMappingURL=.*$/m, '');
+  const text = fs.readFileSync(path.join(out, file), 'utf8');
   if (/^\s*import\s|\brequire\(/m.test(text)) throw new Error(`${file} imports something: the client must stay dependency-free`);
-  fs.writeFileSync(path.join(out, file), text);
 }
 fs.writeFileSync(path.join(out, 'package.json'), JSON.stringify({
   name: '@deployd-ts/client',

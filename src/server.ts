@@ -27,20 +27,21 @@ import { LoginThrottle, RedisLedger } from './auth/login-throttle.js';
 import { Sessions } from './auth/sessions.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
 import { Redis } from 'ioredis';
-import { EventBus } from './bus/event-bus.js';
-import { connectionOptions } from './bus/redis-stream.js';
+import type { EventLog } from './events/event-log.js';
+import { LocalEventLog } from './events/local-log.js';
+import { RedisEventLog } from './events/redis-log.js';
+import { connectionOptions } from './events/redis-stream.js';
 import { internalClient } from './collections/internal-client.js';
+import { collectionReadAccess } from './collections/read-access.js';
 import { Registry } from './collections/registry.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits } from './hooks/hook-runner.js';
 import { CompositeRunner } from './hooks/composite-runner.js';
 import { ReportingRunner } from './hooks/reporting-runner.js';
 import { DEFAULT_SDK_DIR, GoHookRunner } from './hooks/go/go-runner.js';
-import { JsHookRunner } from './hooks/js/js-runner.js';
+import { defaultHookWorkers, JsHookRunner } from './hooks/js/js-runner.js';
 import { DEFAULT_QUERY_LIMITS } from './query/filter.js';
 import { readRealtimeConfig } from './realtime/config.js';
 import { RealtimeGateway } from './realtime/gateway.js';
-import { MemoryHistory, type EventHistory } from './realtime/history.js';
-import { RedisHistory } from './realtime/redis-history.js';
 import { Metrics } from './metrics/metrics.js';
 import { openStore } from './store/open-store.js';
 import { defaultLogFormat, logStream, type LogFormat } from './logging.js';
@@ -89,8 +90,8 @@ export interface ServerOptions {
 export interface DeploydServer {
   app: FastifyInstance;
   store: Store;
-  /** Committed changes and hook emits, after each successful request. */
-  bus: EventBus;
+  /** Committed changes and hook emits, after each successful request (every instance's, with Redis). */
+  events: EventLog;
   registry: Registry;
   masterKey: MasterKey;
   /** This instance's name (INSTANCE_ID, else host:port). */
@@ -136,13 +137,20 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
 
   const startedAt = new Date();
   const instanceId = options.instanceId ?? (process.env.INSTANCE_ID || undefined);
-  const instance = () => instanceId ?? `${os.hostname()}:${(app.server.address() as AddressInfo | null)?.port ?? options.port ?? 2403}`;
+  // Asked once per real-time event (the dashboard monitor): the name is fixed once listening.
+  let listeningName: string | undefined;
+  const instance = (): string => {
+    if (instanceId) return instanceId;
+    if (listeningName) return listeningName;
+    const port = (app.server.address() as AddressInfo | null)?.port;
+    if (port === undefined) return `${os.hostname()}:${options.port ?? 2403}`;
+    return (listeningName = `${os.hostname()}:${port}`);
+  };
   // What collections and hooks log is also kept for the dashboard's log view.
   const recentLogs = new RecentLogs();
   const appLog = recentLogs.tap(app.log);
   const masterKey = loadMasterKey(appDir, options.masterKey);
   const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
-  const bus = new EventBus();
   // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
   // created on first use; nothing Go-related runs for an app without .go files.
   let socketDir: string | undefined;
@@ -156,17 +164,27 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     log: appLog,
   });
   const realtime = readRealtimeConfig(appDir);
-  const composite = new CompositeRunner(new JsHookRunner(options.hookWorkers ?? 2, appLog), goRunner);
+  const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+  // One log of everything committed: with REDIS_URL shared by every instance (a Redis Stream, so
+  // the real-time gateway delivers every instance's events and resumes from any), else in-process.
+  // Without real-time it keeps nothing: no one reads it but in-process observers.
+  const redisLog = realtime.enabled && redisUrl
+    ? new RedisEventLog({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log })
+    : undefined;
+  const events: EventLog = redisLog ?? new LocalEventLog({
+    size: realtime.enabled ? realtime.historySize : 0, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log,
+  });
+  const jsRunner = new JsHookRunner(options.hookWorkers ?? defaultHookWorkers(), appLog);
+  const composite = new CompositeRunner(jsRunner, goRunner);
   const metrics = options.metrics === false ? undefined : new Metrics();
   const runner = new ReportingRunner(metrics ? metrics.meterRunner(composite, (ctx, hookSet) => composite.languageOf(ctx, hookSet)) : composite, appLog, realtime.maxEventBytes);
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
-  const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
   // With Redis, failed logins are counted there, so the throttle's limit holds across instances.
   const throttleRedis = redisUrl ? new Redis(redisUrl, { ...connectionOptions(), lazyConnect: false, commandTimeout: 1000, connectionName: 'deployd-login-throttle' }) : undefined;
   throttleRedis?.on('error', () => {}); // reported by the throttle when a login needs it
   const throttle = new LoginThrottle(throttleRedis ? new RedisLedger(throttleRedis) : undefined, app.log);
-  const registry = new Registry(appDir, { store, bus, runner, limits, hookLimits, sessions, throttle }, appLog);
+  const registry = new Registry(appDir, { store, bus: events, runner, limits, hookLimits, sessions, throttle }, appLog);
   const auth = new Authenticator(masterKey, dev, sessions, registry);
   runner.setInternalHandler(internalClient(registry));
   await registry.load();
@@ -177,6 +195,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     await registry.close();
     await runner.close();
     throttleRedis?.disconnect();
+    await events.close();
     await store.close();
     throw new Error(`this app has Go hooks but the Go toolchain (go 1.26+) is not installed: install Go, or remove the .go hook files. ${needsGo.join('; ')}`);
   }
@@ -227,19 +246,13 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
 
   let gateway: RealtimeGateway | undefined;
-  let history: EventHistory | undefined;
+  // What the real-time side reports on (/health, /_admin/status, /metrics): the log, when real-time is on.
+  const history: EventLog | undefined = realtime.enabled ? events : undefined;
   let monitor: EventMonitor | undefined;
   let presence: ClusterPresence | undefined;
   if (realtime.enabled) {
-    // With REDIS_URL every instance shares one history (a Redis Stream); without, it is in-process.
-    if (redisUrl) {
-      const shared = new RedisHistory({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log });
-      await shared.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
-      history = shared;
-    } else {
-      history = new MemoryHistory(realtime.historySize, realtime.historyMaxAgeMs, realtime.historyMaxBytes);
-    }
-    gateway = new RealtimeGateway(realtime, bus, history, registry, auth, app.log);
+    await redisLog?.start(REDIS_START_TIMEOUT_MS); // starts degraded (and keeps trying) when Redis does not answer
+    gateway = new RealtimeGateway(realtime, events, collectionReadAccess(registry), auth, app.log);
     gateway.attach(app.server);
     const [connections, watched] = [gateway, (monitor = new EventMonitor(gateway, instance))];
     if (redisUrl) {
@@ -252,6 +265,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     if (gateway) metrics.observeGateway(gateway);
     if (history) metrics.observeHistory(history);
     metrics.observeGoBuilds(() => goRunner.states());
+    metrics.observeHookWorkers(() => jsRunner.memory());
   }
   if (gateway) {
     app.get('/ws', async (_request, reply) => {
@@ -286,7 +300,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   return {
     app,
     store,
-    bus,
+    events,
     registry,
     masterKey,
     instance,
@@ -306,7 +320,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
         monitor?.close();
         await presence?.close();
         await gateway?.close();
-        await history?.close();
+        await events.close();
         const sweep = setInterval(() => app.server.closeIdleConnections(), 100);
         try {
           await app.close();

@@ -36,12 +36,12 @@ describe('admin API', { timeout: 120_000 }, () => {
     const app = makeApp({ todos: TODOS, users: USERS, notes: NOTES });
     server = await startServer(app, { env: { INSTANCE_ID: 'test-a' }, args: ['--hook-workers', '1'] });
     admin = await adminLogin(server);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     for (const peer of peers) peer.close();
     await server?.stop();
-  });
+  }, { timeout: 60_000 });
 
   describe('access', () => {
     it('answers 401 without credentials on every path, known or not (never 404)', async () => {
@@ -281,7 +281,7 @@ describe('admin API in a cluster (Redis)', { timeout: 120_000 }, () => {
     for (const peer of peers) peer.close();
     await Promise.all(servers.map((s) => s.stop()));
     await redis?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('lists every instance\'s connections, each with its instance, and the same login works on each', async () => {
     redis = await RedisServer.start();

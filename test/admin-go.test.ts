@@ -51,7 +51,7 @@ describe('admin API: Go hooks', () => {
   it('saves a Go hook that builds, and refuses one that does not compile with file:line, keeping the old one', { timeout: SAVE_WAIT_MS * 2 + 60_000 }, async (t) => {
     useGo();
     const server = await startServer(makeApp({ todos: TODOS }), { env: { DEPLOYD_GO_SAVE_WAIT_MS: String(SAVE_WAIT_MS) } });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     const admin = bearer((await server.post('/_admin/login', { masterKey: server.masterKey })).body.token);
 
     const saved = await putHook(server, 'validate.go', VALIDATE_GO, admin);

@@ -26,10 +26,10 @@ before(async () => {
   const app = makeApp({ todos: TODOS, guarded: { ...TODOS, rules: { delete: 'root' } } });
   writeConfig(app, 'broken', '{ "type": "Collection", "properties": ');
   server = await startServer(app, { args: ['--max-body', '1kb'] });
-});
+}, { timeout: 120_000 });
 after(async () => {
   await server?.stop();
-});
+}, { timeout: 60_000 });
 
 function record(what: string, status: number, text: string): void {
   if (status >= 400) errorAnswers.push({ what, text });
@@ -266,7 +266,7 @@ describe('prototype-polluting keys', () => {
 
   before(async () => {
     target = (await api('POST', '/todos', { title: 'pollution target' })).body;
-  });
+  }, { timeout: 120_000 });
 
   it('__proto__, constructor and prototype at the top of a JSON body are 400 DPD_ERR_FORBIDDEN_KEY', async () => {
     const bodies = [

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { describe, it } from 'node:test';
-import { freePort, makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
+import { eventually, freePort, makeApp, ROOT, startServer, TODOS } from './helpers/server.js';
 import { signup } from './helpers/users.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -73,13 +73,13 @@ describe('dpd.js in headless Chromium', () => {
     const port = await freePort();
     const appDir = makeApp({ todos: TODOS }, { 'public/index.html': PAGE });
     let server = await startServer(appDir, { args: ['--port', String(port)] });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
 
     const script = await server.get('/dpd.js');
     assert.equal(script.status, 200, `GET /dpd.js answered ${script.status}: is clientRoutes registered in src/server.ts?`);
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const page = await browser.newPage();
     const pageErrors: string[] = [];
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -123,26 +123,27 @@ describe('dpd.js in headless Chromium', () => {
       'resources/todos/aftercommit.js': "emit('seed_event', { title: this.title });", // for the snippet's handleCustomEvent
     });
     const server = await startServer(appDir);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     // Only the address changes: the test server listens on a free port, not 2403.
     const code = snippet.replace('ws://localhost:2403/ws', `${server.url.replace('http://', 'ws://')}/ws`);
     fs.writeFileSync(path.join(appDir, 'public', 'seed.html'), `<!doctype html><meta charset="utf-8"><script>\n${code}\n</script>`);
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const page = await browser.newPage();
     const logs: string[] = [];
     const pageErrors: string[] = [];
     page.on('console', (message) => logs.push(message.text()));
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(`${server.url}/seed.html`);
-    const deadline = Date.now() + 10_000;
-    while (!logs.includes('Connected to go-deployd WebSocket') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    // Each wait ends when the line is logged; the assertion after it shows the log when it is not.
+    const logged = (line: (l: string) => boolean) => eventually(() => logs.some(line), 20_000).catch(() => undefined);
+    await logged((l) => l === 'Connected to go-deployd WebSocket');
     assert.ok(logs.includes('Connected to go-deployd WebSocket'), logs.join('\n'));
     assert.equal((await server.post('/todos', { title: 'seen by the seed snippet' })).status, 200);
-    while (!logs.includes('Collection: todos, Action: created') && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+    await logged((l) => l === 'Collection: todos, Action: created');
     assert.ok(logs.includes('Collection: todos, Action: created'), logs.join('\n'));
-    while (!logs.some((l) => l.startsWith('Custom event: seed_event')) && Date.now() < deadline + 10_000) await new Promise((r) => setTimeout(r, 50));
+    await logged((l) => l.startsWith('Custom event: seed_event'));
     assert.ok(logs.some((l) => l.startsWith('Custom event: seed_event')), logs.join('\n'));
     assert.deepEqual(pageErrors, []);
   });
@@ -214,9 +215,9 @@ dpd.socketReady(function () { window.ready = true; });
 </script>`,
     });
     const server = await startServer(appDir);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const page = await browser.newPage();
     await page.goto(`${server.url}/index.html`);
     await page.waitForFunction('window.ready === true', undefined, { timeout: 15_000 });
@@ -236,10 +237,10 @@ describe('dpd.js with mocha in headless Chromium (a Deployd app\'s own browser t
       'public/mocha.js': fs.readFileSync(path.join(ROOT, 'node_modules', 'mocha', 'mocha.js'), 'utf8'),
     });
     const server = await startServer(appDir);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     await signup(server, 'mocha', 'mocha-password');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const page = await browser.newPage();
     await page.goto(`${server.url}/index.html`);
     await page.waitForFunction('window.results !== undefined', undefined, { timeout: 30_000 });

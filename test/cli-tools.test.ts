@@ -58,7 +58,7 @@ describe('starting where there is no app', () => {
     const dir = tmp('dpd-empty-');
     fs.mkdirSync(path.join(dir, 'resources'));
     const server = await startServer(dir);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     assert.match(server.output, /no collections yet: add resources\/<name>\/config\.json/);
   });
 });
@@ -67,7 +67,7 @@ describe('deployd create', () => {
   it('scaffolds an app that starts: JS and Go hooks run, the page and docs are served', { timeout: 660_000 }, async (t) => {
     useGo();
     const parent = tmp('dpd-create-');
-    t.after(() => fs.rmSync(parent, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(parent, { recursive: true, force: true }), { timeout: 30_000 });
     const dir = path.join(parent, 'my-app');
     const { stdout } = await run(BIN, ['create', dir], { env: process.env });
     for (const file of ['resources/todos/config.json', 'resources/todos/aftercommit.js', 'resources/incidents/aftercommit.go', 'public/index.html', 'jsconfig.json', 'types/classic.d.ts', 'README.md', '.gitignore']) {
@@ -77,7 +77,7 @@ describe('deployd create', () => {
     assert.match(stdout, /cd .*my-app && deployd/);
 
     const server = await startServer(dir);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     const todo = await server.post('/todos', { title: 'Fix the outage', priority: 9 });
     assert.equal(todo.status, 200, todo.text);
     assert.deepEqual(todo.body.messages, ['High priority task created - notifications sent!']);
@@ -91,7 +91,7 @@ describe('deployd create', () => {
 
   it('the scaffold\'s hooks type-check with its jsconfig.json (tsc)', { timeout: 120_000 }, async (t) => {
     const parent = tmp('dpd-create-');
-    t.after(() => fs.rmSync(parent, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(parent, { recursive: true, force: true }), { timeout: 30_000 });
     const dir = path.join(parent, 'typed');
     await run(BIN, ['create', dir, '--no-go']);
     assert.equal(fs.existsSync(path.join(dir, 'resources/incidents/aftercommit.go')), false, '--no-go leaves the Go hook out');

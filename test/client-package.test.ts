@@ -33,9 +33,9 @@ describe('client subscribe/unsubscribe/join/leave', () => {
       '.deployd/realtime.json': JSON.stringify({ rooms: ['lobby', 'team-*'] }),
     });
     let server = await startServer(app, { args: ['--port', String(port)] });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     const dpd = createClient({ baseUrl: server.url, WebSocket, collections: ['todos', 'notes'], reconnect: FAST_RECONNECT });
-    t.after(() => dpd.close());
+    t.after(() => dpd.close(), { timeout: 30_000 });
 
     const seen: string[] = [];
     dpd.todos.on('created', (doc: { title: string }) => seen.push(`todos:${doc.title}`));
@@ -86,7 +86,7 @@ describe('client subscribe/unsubscribe/join/leave', () => {
 describe('the client as its own package', () => {
   it('packs without dependencies, installs alone, and the generated app types check with tsc', { timeout: 180_000 }, async (t) => {
     const work = fs.mkdtempSync(path.join(os.tmpdir(), 'dpd-client-pkg-'));
-    t.after(() => fs.rmSync(work, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(work, { recursive: true, force: true }), { timeout: 30_000 });
     const { stdout } = await run(process.execPath, [path.join(ROOT, 'scripts', 'client-package.mjs'), '--out', path.join(work, 'pkg')], { timeout: 120_000 });
     const tarball = stdout.trim().split('\n').pop()!;
     assert.ok(fs.existsSync(tarball), `npm pack wrote ${tarball}`);
@@ -120,7 +120,7 @@ describe('the client as its own package', () => {
     const types = await run(BIN, ['types', '--app', app, '--client', '@deployd-ts/client', '--out', path.join(project, 'deployd-types.ts')]);
     assert.match(types.stdout, /wrote .*deployd-types\.ts/);
     const server = await startServer(app);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     fs.writeFileSync(path.join(project, 'main.ts'), `
 import { WebSocket } from 'ws';
 import { createAppClient, type Todos } from './deployd-types.js';

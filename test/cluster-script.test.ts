@@ -15,7 +15,7 @@ import path from 'node:path';
 import { describe, it } from 'node:test';
 import WebSocket from 'ws';
 import { RedisServer } from './helpers/redis.js';
-import { freePort, makeApp, ROOT, TODOS } from './helpers/server.js';
+import { eventually, freePort, makeApp, ROOT, TODOS } from './helpers/server.js';
 
 const SCRIPT = path.join(ROOT, 'scripts', 'cluster.sh');
 
@@ -114,8 +114,8 @@ describe('make run cluster (scripts/cluster.sh)', { timeout: 240_000 }, () => {
       const res = await fetch(`${running.instances[2]}/todos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'through the cluster' }) });
       assert.equal(res.status, 200);
       for (const { frames } of sockets) {
-        const deadline = Date.now() + 10_000;
-        while (!frames.some((f) => f.document?.title === 'through the cluster') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+        // The assertion below says what arrived when the wait ends without it.
+        await eventually(() => frames.some((f) => f.document?.title === 'through the cluster'), 10_000).catch(() => undefined);
         assert.equal(frames.filter((f) => f.document?.title === 'through the cluster').length, 1);
       }
       // The dashboard and its admin API through HAProxy: one login serves whichever instance
@@ -197,14 +197,17 @@ describe('make run cluster (scripts/cluster.sh)', { timeout: 240_000 }, () => {
       };
       const loops = [client(1), client(2)];
       const count = (p: string) => answers.filter((a) => a.phase === p).length;
-      while (count('before') < 100) await new Promise((r) => setTimeout(r, 20));
-      const victim = `deployd-${running.instances[0].split(':')[2]}`;
-      phase = 'after';
-      process.kill(running.pids[victim], 'SIGKILL');
-      // Long enough for HAProxy's health check to take it out (inter 500ms, fall 2) many times over.
-      while (count('after') < 600) await new Promise((r) => setTimeout(r, 20));
-      stop = true;
-      await Promise.all(loops);
+      try {
+        await eventually(() => count('before') >= 100, 120_000, '100 answers before the kill');
+        const victim = `deployd-${running.instances[0].split(':')[2]}`;
+        phase = 'after';
+        process.kill(running.pids[victim], 'SIGKILL');
+        // Long enough for HAProxy's health check to take it out (inter 500ms, fall 2) many times over.
+        await eventually(() => count('after') >= 600, 300_000, '600 answers after the kill');
+      } finally {
+        stop = true; // the client loops end, whatever happened
+        await Promise.all(loops);
+      }
 
       const failed = answers.filter((a) => a.status === 0 || a.status >= 300);
       assert.ok(failed.length <= 1, `at most one request failed: ${JSON.stringify(failed.slice(0, 5))}`);

@@ -10,8 +10,9 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import WebSocket from 'ws';
-import { RedisServer } from './helpers/redis.js';
-import { eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
+import type { RedisServer } from './helpers/redis.js';
+import { eventually, makeApp, TODOS, type TestServer } from './helpers/server.js';
+import { Stack } from './helpers/stack.js';
 import { bearer, newUser } from './helpers/users.js';
 
 type Frame = Record<string, any>;
@@ -39,11 +40,18 @@ const keyOf = (f: Frame) => {
 };
 const seqOf = (id: string) => Number(id.split(':')[1]);
 
+/**
+ * Everything this file starts: the tests stop what they started themselves, and this stops whatever
+ * a failed start or a failed test left running, so the file always ends.
+ */
+const stack = new Stack();
+after(() => stack.stop(), { timeout: 60_000 });
+
 async function startCluster(count: number, redis: RedisServer, realtime: Record<string, unknown> = {}): Promise<TestServer[]> {
   const app = makeApp({ todos: TODOS, secrets: SECRETS, burst: BURST, shout: SHOUT }, { ...APP_FILES, '.deployd/realtime.json': JSON.stringify({ rooms: ['lobby', 'team-*'], ...realtime }) });
   // One at a time: the first creates the database, the others open it.
-  const first = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
-  const rest = await Promise.all(Array.from({ length: count - 1 }, () => startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] })));
+  const first = await stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+  const rest = await Stack.all(Array.from({ length: count - 1 }, () => stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] })));
   return [first, ...rest];
 }
 
@@ -165,15 +173,15 @@ describe('cluster: instances sharing real-time through Redis', { timeout: 240_00
   };
 
   before(async () => {
-    redis = await RedisServer.start();
+    redis = await stack.redis();
     cluster = await startCluster(3, redis, { limits: { maxBufferedBytes: 64 * 1024 * 1024 }, history: { size: 100_000 } });
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     for (const listener of listeners) listener.close();
     await Promise.all((cluster ?? []).map((s) => s.stop()));
     await redis?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('/health reports the bus as ok on every instance', async () => {
     for (const server of cluster) assert.equal((await health(server)).bus, 'ok');
@@ -352,15 +360,15 @@ describe('cluster: an instance killed with SIGKILL under load', { timeout: 180_0
   const listeners: Listener[] = [];
 
   before(async () => {
-    redis = await RedisServer.start();
+    redis = await stack.redis();
     cluster = await startCluster(3, redis);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     for (const listener of listeners) listener.close();
     await Promise.all((cluster ?? []).map((s) => s.stop()));
     await redis?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('its clients reconnect to another instance and resume with no gap and no duplicate', async () => {
     const [a, b, c] = cluster;
@@ -410,7 +418,7 @@ describe('cluster: Redis stopped and started again', { timeout: 180_000 }, () =>
     { name: 'without its data: clients are told to resync, none silently misses an event', persistent: false },
   ]) {
     it(scenario.name, async () => {
-      const redis = await RedisServer.start({ persistent: scenario.persistent });
+      const redis = await stack.redis({ persistent: scenario.persistent });
       const cluster = await startCluster(3, redis);
       const clients = cluster.map((s, i) => new Listener(`r${i}`, s, { root: true }));
       try {
@@ -471,12 +479,12 @@ describe('cluster: Redis stopped and started again', { timeout: 180_000 }, () =>
 
 describe('cluster: an instance started while Redis is down', { timeout: 120_000 }, () => {
   it('serves with real-time on its own, then joins the others when Redis answers', async () => {
-    const redis = await RedisServer.start({}, false); // a port with nothing on it yet
+    const redis = await stack.redis({}, false); // a port with nothing on it yet
     const app = makeApp({ todos: TODOS }, { '.deployd/realtime.json': '{}' });
     const servers: TestServer[] = [];
     const clients: Listener[] = [];
     try {
-      const a = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+      const a = await stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
       servers.push(a);
       assert.deepEqual(await health(a).then((h) => [h.status, h.bus]), ['degraded', 'degraded']);
       const onA = new Listener('onA', a, { root: true });
@@ -489,7 +497,7 @@ describe('cluster: an instance started while Redis is down', { timeout: 120_000 
       await eventually(async () => (await health(a)).bus === 'ok', 15_000, 'bus ok once Redis answers');
       // It could not know what the others did meanwhile: its clients refetch, once.
       await onA.until(() => onA.resyncs === 1, 'resync_required');
-      const b = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+      const b = await stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
       servers.push(b);
       assert.equal((await b.post('/todos', { title: 'from b' })).status, 200);
       assert.equal((await a.post('/todos', { title: 'from a' })).status, 200);
@@ -506,13 +514,13 @@ describe('cluster: an instance started while Redis is down', { timeout: 120_000 
 
 describe('cluster: sessions across instances', { timeout: 120_000 }, () => {
   it('a logout on one instance ends that session\'s sockets on the others at once, in order with the events around it', async () => {
-    const redis = await RedisServer.start();
+    const redis = await stack.redis();
     const app = makeApp({ users: { type: 'UserCollection', properties: {} }, todos: TODOS }, {
       'resources/shout/get.js': `emit(dpd.users, { username: query.to }, 'dm', { n: Number(query.n) });`,
       'resources/shout/config.json': JSON.stringify({ type: 'Collection', noStore: true, properties: {} }),
     });
-    const a = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
-    const b = await startServer(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+    const a = await stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
+    const b = await stack.server(app, { env: { REDIS_URL: redis.url }, masterKey: MASTER_KEY, args: ['--hook-workers', '1'] });
     const frames: Frame[] = [];
     let ws: WebSocket | undefined;
     try {

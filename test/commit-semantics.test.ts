@@ -40,7 +40,7 @@ describe('a write whose hooks cannot load stores nothing', () => {
     peer?.close();
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   for (const [coll, file] of [['jsbroken', 'jsbroken/aftercommit.js'], ['gobroken', 'gobroken/aftercommit.go']] as const) {
     it(`${file} does not load: POST, PUT and DELETE answer 500 naming it; nothing is stored or published`, { timeout: BUILD_MS }, async () => {

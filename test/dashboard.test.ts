@@ -56,13 +56,13 @@ describe('dashboard in headless Chromium', () => {
   it('logs in, creates a collection, adds a document, sees it in the monitor, and shows hook errors', { timeout: 180_000 }, async (t) => {
     const chromium = await loadChromium();
     const server = await startServer(makeApp({ todos: TODOS }), { env: { INSTANCE_ID: 'dashboard-test' }, args: ['--hook-workers', '1'] });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     // Someone using the app: an anonymous real-time client the monitor shows as the audience.
     const visitor = await Peer.connect(server, 'visitor');
-    t.after(() => visitor.close());
+    t.after(() => visitor.close(), { timeout: 30_000 });
 
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-dev-shm-usage'], headless: true, timeout: 60_000 });
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const page = await browser.newPage();
     await page.setViewportSize({ width: 1280, height: 800 });
     const pageErrors: string[] = [];

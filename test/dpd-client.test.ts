@@ -137,7 +137,7 @@ describe('GET /dpd.js', () => {
 
   it('serves a script for the registry\'s collections, uncached but revalidatable', async (t) => {
     const app = Fastify();
-    t.after(() => app.close());
+    t.after(() => app.close(), { timeout: 30_000 });
     await app.register(clientRoutes, { registry });
     const res = await app.inject({ method: 'GET', url: '/dpd.js' });
     assert.equal(res.statusCode, 200);
@@ -193,11 +193,11 @@ describe('dpd client against a real server', () => {
 
   before(async () => {
     server = await startServer(makeApp(CONFIGS, { 'resources/notes/aftercommit.js': NOTES_AFTERCOMMIT }));
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     for (const c of clients) c.close();
     await server?.stop();
-  });
+  }, { timeout: 60_000 });
 
   it('does CRUD with callbacks: fn(result) on success, fn(null, error) on failure', async () => {
     const dpd = client(['todos']);
@@ -453,10 +453,10 @@ describe('dpd client across a server restart', () => {
     const port = await freePort();
     const appDir = makeApp({ todos: TODOS });
     let server = await startServer(appDir, { args: ['--port', String(port)] });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     assert.equal(server.url, `http://127.0.0.1:${port}`);
     const dpd = createClient({ baseUrl: server.url, WebSocket, collections: ['todos'], reconnect: FAST_RECONNECT });
-    t.after(() => dpd.close());
+    t.after(() => dpd.close(), { timeout: 30_000 });
     const created = recorder<any>();
     const resyncs = recorder<any>();
     const reconnects = recorder<void>();

@@ -60,15 +60,15 @@ describe('the example app in two browser pages', () => {
   it('updates live, shows the seed\'s custom events as notifications and the AfterCommit message', { timeout: 720_000 }, async (t) => {
     useGo();
     const app = copyExample();
-    t.after(() => fs.rmSync(app, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(app, { recursive: true, force: true }), { timeout: 30_000 });
     const server = await startServer(app);
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     // The Go hook's first build runs in the background (minutes on a cold Go cache): wait for it here.
     const warm = await goBuilt(() => server.post('/incidents', { title: 'warm-up', priority: 1 }));
     assert.equal(warm.status, 200, warm.text);
 
     const browser = await launch();
-    t.after(() => browser.close());
+    t.after(() => browser.close(), { timeout: 30_000 });
     const [a, b] = [await browser.newPage(), await browser.newPage()];
     const errors: string[] = [];
     for (const page of [a, b]) {

@@ -17,7 +17,7 @@ const VALIDATE = path.join(ROOT, 'examples', 'todos', 'resources', 'todos', 'val
 
 describe('runHook: JavaScript hooks unit-tested in the real sandbox', () => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'dpd-runhook-'));
-  after(() => fs.rmSync(tmp, { recursive: true, force: true }));
+  after(() => fs.rmSync(tmp, { recursive: true, force: true }), { timeout: 60_000 });
 
   it("examples/todos validate.js accepts a good todo and names each bad field", { timeout: 60_000 }, async () => {
     const ok = await runHook(VALIDATE, { data: { title: 'buy milk', priority: 3 } });

@@ -559,7 +559,7 @@ describe('the hook behaviour table, JavaScript and Go', () => {
     peer?.close();
     await started?.close();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   for (const name of ['js', 'go'] as const) {
     it(`${name}: dpd from a Login hook runs as the user logging in, on success and on failure`, async () => {

@@ -73,7 +73,7 @@ for (const autoMTLS of [false, true]) {
     after(async () => {
       await runner?.close();
       if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
-    });
+    }, { timeout: 60_000 });
 
     it("each call reaches the internal handler with its own hook's request scope; errors come back as DpdError", async () => {
       calls.length = 0;

@@ -38,12 +38,12 @@ describe('deployd go-env and examples/go-hooks', () => {
     for (const f of fs.readdirSync(path.join(app, 'resources'), { recursive: true }) as string[]) {
       if (f.endsWith('deployd_env.go')) fs.rmSync(path.join(app, 'resources', f));
     }
-  });
+  }, { timeout: 600_000 });
 
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it('go-env writes what go vet needs; the hooks vet clean and their unit tests pass; the committed example is what it writes', { timeout: TIMEOUT_MS }, async () => {
     const out = await run(path.join(ROOT, 'bin', 'deployd'), ['go-env', '--app', app], ROOT);

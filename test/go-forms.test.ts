@@ -95,7 +95,7 @@ describe('Go hook source forms on every event', () => {
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   for (const form of ['run', 'seed'] as const) {
     it(`${form === 'run' ? "go-deployd's form" : "the seed's form"}: beforerequest, validate, post, put, get, delete, aftercommit`, async () => {

@@ -136,7 +136,7 @@ describe('Go hooks', () => {
     assert.ok('binary' in todos, JSON.stringify(todos));
     todosBinary = todos.binary;
     server = await startServer(appDir);
-  });
+  }, { timeout: 600_000 });
 
   after(async () => {
     await server?.stop();
@@ -144,7 +144,7 @@ describe('Go hooks', () => {
       await eventually(() => sidecarPids(appDir).size === 0, 5000, 'sidecars to exit');
       fs.rmSync(appDir, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 60_000 });
 
   it('runs go-deployd-form and seed-form Go hooks next to a JS hook', async () => {
     const res = await server.post('/todos', { title: '  Milk  ' });

@@ -181,7 +181,7 @@ describe('go-plugin host', () => {
 
   after(() => {
     fs.rmSync(tmp, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it('starts examples/post, health-checks it, runs the hook, a cancel, and stops it cleanly', async () => {
     const { lines, log } = collector();

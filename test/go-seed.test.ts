@@ -67,7 +67,7 @@ describe("the seed's Go example, end to end", () => {
     peer?.close();
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it('hooks-go/examples/seed/testdata carries the page\'s block verbatim (checked when the page is beside the repo)', (t) => {
     if (!PAGE) return t.diagnostic('no seed-websocket-realtime.md beside the repository: compared nothing');
@@ -151,7 +151,7 @@ describe('Go hooks and login sessions: ctx.JoinRoom / LeaveRoom', () => {
     for (const p of peers) p.close();
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   /** Whether `peer` got room-msg n, proven either way by a broadcast marker sent after it. */
   async function gotRoomMessage(peer: Peer, n: number): Promise<boolean> {

@@ -125,7 +125,7 @@ describe('Go hook sidecars', () => {
       await eventually(() => sidecarPids(app).size === 0, 5000, 'sidecars to exit');
       fs.rmSync(app, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 60_000 });
 
   it('AutoMTLS is on by default: the sidecar talks mutual TLS and refuses a plain-text client', async () => {
     assert.equal((await server.post('/todos', { title: 'tls' })).status, 200);
@@ -294,9 +294,14 @@ describe('Go builds stay off the request path', () => {
       // Default wait (20 s): a request made during the build waits for it instead of failing.
       fs.writeFileSync(path.join(app, 'resources', 'waits', 'post.go'), goRun(`	ctx.Data["built"] = "waits again"`));
       server = await startServer(app, { env: { PATH: env.PATH } });
-      const waited = await server.post('/waits', { title: 'during the build' });
-      assert.equal(waited.status, 200, waited.text);
-      assert.equal(waited.body.built, 'waits again');
+      // The server holds the request up to its 20 s wait: the client waits longer than that (the
+      // harness's 15 s request deadline cut it short on a busy machine).
+      const waited = await fetch(`${server.url}/waits`, {
+        method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ title: 'during the build' }), signal: AbortSignal.timeout(60_000),
+      });
+      const text = await waited.text();
+      assert.equal(waited.status, 200, text);
+      assert.equal(JSON.parse(text).built, 'waits again');
     } finally {
       await server?.stop();
       fs.rmSync(app, { recursive: true, force: true });
@@ -352,7 +357,7 @@ describe('a prebuilt go-plugin program (config.json "goPlugin")', () => {
       await eventually(() => sidecarPids(app, path.join(app, 'bin')).size === 0, 5000, 'the plugin to exit');
       fs.rmSync(app, { recursive: true, force: true });
     }
-  });
+  }, { timeout: 60_000 });
 
   it('runs its hooks; events it has no handler for pass through', async () => {
     const anonymous = await server.post('/todos', { title: 'x' });

@@ -7,8 +7,9 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
-import { KEYS, RedisStream } from '../src/bus/redis-stream.js';
-import { frameBytes, MemoryHistory } from '../src/realtime/history.js';
+import { frameBytes } from '../src/events/event-log.js';
+import { LocalEventLog } from '../src/events/local-log.js';
+import { KEYS, RedisStream } from '../src/events/redis-stream.js';
 import { jsonSize } from '../src/util/json-size.js';
 import { RedisServer } from './helpers/redis.js';
 import { makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
@@ -31,9 +32,9 @@ describe('history bounded in bytes', () => {
   });
 
   it('in process: the oldest events go once the kept JSON passes maxBytes; a resume from before them resyncs', async () => {
-    const history = new MemoryHistory(10_000, 60_000, 10_000);
+    const history = new LocalEventLog({ size: 10_000, maxAgeMs: 60_000, maxBytes: 10_000 });
     const first = history.head();
-    for (let n = 0; n < 50; n++) history.append(change(n, 'x'.repeat(1000)));
+    for (let n = 0; n < 50; n++) history.publish(change(n, 'x'.repeat(1000)));
     assert.equal(await history.since(first), undefined, 'events after the first position were dropped: resync');
     const [epoch, last] = history.head().split(':');
     const kept = await history.since(`${epoch}:${Number(last) - 5}`);
@@ -90,12 +91,12 @@ describe('maxEventBytes', () => {
       'resources/todos/aftercommit.js': `if (this.title === 'after') emit('after-big', { text: 'y'.repeat(10000) });`,
     });
     server = await startServer(app);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it('an emit over the limit fails its hook with a 500 naming the event and the limit; nothing is stored', async () => {
     const res = await server!.post('/todos', { title: 'big', n: 5000 });
@@ -129,12 +130,12 @@ describe('Redis history bounded in bytes', () => {
     RedisServer.assertInstalled();
     redis = await RedisServer.start();
     client = new Redis(redis.url);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     client?.disconnect();
     await redis?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('appends trim the oldest entries past maxBytes, exactly, and readers see what was trimmed', async () => {
     const stream = new RedisStream(1000, 10_000);

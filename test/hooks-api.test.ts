@@ -385,12 +385,12 @@ before(async () => {
   api = started.api;
   messages = started.messages as Message[];
   close = started.close;
-});
+}, { timeout: 120_000 });
 
 after(async () => {
   await close?.();
   if (appDir) fs.rmSync(appDir, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
 
 /** Messages published on the bus from now on (read after the request's response). */
 function watch(): () => Message[] {
@@ -592,7 +592,7 @@ describe('me, isMe, isRoot, internal, query, data, session', () => {
   let id: string;
   before(async () => {
     ({ id } = await create('who', { title: 'w', owner: 'bob' }));
-  });
+  }, { timeout: 120_000 });
 
   it('for an anonymous HTTP caller', async () => {
     const body = ok(await api.get(`/who/${id}?x=1`));
@@ -637,7 +637,7 @@ describe('cancel, cancelIf, cancelUnless', () => {
     ({ id } = await create('cancels', { title: 'one', n: 2 }));
     await create('cancels', { title: 'drop', n: 1 });
     await create('cancels', { title: 'crash', n: 3 });
-  });
+  }, { timeout: 120_000 });
 
   it('cancel(new Error(msg)) → 400 with the message', async () => {
     const res = await api.get(`/cancels/${id}?form=error`);
@@ -1155,11 +1155,11 @@ describe('bin/deployd', () => {
       'resources/talk/post.js': `console.warn('hook says', { title: this.title }); console.log('an info line');`,
     });
     server = await startServer(app);
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   it("runs the seed's example with the seed's curl", async () => {
     const res = await server.post('/todos', { title: 'Critical system maintenance', priority: 9, assignedTo: 'admin' }, { 'X-Master-Key': server.masterKey! });

@@ -84,7 +84,7 @@ describe('hooks-js examples type-check', () => {
 describe('hooks-js types catch mistakes', () => {
   it('reports a misspelled response function and context member, and knows every identifier', (t) => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'deployd-hooks-types-'));
-    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }), { timeout: 30_000 });
     const todos = path.join(dir, 'resources', 'todos');
     fs.mkdirSync(todos, { recursive: true });
     const example = JSON.parse(fs.readFileSync(path.join(EXAMPLES, 'classic', 'jsconfig.json'), 'utf8')) as { compilerOptions: object };

@@ -85,6 +85,8 @@ describe('hostile hooks: loops, memory, crashes', () => {
         busy: collection(),
         looping: collection(), // default limit: 1 s
         looping2: collection(),
+        longloop: collection({ timeoutMs: 8000 }),
+        longloop2: collection({ timeoutMs: 8000 }),
         quick: collection({ timeoutMs: 300 }),
         thenloop: collection({ timeoutMs: 300 }),
         bomb: collection({ timeoutMs: 5000, memoryMb: 16 }),
@@ -97,6 +99,8 @@ describe('hostile hooks: loops, memory, crashes', () => {
         'resources/looping/post.js': LOOP,
         'resources/looping/get.js': "data.result = 'looping get';",
         'resources/looping2/post.js': LOOP,
+        'resources/longloop/post.js': LOOP,
+        'resources/longloop2/post.js': LOOP,
         'resources/quick/post.js': "if (data.title === 'loop') { while (true) {} }\ndata.result = 'quick';",
         'resources/thenloop/post.js': [
           "if (data.title === 'dpd') dpd.plain.get({ $limit: 1 }).then(function () { while (true) {} });",
@@ -116,18 +120,20 @@ describe('hostile hooks: loops, memory, crashes', () => {
     assert.equal((await call(server, 'POST', '/plain', { title: 'seed' })).status, 200);
     assert.equal((await call(server, 'POST', '/busy', { title: 'seed' })).status, 200);
     assert.equal((await call(server, 'POST', '/broken', { title: 'never' })).status, 500);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     await server?.stop();
-  });
+  }, { timeout: 60_000 });
 
-  it('an infinite loop answers 500 after the default 1 s while every other request is served promptly', async (t) => {
+  it('an infinite loop answers 500 after the default 1 s while every other request is served meanwhile', async (t) => {
     const t0 = performance.now();
-    // Two loops at once: with two workers, both processes have an isolate spinning.
+    // Two loops at the default limit, and two under a long one: with two workers, both processes
+    // have an isolate spinning for the whole time the other requests below are made.
     let settled = false;
     const loops = Promise.all([call(server, 'POST', '/looping', { title: 'a' }), call(server, 'POST', '/looping2', { title: 'b' })]);
-    void loops.then(() => { settled = true; });
+    const long = Promise.all([call(server, 'POST', '/longloop', { title: 'a' }), call(server, 'POST', '/longloop2', { title: 'b' })]);
+    void long.then(() => { settled = true; });
     await sleep(100);
     const checks: Array<[string, () => Promise<ApiResponse>, (r: ApiResponse) => void]> = [
       ['GET /plain (no hooks)', () => call(server, 'GET', '/plain'), (r) => assert.equal(r.body.length >= 1, true)],
@@ -143,20 +149,25 @@ describe('hostile hooks: loops, memory, crashes', () => {
         const { value, ms } = await timed(request);
         assert.equal(value.status, 200, `${label}: ${value.text}`);
         check(value);
-        assert.ok(ms < 250, `${label} took ${ms.toFixed(0)} ms during the loop`);
+        // Served while the loops spin, not queued behind them (a bound on behaviour, not on speed).
+        assert.equal(settled, false, `${label} was answered only after the long loops ended`);
         slowest = Math.max(slowest, ms);
       }
     }
     t.diagnostic(`${checks.length * 3} requests during the loops, slowest ${slowest.toFixed(1)} ms`);
-    assert.equal(settled, false, 'the loops were still running while the other requests were served');
     const [a, b] = await loops;
     const elapsed = performance.now() - t0;
     for (const [res, file] of [[a, 'looping/post.js'], [b, 'looping2/post.js']] as const) {
       assert.equal(res.status, 500, res.text);
       assert.equal(res.body.message, `hook timed out: ${file}`);
     }
-    assert.ok(elapsed >= 950 && elapsed < 2500, `the loops were stopped after ${elapsed.toFixed(0)} ms (limit 1000)`);
+    // Stopped at the default limit: not before it, and long before the 8 s of the long loops.
+    assert.ok(elapsed >= 950 && elapsed < 6000, `the loops were stopped after ${elapsed.toFixed(0)} ms (limit 1000)`);
     t.diagnostic(`loops answered after ${elapsed.toFixed(0)} ms`);
+    for (const [res, file] of (await long).map((r, i) => [r, `longloop${i ? '2' : ''}/post.js`] as const)) {
+      assert.equal(res.status, 500, res.text);
+      assert.equal(res.body.message, `hook timed out: ${file}`);
+    }
     assert.equal((await call(server, 'GET', '/looping')).status, 200);
     await healthy(server);
   });
@@ -165,7 +176,7 @@ describe('hostile hooks: loops, memory, crashes', () => {
     const { value, ms } = await timed(() => call(server, 'POST', '/quick', { title: 'loop' }));
     assert.equal(value.status, 500, value.text);
     assert.equal(value.body.message, 'hook timed out: quick/post.js');
-    assert.ok(ms >= 280 && ms < 900, `stopped after ${ms.toFixed(0)} ms (limit 300)`);
+    assert.ok(ms >= 280 && ms < 5000, `stopped after ${ms.toFixed(0)} ms (limit 300)`);
     for (let i = 0; i < 4; i++) {
       const ok = await call(server, 'POST', '/quick', { title: 'fine' });
       assert.equal(ok.status, 200, ok.text);
@@ -178,7 +189,7 @@ describe('hostile hooks: loops, memory, crashes', () => {
       const { value, ms } = await timed(() => call(server, 'POST', '/thenloop', { title }));
       assert.equal(value.status, 500, `${title}: ${value.text}`);
       assert.equal(value.body.message, 'hook timed out: thenloop/post.js', title);
-      assert.ok(ms < 1200, `${title}: ${ms.toFixed(0)} ms`);
+      assert.ok(ms < 5000, `${title}: ${ms.toFixed(0)} ms`); // the limit ends it (a hang would run to the 15 s client deadline)
       const ok = await call(server, 'POST', '/thenloop', { title: 'fine' });
       assert.equal(ok.status, 200, `after ${title}: ${ok.text}`);
       assert.equal(ok.body.result, 'done');
@@ -422,11 +433,11 @@ describe('hostile hooks: tampering and escapes', () => {
     );
     // One worker: the tampering request and the checking request run in the very same isolate.
     server = await startServer(app, { args: ['--hook-workers', '1'] });
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     await server?.stop();
-  });
+  }, { timeout: 60_000 });
 
   it('tampering with built-ins, globals or the hook function does not affect the next request', async () => {
     const clean = await call(server, 'POST', '/tamper', { title: 'check' });
@@ -464,7 +475,7 @@ describe('hostile hooks: tampering and escapes', () => {
     const { value, ms } = await timed(() => call(server, 'POST', '/escape', { title: 'atomics' }));
     assert.equal(value.status, 500, value.text);
     assert.equal(value.body.message, 'hook timed out: escape/post.js');
-    assert.ok(ms < 1500, `${ms.toFixed(0)} ms`);
+    assert.ok(ms < 5000, `${ms.toFixed(0)} ms`); // the limit ends it (a hang would run to the 15 s client deadline)
     assert.equal((await call(server, 'POST', '/escape', { title: 'process' })).status, 200);
     await healthy(server);
   });
@@ -489,11 +500,11 @@ describe('hot reload of hook files', () => {
     app = makeApp({ hot: collection({ timeoutMs: 2000 }), plain: collection() }, { 'resources/hot/post.js': versioned(0) });
     server = await startServer(app);
     assert.equal((await call(server, 'POST', '/plain', { title: 'seed' })).status, 200);
-  });
+  }, { timeout: 120_000 });
 
   after(async () => {
     await server?.stop();
-  });
+  }, { timeout: 60_000 });
 
   it('rewriting a hook file under a steady stream of requests applies without restart and fails none', async () => {
     const file = path.join(app, 'resources', 'hot', 'post.js');
@@ -503,16 +514,20 @@ describe('hot reload of hook files', () => {
     let stop = false;
     const answers: ApiResponse[] = [];
     const client = async () => {
-      for (let i = 0; i < 100 && !stop; i++) answers.push(await call(server, 'POST', '/hot', { title: 'x' }));
+      for (let i = 0; i < 2000 && !stop; i++) answers.push(await call(server, 'POST', '/hot', { title: 'x' }));
     };
     const clients = Promise.all([client(), client(), client()]);
-    for (let v = 1; v <= VERSIONS; v++) {
-      await sleep(120);
-      fs.writeFileSync(file, versioned(v));
+    try {
+      // Paced by answers, not by a clock: at least 9 requests answered before each rewrite, whatever the load.
+      for (let v = 1; v <= VERSIONS; v++) {
+        await eventually(() => answers.length >= 9 * v, 30_000, `9 more answers before rewrite ${v}`);
+        fs.writeFileSync(file, versioned(v));
+      }
+      await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.result === `v${VERSIONS}`, 20_000, 'the last version to apply');
+    } finally {
+      stop = true;
+      await clients;
     }
-    await eventually(async () => (await call(server, 'POST', '/hot', { title: 'x' })).body?.result === `v${VERSIONS}`, 5000, 'the last version to apply');
-    stop = true;
-    await clients;
     assert.ok(answers.length >= 50, `${answers.length} requests during the rewrites`);
     const failed = answers.filter((r) => r.status !== 200);
     assert.deepEqual(failed.map((r) => r.text), [], 'no request failed during the swaps');

@@ -23,7 +23,7 @@ async function runs(server: TestServer, coll: string, version: string): Promise<
     const res = await server.post(`/${coll}`, { title: 'probe' });
     last = `${res.status} ${res.text}`;
     return res.status === 200 && res.body.version === version;
-  }, 5000, `${coll}/post.js version ${version} to run (last answer: ${last})`).catch((err: Error) => {
+  }, 20_000, `${coll}/post.js version ${version} to run (last answer: ${last})`).catch((err: Error) => {
     throw new Error(`${err.message}; last answer: ${last}\n${server.output.slice(-2000)}`);
   });
 }
@@ -42,10 +42,10 @@ describe('hot reload never goes deaf', () => {
   afterEach(async () => {
     await server?.stop();
     server = undefined;
-  });
+  }, { timeout: 60_000 });
   after(() => {
     for (const app of apps) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   function app(files: Record<string, string> = {}): string {
     const dir = makeApp({ todos: SCHEMA }, { 'resources/todos/post.js': stamp('v1'), ...files });

@@ -21,6 +21,10 @@ const ALLOWED: Record<string, string[]> = {
   store: [...BOTTOM, 'core', 'query'],
   // The hook runners speak the protocol (hooks/protocol.ts) and know nothing of collections or HTTP.
   hooks: [...BOTTOM, 'core'],
+  // The log carries the hook protocol's JSON values; it knows nothing of HTTP, collections or sockets.
+  events: [...BOTTOM, 'hooks'],
+  // The gateway reads the log and asks an injected ReadAccess who may read: never the collections.
+  realtime: [...BOTTOM, 'events', 'hooks'],
 };
 
 /** Imports between folders whose cycle is known and being removed; each entry must still exist. */

@@ -125,7 +125,7 @@ describe('/metrics, faults and the off switch', () => {
   it('counts store errors when the database cannot be reached', { timeout: 60_000 }, async (t) => {
     const port = await freePort(); // nothing listens there: MongoDB is "down"
     const server = await startServer(makeApp({ todos: TODOS }), { args: ['--db', `mongodb://127.0.0.1:${port}/metrics_test?serverSelectionTimeoutMS=300`] });
-    t.after(() => server.stop());
+    t.after(() => server.stop(), { timeout: 30_000 });
     await eventually(async () => (await server.get('/todos')).status === 503, 10_000, 'a 503 from the store');
     await server.post('/todos', { title: 'x' });
     const text = (await server.get('/metrics', server.root)).text;
@@ -138,7 +138,7 @@ describe('/metrics, faults and the off switch', () => {
       startServer(makeApp({ todos: TODOS }), { args: ['--no-metrics'] }),
       startServer(makeApp({ todos: TODOS }), { env: { METRICS: 'off' } }),
     ]);
-    t.after(() => Promise.all([flag.stop(), env.stop()]));
+    t.after(() => Promise.all([flag.stop(), env.stop()]), { timeout: 30_000 });
     for (const server of [flag, env]) {
       const res = await server.get('/metrics', server.root);
       assert.equal(res.status, 404);

@@ -42,11 +42,11 @@ describe('REST on MongoDB', () => {
   before(async () => {
     ferret = await startFerretDb();
     server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await server?.stop();
     await ferret?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('says where the data lives, without credentials, and /health says store: up', async () => {
     assert.match(server.output, /mongodb:\/\/127\.0\.0\.1:\d+\/dpd_test_/);
@@ -94,11 +94,11 @@ describe('users and sessions on MongoDB', () => {
     ferret = await startFerretDb();
     url = ferret.url();
     server = await startServer(makeApp(APP), { env: { DATABASE_URL: url } });
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await server?.stop();
     await ferret?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('sign up, a taken username is 400 "is already in use", log in, /people/me, log out, and the session is gone', async () => {
     assert.equal((await server.post('/people', { username: 'ann', password: 'ann-password', team: 'red' })).status, 200);
@@ -147,11 +147,11 @@ describe('MongoDB unreachable at start', () => {
   before(async () => {
     ferret = await startFerretDb({ start: false });
     server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await server?.stop();
     await ferret?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('the server starts anyway; /health says store: down; requests get 503 JSON at once', async () => {
     assert.ok(await storeIs(server, 'down'));
@@ -177,11 +177,11 @@ describe('MongoDB lost while serving', () => {
   before(async () => {
     ferret = await startFerretDb();
     server = await startServer(makeApp(APP), { env: { DATABASE_URL: ferret.url() } });
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await server?.stop();
     await ferret?.close();
-  });
+  }, { timeout: 60_000 });
 
   it('stopped: /health says store: down and requests get 503 JSON; started again: it recovers, data intact', async () => {
     const { body: doc } = await server.post('/todos', { title: 'survives' });

@@ -173,13 +173,13 @@ for (const backend of ['sqlite', 'mongodb'] as const) {
         for (let i = start; i < Math.min(start + 100, BULK_COUNT); i++) batch.push(server.post('/bulk', { i }));
         for (const res of await Promise.all(batch)) assert.equal(res.status, 200, res.text);
       }
-    });
+    }, { timeout: 120_000 });
 
     after(async () => {
       await server?.stop();
       await mongo?.close();
       mongo = undefined;
-    });
+    }, { timeout: 60_000 });
 
     describe('URL forms', () => {
       it('?field=value is coerced by the schema: string, number, boolean, date', async () => {
@@ -675,8 +675,8 @@ for (const backend of ['sqlite', 'mongodb'] as const) {
         before(() => {
           db = new Database(path.join(server.appDir, '.deployd', 'data.sqlite'), { readonly: true, fileMustExist: true });
           db.function('dpd_regexp', { deterministic: true }, (_source: unknown, _flags: unknown, _value: unknown) => 0); // the server's function; only planned here
-        });
-        after(() => db?.close());
+        }, { timeout: 120_000 });
+        after(() => db?.close(), { timeout: 60_000 });
 
         function plan(where: string, params: Record<string, unknown> = {}): string {
           const rows = db.prepare(`EXPLAIN QUERY PLAN SELECT id, data FROM "dpd_todos" WHERE ${where}`).all(params) as Array<{ detail: string }>;

@@ -128,7 +128,7 @@ describe('README.md code blocks', () => {
     const config = JSON.parse(rule(/"sku":\s+\{ "type": "string", "unique": true \}/, 'a collection of its own').text);
     parseSchema('items', config);
     const s = await startServer(makeApp({ items: config }));
-    t.after(() => s.stop());
+    t.after(() => s.stop(), { timeout: 30_000 });
     const res = await s.post('/items', { title: 'a', sku: 'x', tags: ['t'] });
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.priority, 1);
@@ -149,7 +149,7 @@ describe('README.md code blocks', () => {
     }));
     await tsc(path.join(app, 'jsconfig.json'));
     const s = await startServer(app);
-    t.after(() => s.stop());
+    t.after(() => s.stop(), { timeout: 30_000 });
     const ok = await s.post('/todos', { title: '  Write it  ', priority: 9, assignedTo: 'ana' });
     assert.equal(ok.status, 200, ok.text);
     assert.equal(ok.body.title, 'Write it');
@@ -161,7 +161,7 @@ describe('README.md code blocks', () => {
 
   it('the users example runs as written', { timeout: 60_000 }, async (t) => {
     const s = await startServer(makeApp({ users: { type: 'UserCollection', properties: {} } }));
-    t.after(() => s.stop());
+    t.after(() => s.stop(), { timeout: 30_000 });
     const out = await bash(local(rule('curl -X POST localhost:2403/users', 'bash against an app with users').text, s), work.dir);
     assert.match(out, /\{"id":"[0-9a-f]{16}","username":"ana"\}/);
     assert.match(out, /X-Session-Token: /i);
@@ -204,14 +204,14 @@ describe('README.md code blocks', () => {
   it('the multi-server example starts three instances sharing Redis', { timeout: 90_000 }, async (t) => {
     const b = rule('# Set Redis URL for multi-server', 'bash with ./deployd, free ports and the test Redis');
     const redis = await RedisServer.start();
-    t.after(() => redis.stop());
+    t.after(() => redis.stop(), { timeout: 30_000 });
     const app = makeApp({ todos: TODOS });
     fs.symlinkSync(BIN, path.join(app, 'deployd'));
     const ports = await Promise.all([0, 1, 2].map(() => freePort()));
     let script = b.text.replace('redis://localhost:6379', redis.url);
     ['2403', '2404', '2405'].forEach((p, i) => { script = script.replace(`--port ${p}`, `--port ${ports[i]} --host 127.0.0.1`); });
     const child = spawn('bash', ['-c', `${script}\nwait`], { cwd: app, detached: true, stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex') } });
-    t.after(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } });
+    t.after(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } }, { timeout: 30_000 });
     for (const port of ports) {
       await eventually(async () => {
         const res = await fetch(`http://127.0.0.1:${port}/health`).catch(() => undefined);
@@ -224,7 +224,7 @@ describe('README.md code blocks', () => {
     const post = rule('// resources/todos/post.go', 'Go hook files');
     const aftercommit = rule('// resources/todos/aftercommit.go', 'Go hook files');
     const s = await startServer(makeApp({ todos: TODOS }, { 'resources/todos/post.go': post.text, 'resources/todos/aftercommit.go': aftercommit.text }));
-    t.after(() => s.stop());
+    t.after(() => s.stop(), { timeout: 30_000 });
     const res = await goBuilt(() => s.post('/todos', { title: '  Go  ', priority: 9 }));
     assert.equal(res.status, 200, res.text);
     assert.equal(res.body.title, 'Go');
@@ -242,9 +242,9 @@ describe('README.md code blocks', () => {
     const script = b.text.replace('../bin/deployd', `exec ../bin/deployd --port ${port} --host 127.0.0.1`);
     const dir = tmp('dpd-readme-create-');
     fs.symlinkSync(path.join(ROOT, 'bin'), path.join(dir, 'bin'));
-    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }), { timeout: 30_000 });
     const child = spawn('bash', ['-c', script], { cwd: dir, detached: true, stdio: 'ignore', env: { ...process.env, LOG_LEVEL: 'warn' } });
-    t.after(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } });
+    t.after(() => { try { process.kill(-child.pid!, 'SIGTERM'); } catch { /* gone */ } }, { timeout: 30_000 });
     await eventually(async () => (await fetch(`http://127.0.0.1:${port}/todos`).catch(() => undefined))?.status === 200, 60_000, 'the created app to serve');
     assert.ok(fs.existsSync(path.join(dir, 'my-app', 'resources', 'todos', 'aftercommit.js')));
   });
@@ -281,7 +281,7 @@ describe('README.md code blocks', () => {
     const s = await startServer(makeApp({ todos: { ...TODOS, properties: { ...TODOS.properties, comments: { type: 'number' } } }, notes: { type: 'Collection', properties: { todoId: { type: 'string' } } } }, {
       'resources/notes/post.go': `import "errors"\n\n${b.text}`,
     }));
-    t.after(() => s.stop());
+    t.after(() => s.stop(), { timeout: 30_000 });
     const todo = (await s.post('/todos', { title: 'commented', comments: 0 })).body;
     const res = await goBuilt(() => s.post('/notes', { todoId: todo.id }));
     assert.equal(res.status, 200, res.text);

@@ -19,7 +19,8 @@ import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { spawn } from 'node:child_process';
-import { BIN, eventually, makeApp, startServer, TODOS, type TestServer } from './helpers/server.js';
+import { BIN, eventually, makeApp, TODOS, type TestServer } from './helpers/server.js';
+import { Stack } from './helpers/stack.js';
 import { isEvent, Peer, type Frame } from './helpers/ws-peer.js';
 
 
@@ -171,6 +172,7 @@ describe('real-time gateway', { timeout: 120_000 }, () => {
   let limits: TestServer;
   let pressure: TestServer;
   const peers: Peer[] = [];
+  const stack = new Stack();
   const connect = async (server: TestServer, options?: Parameters<typeof Peer.connect>[1]) => {
     const peer = await Peer.connect(server, options);
     peers.push(peer);
@@ -200,13 +202,13 @@ if (query.huge) { emit('huge', { pad: new Array(100001).join('h') }); return; }
 var pad = new Array(50001).join('x');
 for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
     });
-    [main, resume, limits, pressure] = await Promise.all([startServer(mainApp), startServer(resumeApp), startServer(limitsApp), startServer(pressureApp)]);
-  });
+    [main, resume, limits, pressure] = await Stack.all([stack.server(mainApp), stack.server(resumeApp), stack.server(limitsApp), stack.server(pressureApp)]);
+  }, { timeout: 120_000 });
 
   after(async () => {
     for (const peer of peers) peer.close();
-    await Promise.all([main, resume, limits, pressure].map((s) => s?.stop()));
-  });
+    await stack.stop();
+  }, { timeout: 60_000 });
 
   // ---- upgrades ---------------------------------------------------------------------------------
 
@@ -720,7 +722,7 @@ for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
       assert.equal(await resume.stop(), 0);
       assert.ok(Date.now() - stopping < 5000, `stopped in ${Date.now() - stopping} ms`);
       stalled.destroy();
-      resume = await startServer(appDir, { masterKey });
+      resume = await stack.server(appDir, { masterKey });
       // The new run has had as many events, or more: same sequence numbers must not be confused.
       for (let i = 0; i < seqOf(before.id) + 1; i++) await resume.post('/todos', { title: `new run ${i}` });
       const back = await connect(resume, { query: `?since=${encodeURIComponent(before.id)}` });
@@ -816,7 +818,9 @@ for (var i = 0; i < 20; i++) emit('big', { i: i, pad: pad });`,
       assertIncreasing(frames);
       const rssAfter = vmRssKb(pressure.proc.pid!);
       raw.destroy();
-      assert.ok(rssAfter - rssAtDrop < 32 * 1024, `RSS grew by ${rssAfter - rssAtDrop} kB after the drop (before ${rssBefore} kB)`);
+      // Had the two dropped clients' buffers been kept, they would hold 2 × 40 MB: the bound sits well
+      // below that, and well above what garbage not yet collected on a busy machine adds.
+      assert.ok(rssAfter - rssAtDrop < 64 * 1024, `RSS grew by ${rssAfter - rssAtDrop} kB after the drop (before ${rssBefore} kB)`);
       healthy.close();
     });
   });

@@ -71,10 +71,10 @@ const api = (method: string, urlPath: string, body?: unknown, headers?: Record<s
 
 before(async () => {
   server = await startServer(makeApp(CONFIGS));
-});
+}, { timeout: 120_000 });
 after(async () => {
   await server?.stop();
-});
+}, { timeout: 60_000 });
 
 describe('REST shapes', () => {
   it('GET /health answers ok', async () => {
@@ -487,10 +487,10 @@ describe('root access', () => {
     let dev: TestServer;
     before(async () => {
       dev = await startServer(makeApp({ todos: TODOS, guarded: { ...TODOS, rules: { delete: 'root' } } }), { args: ['--dev'] });
-    });
+    }, { timeout: 120_000 });
     after(async () => {
       await dev?.stop();
-    });
+    }, { timeout: 60_000 });
 
     it('any dpd-ssh-key value is root', async () => {
       await call(dev, 'POST', '/todos', { title: 'dev', status: 'dev' });
@@ -530,10 +530,10 @@ describe('CORS', () => {
     let restricted: TestServer;
     before(async () => {
       restricted = await startServer(makeApp({ todos: TODOS }), { args: ['--cors-origins', 'https://a.example'] });
-    });
+    }, { timeout: 120_000 });
     after(async () => {
       await restricted?.stop();
-    });
+    }, { timeout: 60_000 });
 
     it('echoes only that origin', async () => {
       const allowed = await call(restricted, 'GET', '/todos', undefined, { origin: 'https://a.example' });

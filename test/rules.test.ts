@@ -71,11 +71,11 @@ before(async () => {
   alice = await newUser(server, 'alice', 'alice-password', { team: 'red' });
   bob = await newUser(server, 'bob', 'bob-password', { team: 'blue' });
   carol = await newUser(server, 'carol', 'carol-password', { team: 'red' });
-});
+}, { timeout: 120_000 });
 
 after(async () => {
   await server?.stop();
-});
+}, { timeout: 60_000 });
 
 const unauthorized = (res: ApiResponse) => assertError(res, 401, 'DPD_ERR_UNAUTHORIZED');
 const notFound = (res: ApiResponse) => assertError(res, 404, 'DPD_ERR_NOT_FOUND');
@@ -161,7 +161,7 @@ describe('"owner"', () => {
       const who = i % 2 === 0 ? alice : bob;
       notes[`n${i}`] = ok(await server.post('/notes', { title: `n${i}`, n: i }, who.headers), `create n${i}`);
     }
-  });
+  }, { timeout: 120_000 });
 
   it('create sets the owner to the caller\'s user id, overwriting a value the client sent', async () => {
     assert.equal(notes.n0.owner, alice.uid);
@@ -331,7 +331,7 @@ describe('rules apply to the dpd client inside hooks (same caller)', () => {
     diary.a1 = ok(await server.post('/diary', { title: 'a1' }, alice.headers));
     diary.a2 = ok(await server.post('/diary', { title: 'a2' }, alice.headers));
     diary.b1 = ok(await server.post('/diary', { title: 'b1' }, bob.headers));
-  });
+  }, { timeout: 120_000 });
 
   const probe = (body: Record<string, unknown>, headers?: Record<string, string>) => server.post('/probe', body, headers);
 

@@ -35,7 +35,7 @@ describe('runaway hooks fail only themselves', () => {
   after(async () => {
     await server?.stop();
     if (app) fs.rmSync(app, { recursive: true, force: true });
-  });
+  }, { timeout: 60_000 });
 
   for (const [title, what, pattern] of [
     ['spin', 'its time limit', /timed out/],

@@ -262,7 +262,7 @@ describe('6. fields the Get hook hides are not filters', () => {
     for (const [name, ssn, pin] of [['ann', '123-45', '1111'], ['ben', '987-65', '9999']]) {
       ids.push((await server.post('/profiles', { name, ssn, pin, note: `note of ${name}` }, server.root)).body.id);
     }
-  });
+  }, { timeout: 120_000 });
 
   it('a filter or sort on hide(\'ssn\') or a declared hidden property is a 400 for anyone but root', async () => {
     for (const query of [{ ssn: { $regex: '^1' } }, { $or: [{ name: 'ann' }, { ssn: '123-45' }] }, { $sort: { ssn: 1 } }, { note: { $exists: true } }, { 'note.x': 1 }]) {

@@ -149,10 +149,10 @@ describe('several processes on one database file', () => {
   before(async () => {
     const app = makeApp({ todos: TODOS });
     for (let i = 0; i < 3; i++) servers.push(await startServer(app));
-  });
+  }, { timeout: 120_000 });
   after(async () => {
     await Promise.all(servers.map((s) => s.stop()));
-  });
+  }, { timeout: 60_000 });
 
   it('concurrent creates on three instances all land', async () => {
     await Promise.all(servers.flatMap((s, i) => Array.from({ length: 30 }, (_, j) => s.post('/todos', { title: `s${i}-${j}` }).then((r) => assert.equal(r.status, 200)))));
@@ -173,8 +173,8 @@ describe('live configuration', () => {
   before(async () => {
     app = makeApp({ todos: TODOS, notes: { properties: { text: { type: 'string' } } } });
     server = await startServer(app);
-  });
-  after(() => server.stop());
+  }, { timeout: 120_000 });
+  after(() => server.stop(), { timeout: 60_000 });
 
   it('a collection added while running is served without a restart', async () => {
     writeConfig(app, 'shop/orders', { properties: { sku: { type: 'string', required: true } } });
@@ -218,8 +218,8 @@ describe('static files', () => {
       'public/index.html': '<h1>home</h1>',
       'public/css/site.css': 'body{}',
     }));
-  });
-  after(() => server.stop());
+  }, { timeout: 120_000 });
+  after(() => server.stop(), { timeout: 60_000 });
 
   it('serves public/ at / next to the collections', async () => {
     const home = await server.get('/');

@@ -122,14 +122,14 @@ before(async () => {
   sqlite = new SqliteStore({ file: path.join(sqliteDir, 'data.sqlite') });
   mongo = new MongoStore({ url: target.url() });
   assert.equal(mongo.status(), 'down', 'a store says down until it has reached MongoDB');
-});
+}, { timeout: 120_000 });
 
 after(async () => {
   await mongo?.close();
   await sqlite?.close();
   await target?.close();
   if (sqliteDir) fs.rmSync(sqliteDir, { recursive: true, force: true });
-});
+}, { timeout: 60_000 });
 
 async function pair(schema: CollectionSchema): Promise<Pair> {
   return { sqlite: await sqlite.collection(schema), mongo: await mongo.collection(schema) };
@@ -170,7 +170,7 @@ describe('both stores answer every query identically', () => {
       await todos.sqlite.insert(stored);
       await todos.mongo.insert(stored);
     }
-  });
+  }, { timeout: 120_000 });
 
   it('the fixture reads back the same, in insertion order', async () => {
     const all = await same('find {}', todos, (s) => s.find({ fields: {} }));
@@ -234,7 +234,7 @@ describe('both stores apply every update identically', () => {
 
   before(async () => {
     docs = await pair(schema);
-  });
+  }, { timeout: 120_000 });
 
   const START = { title: 't', n: 1, m: null, tags: ['a', 'b', 'a', { k: 1 }], meta: { x: 1 } }; // no nested arrays: FerretDB refuses them (test/MONGODB.md)
   const CASES: Array<[string, Record<string, unknown>, Record<string, unknown>?]> = [

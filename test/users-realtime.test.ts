@@ -48,12 +48,12 @@ const nextN = () => ++counter;
 
 before(async () => {
   server = await startServer(makeApp(CONFIGS, FILES), { args: ['--hook-workers', '1'] });
-});
+}, { timeout: 120_000 });
 
 after(async () => {
   for (const peer of peers) peer.close();
   await server?.stop();
-});
+}, { timeout: 60_000 });
 
 async function connect(label: string, options: { query?: string; headers?: Record<string, string> } = {}): Promise<Peer> {
   const peer = await Peer.connect(server, label, options);
@@ -108,7 +108,7 @@ describe('a connection\'s identity', () => {
   let alice: Awaited<ReturnType<typeof newUser>>;
   before(async () => {
     alice = await newUser(server, 'alice', 'alice-password', { team: 'red' });
-  });
+  }, { timeout: 120_000 });
 
   it('a session token by cookie, Authorization: Bearer, ?token= or the auth message makes the socket that user', async () => {
     const viaCookie = await connect('cookie', { headers: cookie(alice.token) });
@@ -170,7 +170,7 @@ describe('collection_change respects the read rule', () => {
   before(async () => {
     owner = await newUser(server, 'olive', 'olive-password', { team: 'blue' });
     other = await newUser(server, 'otto', 'otto-password', { team: 'blue' });
-  });
+  }, { timeout: 120_000 });
 
   it('an owner-only document (created, updated, deleted) reaches its owner\'s sockets and root\'s, not another user\'s or anonymous ones', async () => {
     const mine = await connect('owner', { headers: bearer(owner.token) });
@@ -236,7 +236,7 @@ describe('emit(dpd.users, query, event, data)', () => {
     bob = await newUser(server, 'bob', 'bob-password', { team: 'blue' });
     rita = await newUser(server, 'rita', 'rita-password', { team: 'red' });
     rick = await newUser(server, 'rick', 'rick-password', { team: 'red' });
-  });
+  }, { timeout: 120_000 });
 
   it('reaches every socket of the matching user, and no one else\'s (not anonymous, not root, not other users)', async () => {
     const bob1 = await connect('bob via header', { headers: bearer(bob.token) });

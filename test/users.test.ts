@@ -237,7 +237,7 @@ describe('login: POST /users/login', () => {
   let lou: Record<string, any>;
   before(async () => {
     lou = await signup(main, 'lou', 'lou-password');
-  });
+  }, { timeout: 120_000 });
 
   it('answers 200 {"path":"/users","id":<token>,"uid":<user id>} and X-Session-Token: <token>', async () => {
     const res = await main.post('/users/login', { username: 'lou', password: 'lou-password' });
@@ -327,7 +327,7 @@ describe('presenting a session: Bearer, X-Session-Token, cookie', () => {
   before(async () => {
     ann = await newUser(main, 'ann', 'ann-password', { team: 'a' });
     ben = await newUser(main, 'ben', 'ben-password', { team: 'b' });
-  });
+  }, { timeout: 120_000 });
 
   it('Authorization: Bearer <token>, X-Session-Token: <token> and the cookie sid=<token> each authenticate', async () => {
     for (const headers of [bearer(ann.token), sessionHeader(ann.token), cookie(ann.token)]) {
@@ -427,7 +427,7 @@ describe('go-deployd: POST /auth/login and GET /auth/me', () => {
   let gus: Record<string, any>;
   before(async () => {
     gus = await signup(main, 'gus', 'gus-password', { email: 'gus@example.com' });
-  });
+  }, { timeout: 120_000 });
 
   it('POST /auth/login {username,password} answers {token, expiresAt, user} without the password', async () => {
     const res = await main.post('/auth/login', { username: 'gus', password: 'gus-password' });
@@ -478,7 +478,7 @@ describe('the password is never returned', () => {
   let pat: Awaited<ReturnType<typeof newUser>>;
   before(async () => {
     pat = await newUser(main, 'pat', 'pat-password', { team: 'p' });
-  });
+  }, { timeout: 120_000 });
 
   it('not in a list, a get, a PUT answer, /users/me, /auth/me — for users and for root', async () => {
     const answers: Array<[string, ApiResponse]> = [
@@ -793,7 +793,7 @@ describe('login.js', () => {
   before(async () => {
     lena = await signup(hooks, 'lena', 'lena-password');
     await signup(hooks, 'banned-bert', 'bert-password');
-  });
+  }, { timeout: 120_000 });
 
   /** Runs `attempt` and returns the one loginlog entry it wrote. */
   async function logged(attempt: () => Promise<ApiResponse>): Promise<[ApiResponse, Record<string, any>]> {
@@ -837,7 +837,7 @@ describe('me and isMe in hooks', () => {
   let hank: Awaited<ReturnType<typeof newUser>>;
   before(async () => {
     hank = await newUser(hooks, 'hank', 'hank-password', { team: 'h' });
-  });
+  }, { timeout: 120_000 });
 
   it('post.js sees me (no password) and isMe(me.id); anonymous sees me null', async () => {
     const res = await hooks.post('/echo', { title: 'who' }, hank.headers);

@@ -34,7 +34,7 @@ import { DEFAULT_HOOK_LIMITS, type HookRunner, type RunnerStatus } from '../hook
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
 import type { QueryLimits } from '../query/filter.js';
 import type { RealtimeGateway } from '../realtime/gateway.js';
-import type { EventHistory } from '../realtime/history.js';
+import type { EventLog } from '../events/event-log.js';
 import type { Store } from '../store/store.js';
 import { parseSearch, splitUrl } from '../api/request-input.js';
 import { requestScope } from '../api/collection-routes.js';
@@ -58,7 +58,7 @@ export interface AdminOptions {
   instance: () => string;
   startedAt: Date;
   gateway?: RealtimeGateway;
-  history?: EventHistory;
+  history?: EventLog;
   monitor?: EventMonitor;
   /** With Redis: every instance's connections. */
   presence?: ClusterPresence;

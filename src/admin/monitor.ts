@@ -5,8 +5,9 @@
  * history (for a dashboard that opens late) and streamed as Server-Sent Events.
  */
 import type { ServerResponse } from 'node:http';
-import type { Audience, RealtimeGateway } from '../realtime/gateway.js';
-import type { StreamEvent } from '../realtime/history.js';
+import type { LoggedEvent } from '../events/event-log.js';
+import type { Audience } from '../realtime/delivery.js';
+import type { RealtimeGateway } from '../realtime/gateway.js';
 import type { ClusterPresence, RemoteAudience } from './presence.js';
 
 export interface MonitorEntry {
@@ -88,7 +89,7 @@ export class EventMonitor {
     res.on('error', drop);
   }
 
-  private add(event: StreamEvent, audience: Audience): void {
+  private add(event: LoggedEvent, audience: Audience): void {
     const { message } = event;
     const watched = this.watching;
     if (message.type !== 'collection_change' && message.type !== 'custom_event') return;

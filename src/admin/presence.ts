@@ -10,8 +10,9 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import { openConnection } from '../bus/redis-stream.js';
-import type { Audience, ConnectionInfo } from '../realtime/gateway.js';
+import { openConnection } from '../events/redis-stream.js';
+import type { ConnectionInfo } from '../realtime/connection.js';
+import type { Audience } from '../realtime/delivery.js';
 
 export interface InstanceConnections {
   instance: string;

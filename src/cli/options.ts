@@ -59,7 +59,7 @@ Options:
       --log-format <f>    json or pretty (env LOG_FORMAT; default pretty on a terminal or with --dev, else json)
       --hook-timeout <ms> wall time of one hook event, callbacks included (default 1000)
       --hook-memory <mb>  heap of each collection's hook sandbox (default 64)
-      --hook-workers <n>  processes that run JavaScript hooks (default 2)
+      --hook-workers <n>  processes that run JavaScript hooks (default: one per core)
       --metrics-token <t> a Bearer token that may read /metrics besides the master key (env METRICS_TOKEN)
       --no-metrics        do not serve /metrics (env METRICS=off)
   -h, --help              this text

@@ -1,7 +1,7 @@
 /**
- * `/dpd.js`: the compiled client (./index.js, the same file `deployd-ts/client` exports) wrapped
- * in an IIFE that defines `window.dpd` for the app's collections. No bundler: the client module
- * has no imports, so dropping its `export` keywords leaves a plain script.
+ * `/dpd.js`: the client bundled by esbuild at build time (scripts/build-client.mjs →
+ * ./browser-client.js, a script defining `deploydClient`) wrapped in an IIFE that defines
+ * `window.dpd` for the app's collections.
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
@@ -9,20 +9,12 @@ import { fileURLToPath } from 'node:url';
 
 let core: string | undefined;
 
-/** The client's compiled source as script text (read once). */
+/** The bundled client script (read once). */
 export function clientScriptCore(): string {
   if (core !== undefined) return core;
-  const file = fileURLToPath(new URL('./index.js', import.meta.url));
-  const source = fs.readFileSync(file, 'utf8');
-  const body = source
-    .replace(/^\/\/# sourceMappingURL=.*$/m, '')
-    // Whole-line comments only (the documentation is in the .ts and .d.ts): smaller, same code.
-    .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, '')
-    .replace(/^[ \t]*\/\/.*\n/gm, '')
-    .replace(/^export (?=(?:async\s+)?function\b|class\b|const\b|let\b|var\b)/gm, '');
-  const leftover = /^\s*(?:export|import)\b.*$/m.exec(body);
-  if (leftover) throw new Error(`${file}: cannot turn into a script, it has "${leftover[0].trim()}" (the client must not import or re-export)`);
-  core = body.trim();
+  const file = fileURLToPath(new URL('./browser-client.js', import.meta.url));
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: \`make build\` bundles the browser client`);
+  core = fs.readFileSync(file, 'utf8').trim();
   return core;
 }
 
@@ -42,6 +34,7 @@ export function browserClient(collections: readonly string[], ownChangeEvents: r
 (function () {
 "use strict";
 ${clientScriptCore()}
+var createClient = deploydClient.createClient;
 var script = typeof document !== "undefined" && document.currentScript && document.currentScript.src;
 var baseUrl = script && /\\/dpd\\.js(?:[?#].*)?$/.test(script) ? script.replace(/\\/dpd\\.js(?:[?#].*)?$/, "") : location.origin;
 var dpd = createClient({ baseUrl: baseUrl, collections: ${JSON.stringify(names)}, ownChangeEvents: ${JSON.stringify(own)} });

@@ -1,8 +1,10 @@
 /**
  * The Deployd client (`dpd.js`) over deployd-ts's plain WebSocket, for browsers, bundlers and
  * Node 20+. One source serves both: this module is imported as `deployd-ts/client`, and the
- * server's `/dpd.js` is this same compiled file wrapped in an IIFE (see ./browser-bundle.ts), so it
- * must stay dependency-free, free of Node APIs, and declare everything at top level (no imports).
+ * server's `/dpd.js` is src/client/ bundled by esbuild (scripts/build-client.mjs, wrapped per app by
+ * ./browser-bundle.ts), so it must stay dependency-free and free of Node APIs. This module declares
+ * the whole public surface (the npm package ships its .d.ts alone); ./resources.ts (a
+ * collection's methods), ./subscriptions.ts (collections and rooms to restore), ./emitter.ts, ./signatures.ts and ./http.ts hold internals.
  *
  * Deployd's API (dpd-clientlib):
  *   dpd.todos.get([id], [path], [query], fn)    dpd.todos.post([id], [query], body, fn)
@@ -23,6 +25,11 @@
  * Typed: `deployd types` writes an app's document, body and event types and a `createAppClient`
  * that returns a `TypedDpd` (see `TypedDpd` below); plain `createClient` stays untyped (`any`).
  */
+import { Emitter } from './emitter.js';
+import { defaultBase, errorBody, normalizeBase } from './http.js';
+import { makeResource } from './resources.js';
+import { ACKS, Subscriptions } from './subscriptions.js';
+import { invoke } from './signatures.js';
 
 export interface DpdError {
   /** HTTP status; 0 when the server could not be reached. */
@@ -254,7 +261,6 @@ export function jsName(path: string): string {
   return path.replace(/[^A-Za-z0-9]/g, '');
 }
 
-const ACKS = { subscribe: 'subscribed', unsubscribe: 'unsubscribed', join: 'joined', leave: 'left' } as const;
 /** The gateway's refusals of subscribe/unsubscribe/join/leave (src/realtime/gateway.ts). */
 const CONTROL_REFUSAL = /^(?:(?:subscribe|unsubscribe|join|leave) needs|room "|a connection can)/;
 const DEFAULT_RECONNECT: Required<ReconnectOptions> = { minDelayMs: 500, maxDelayMs: 10_000, factor: 2, jitter: 0.5 };
@@ -309,52 +315,6 @@ export function createClient<const C extends string = never>(options: ClientOpti
 
 // ---- internals ----------------------------------------------------------------------------------
 
-class Emitter {
-  private readonly listeners = new Map<string, Array<Listener & { original?: Listener }>>();
-
-  add(event: string, fn: Listener, once: boolean): void {
-    let wrapped: Listener & { original?: Listener } = fn;
-    if (once) {
-      wrapped = (...args: unknown[]) => {
-        this.remove(event, wrapped);
-        fn(...args);
-      };
-      wrapped.original = fn;
-    }
-    const list = this.listeners.get(event) ?? [];
-    list.push(wrapped);
-    this.listeners.set(event, list);
-  }
-
-  remove(event: string, fn?: Listener): void {
-    if (!fn) {
-      this.listeners.delete(event);
-      return;
-    }
-    const list = this.listeners.get(event);
-    if (!list) return;
-    const index = list.findIndex((l) => l === fn || l.original === fn);
-    if (index >= 0) list.splice(index, 1);
-    if (list.length === 0) this.listeners.delete(event);
-  }
-
-  emit(event: string, ...args: unknown[]): void {
-    const list = this.listeners.get(event);
-    if (!list) return;
-    for (const fn of [...list]) {
-      try {
-        fn(...args);
-      } catch (err) {
-        // One failing listener must not starve the others or the socket: report it like any
-        // uncaught error, outside this loop.
-        setTimeout(() => {
-          throw err;
-        }, 0);
-      }
-    }
-  }
-}
-
 type Timer = ReturnType<typeof setTimeout>;
 
 class ClientCore {
@@ -384,10 +344,8 @@ class ClientCore {
   private lastHeard = 0;
   private ready: Array<() => void> = [];
   private readonly onOnline = () => this.retryNow();
-  /** What the socket should receive, replayed on every (re)connect: null = every collection. */
-  private only: Set<string> | null = null;
-  private readonly excluded = new Set<string>();
-  private readonly rooms = new Set<string>();
+  /** What the socket should receive, replayed on every (re)connect. */
+  private readonly subscriptions = new Subscriptions();
   /** Control messages sent and not yet confirmed, in order (the server answers them in order). */
   private acks: Array<{ expect: string; waiters: Array<(error?: DpdError) => void> }> = [];
   /** Calls made while the socket was closed: settled once the reconnect has replayed the state. */
@@ -418,68 +376,9 @@ class ClientCore {
     const clean = String(path).split('/').filter(Boolean).join('/');
     let resource = this.resources.get(clean);
     if (!resource) {
-      resource = this.makeResource(clean);
+      resource = makeResource(clean, this);
       this.resources.set(clean, resource);
     }
-    return resource;
-  }
-
-  private makeResource(path: string): Resource {
-    const base = '/' + path.split('/').map(encodeURIComponent).join('/');
-    const core = this;
-    const resource = {
-      path,
-      get(...args: unknown[]) {
-        const a = getArgs(args);
-        return core.request('GET', base + a.path, a.query, undefined, a.fn);
-      },
-      post(...args: unknown[]) {
-        const a = bodyArgs(args);
-        return core.request('POST', base + a.path, a.query, a.body, a.fn);
-      },
-      put(...args: unknown[]) {
-        const a = bodyArgs(args);
-        return core.request('PUT', base + a.path, a.query, a.body, a.fn);
-      },
-      del(...args: unknown[]) {
-        const a = getArgs(args);
-        return core.request('DELETE', base + a.path, a.query, undefined, a.fn);
-      },
-      exec(func: string, ...rest: unknown[]) {
-        let i = 0;
-        let sub = joinPath('', func);
-        if (isPathArg(rest[i])) sub = joinPath(sub, rest[i++]);
-        const body = typeof rest[i] === 'object' ? rest[i++] : undefined;
-        return core.request('POST', base + sub, undefined, body, asCallback(rest[i]));
-      },
-      login(credentials: unknown, fn?: unknown) {
-        return core.request('POST', base + '/login', undefined, credentials, asCallback(fn));
-      },
-      logout(fn?: unknown) {
-        const done = asCallback(fn);
-        const promise = core.request('POST', base + '/logout', undefined, undefined, undefined).then((result) => {
-          core.setSessionToken(null);
-          return result;
-        });
-        if (done) promise.then((result) => queueMicrotask(() => invoke(done, result, undefined)), (error: DpdError) => queueMicrotask(() => invoke(done, null, error)));
-        return promise;
-      },
-      me(fn?: unknown) {
-        return core.request('GET', base + '/me', undefined, undefined, asCallback(fn));
-      },
-      on(event: string, fn: Listener) {
-        core.on(`${path}:${event}`, fn, false);
-        return resource;
-      },
-      once(event: string, fn: Listener) {
-        core.on(`${path}:${event}`, fn, true);
-        return resource;
-      },
-      off(event: string, fn?: Listener) {
-        core.off(`${path}:${event}`, fn);
-        return resource;
-      },
-    } as Resource;
     return resource;
   }
 
@@ -549,16 +448,7 @@ class ClientCore {
     if (names.length === 0 || !names.every((n) => typeof n === 'string' && n !== '')) {
       return DpdPromise.reject({ status: 0, message: `${type} needs ${type === 'join' || type === 'leave' ? 'a room name' : 'collection names'}` }) as DpdPromise<void>;
     }
-    for (const name of names) {
-      if (type === 'subscribe') {
-        (this.only ??= new Set()).add(name);
-        this.excluded.delete(name);
-      } else if (type === 'unsubscribe') {
-        if (this.only) this.only.delete(name);
-        else this.excluded.add(name);
-      } else if (type === 'join') this.rooms.add(name);
-      else this.rooms.delete(name);
-    }
+    this.subscriptions.apply(type, names);
     return new DpdPromise<void>((resolve, reject) => {
       const settle = (error?: DpdError) => (error ? reject(error) : resolve());
       if (this.closed) return reject({ status: 0, message: 'the client is closed' });
@@ -575,15 +465,11 @@ class ClientCore {
 
   /** After a (re)connect: the subscriptions and rooms again, then the calls made meanwhile settle. */
   private restore(): void {
-    const messages: Array<Record<string, unknown>> = [];
-    // An empty subscription list still means "none": a name no collection can have says so.
-    if (this.only) messages.push({ type: 'subscribe', collections: this.only.size > 0 ? [...this.only] : [' '] });
-    else if (this.excluded.size > 0) messages.push({ type: 'unsubscribe', collections: [...this.excluded] });
-    for (const room of this.rooms) messages.push({ type: 'join', room });
+    const messages = this.subscriptions.messages();
     const waiting = this.waiting;
     this.waiting = [];
     messages.forEach((message, i) => {
-      this.acks.push({ expect: ACKS[message.type as keyof typeof ACKS], waiters: i === messages.length - 1 ? waiting : [] });
+      this.acks.push({ expect: ACKS[message.type], waiters: i === messages.length - 1 ? waiting : [] });
       this.send(message);
     });
     if (messages.length === 0) for (const settle of waiting) settle();
@@ -850,50 +736,6 @@ class ClientCore {
   }
 }
 
-// ---- argument parsing (Deployd's signatures) -----------------------------------------------------
-
-function isPathArg(value: unknown): value is string | number {
-  return typeof value === 'string' || typeof value === 'number';
-}
-
-function asCallback(value: unknown): Callback | undefined {
-  return typeof value === 'function' ? (value as Callback) : undefined;
-}
-
-/** `[id/func], [path], [query], fn`: leading strings or numbers (or empties) are path segments. */
-function getArgs(args: unknown[]): { path: string; query?: Query; fn?: Callback } {
-  let i = 0;
-  let path = '';
-  for (let n = 0; n < 2; n++) {
-    if (isPathArg(args[i]) || args[i] === undefined || args[i] === null) path = joinPath(path, args[i++]);
-  }
-  let query: Query | undefined;
-  if ((typeof args[i] === 'object' && args[i] !== null) || args[i] === undefined || args[i] === null) query = (args[i++] ?? undefined) as Query | undefined;
-  return { path, query, fn: asCallback(args[i]) };
-}
-
-/** `[id], [query], body, fn`: of two objects, the first is the query. */
-function bodyArgs(args: unknown[]): { path: string; query?: Query; body?: unknown; fn?: Callback } {
-  let i = 0;
-  let path = '';
-  if (isPathArg(args[i]) || args[i] === undefined || args[i] === null) path = joinPath(path, args[i++]);
-  let query: Query | undefined;
-  let body: unknown;
-  if ((typeof args[i] === 'object' && args[i] !== null) || args[i] === undefined || args[i] === null) body = args[i++];
-  if (typeof args[i] === 'object' && args[i] !== null) {
-    query = body as Query;
-    body = args[i++];
-  }
-  return { path, query, body, fn: asCallback(args[i]) };
-}
-
-/** Appends URL segments (each percent-encoded); empties add nothing. */
-function joinPath(path: string, segment: unknown): string {
-  if (segment === undefined || segment === null || segment === '') return path;
-  const parts = String(segment).split('/').filter(Boolean).map(encodeURIComponent);
-  return parts.length === 0 ? path : `${path}/${parts.join('/')}`;
-}
-
 /**
  * Deployd's query encoding: `?k=v&…` when every value is a string, otherwise the whole query as
  * URL-encoded JSON (`?%7B%22n%22%3A%7B%22%24gt%22%3A1%7D%7D`), which keeps types and operators.
@@ -906,33 +748,4 @@ export function encodeQuery(query: Query | undefined): string {
     return '?' + keys.map((k) => `${encodeURIComponent(k)}=${encodeURIComponent(query[k] as string)}`).join('&');
   }
   return '?' + encodeURIComponent(JSON.stringify(query));
-}
-
-function errorBody(status: number, statusText: string | undefined, data: unknown): DpdError {
-  if (typeof data === 'object' && data !== null && !Array.isArray(data)) {
-    const body = data as Record<string, unknown>;
-    return { ...body, status: typeof body.status === 'number' ? body.status : status } as DpdError;
-  }
-  const text = typeof data === 'string' ? data : '';
-  return { status, message: text || statusText || `HTTP ${status}` };
-}
-
-function invoke(fn: Callback, result: unknown, error: DpdError | undefined): void {
-  if (fn === (console.log as unknown)) {
-    if (error) console.error(error);
-    else console.log(result);
-    return;
-  }
-  if (error) fn(null, error);
-  else fn(result);
-}
-
-function defaultBase(): string {
-  const location = (globalThis as { location?: { origin?: string } }).location;
-  if (location?.origin && location.origin !== 'null') return location.origin;
-  throw new Error('createClient: baseUrl is required outside a browser (e.g. "http://localhost:2403")');
-}
-
-function normalizeBase(url: string): string {
-  return url.replace(/\/+$/, '');
 }

@@ -12,7 +12,7 @@
  * Hook `emit()`s are queued on the request: those queued before the commit go out with the change,
  * at the commit; the rest (AfterCommit's) once the request succeeds.
  */
-import type { EventBus } from '../bus/event-bus.js';
+import type { EventPublisher } from '../events/event-log.js';
 import { DeploydError, Errors, validationError } from '../errors.js';
 import type { HookRunner } from '../hooks/hook-runner.js';
 import type { Caller, Emit, EventContext, HookEvent, HookResult, JsonObject, SessionRooms } from '../hooks/protocol.js';
@@ -68,7 +68,7 @@ export interface CollectionHooks {
 export interface CollectionDeps {
   store: CollectionStore;
   runner?: HookRunner;
-  bus: EventBus;
+  bus: EventPublisher;
   limits: QueryLimits;
   /** Stores a session's rooms (after `session.joinRoom` in a hook). */
   saveSessionRooms?: (sessionId: string, rooms: string[]) => Promise<void>;

@@ -16,7 +16,7 @@ import { watch as chokidar, type FSWatcher } from 'chokidar';
 import path from 'node:path';
 import type { FastifyBaseLogger } from 'fastify';
 import { DeploydError, Errors } from '../errors.js';
-import type { EventBus } from '../bus/event-bus.js';
+import type { EventPublisher } from '../events/event-log.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource } from '../hooks/hook-runner.js';
 import { goPluginHooks } from '../hooks/go/plugin-config.js';
 import { HOOK_EVENTS, type HookEvent } from '../hooks/protocol.js';
@@ -34,7 +34,7 @@ import { UserCollection } from './user-collection.js';
 
 export interface RegistryDeps {
   store: Store;
-  bus: EventBus;
+  bus: EventPublisher;
   runner?: HookRunner;
   limits: QueryLimits;
   /** Defaults for every collection; a config's `"hooks": {"timeoutMs", "memoryMb"}` overrides them. */

@@ -6,8 +6,9 @@
 import client from 'prom-client';
 import { DeploydError } from '../errors.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler } from '../hooks/hook-runner.js';
+import type { WorkerMemory } from '../hooks/js/js-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../hooks/protocol.js';
-import type { EventHistory, HistoryStats } from '../realtime/history.js';
+import type { EventLog, LogStats } from '../events/event-log.js';
 
 /** What the gateway counts for us (src/realtime/gateway.ts `stats`). */
 export interface GatewayStats {
@@ -130,9 +131,9 @@ export class Metrics {
   }
 
   /** History size and bytes, bus status and lag. */
-  observeHistory(history: EventHistory): void {
+  observeHistory(history: EventLog): void {
     const registry = this.registry;
-    let last: Promise<HistoryStats> | undefined;
+    let last: Promise<LogStats> | undefined;
     // One read per scrape for the two gauges (with Redis it is a round trip).
     const read = () => (last ??= history.stats().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
     new client.Gauge({ name: 'dpd_realtime_history_events', help: 'Events kept for resuming (?since=)', registers: [registry], async collect() { this.set((await read()).events); } });
@@ -156,6 +157,35 @@ export class Metrics {
       name: 'dpd_go_hook_sets', help: 'Collections\' Go hook programs by build state', labelNames: ['state'] as const, registers: [this.registry],
       collect() {
         for (const [state, n] of Object.entries(states())) this.set({ state }, n);
+      },
+    });
+  }
+
+  /** The JavaScript hook workers' memory and their isolates' heaps, read at scrape time. */
+  observeHookWorkers(read: () => Promise<WorkerMemory[]>): void {
+    const registry = this.registry;
+    let last: Promise<WorkerMemory[]> | undefined;
+    // One query of the workers per scrape for the three gauges.
+    const once = () => (last ??= read().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
+    new client.Gauge({
+      name: 'dpd_hook_worker_rss_bytes', help: 'Resident memory of each JavaScript hook worker process (shared pages counted in each)', labelNames: ['pid', 'role'] as const, registers: [registry],
+      async collect() {
+        this.reset();
+        for (const w of await once()) this.set({ pid: String(w.pid), role: w.role }, w.rssBytes);
+      },
+    });
+    new client.Gauge({
+      name: 'dpd_hook_worker_pss_bytes', help: 'Proportional memory of each JavaScript hook worker (shared pages split between the processes sharing them; Linux)', labelNames: ['pid', 'role'] as const, registers: [registry],
+      async collect() {
+        this.reset();
+        for (const w of await once()) if (w.pssBytes !== undefined) this.set({ pid: String(w.pid), role: w.role }, w.pssBytes);
+      },
+    });
+    new client.Gauge({
+      name: 'dpd_hook_isolate_heap_bytes', help: 'Used heap of each hook isolate (one per hook set and worker), from isolated-vm getHeapStatistics', labelNames: ['hook_set', 'pid'] as const, registers: [registry],
+      async collect() {
+        this.reset();
+        for (const w of await once()) for (const i of w.isolates) this.set({ hook_set: i.hookSet, pid: String(w.pid) }, i.usedHeapBytes + i.externalBytes);
       },
     });
   }

@@ -8,6 +8,7 @@ import fs from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { after } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -107,7 +108,31 @@ export interface ApiResponse {
   text: string;
 }
 
-export async function startServer(appDir: string, options: StartOptions = {}): Promise<TestServer> {
+/**
+ * Every server a test file started that has not exited, and the starts still in flight. The file's
+ * last `after` (registered here, so every file that starts servers has it) stops them all: a server
+ * left running by a failed `before` or test would keep the file alive and hang the run.
+ */
+const running = new Set<TestServer>();
+const starting = new Set<Promise<unknown>>();
+
+/** Stops every server still running (waiting first for starts in flight); each stop is bounded by `stop()`'s own kill. */
+export async function stopRunningServers(): Promise<void> {
+  await Promise.allSettled([...starting]);
+  await Promise.allSettled([...running].map((server) => server.stop()));
+}
+
+after(() => stopRunningServers(), { timeout: 60_000 });
+
+export function startServer(appDir: string, options: StartOptions = {}): Promise<TestServer> {
+  const start = launch(appDir, options);
+  starting.add(start);
+  const forget = () => { starting.delete(start); };
+  start.then(forget, forget);
+  return start;
+}
+
+async function launch(appDir: string, options: StartOptions): Promise<TestServer> {
   const masterKey = options.masterKey === null ? undefined : options.masterKey ?? randomBytes(24).toString('hex');
   const env: Record<string, string> = { ...(process.env as Record<string, string>), LOG_LEVEL: 'warn', ...options.env };
   delete env.MASTER_KEY;
@@ -122,7 +147,11 @@ export async function startServer(appDir: string, options: StartOptions = {}): P
   let output = '';
   const url = await new Promise<string>((resolve, reject) => {
     // Generous: a fresh CI machine may be busy (it is a bound, not a wait: readiness ends it).
-    const timer = setTimeout(() => reject(new Error(`server did not start in 60 s:\n${output}`)), 60_000);
+    // A server that never said it listens is killed: left running, it would keep the test file alive.
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not start in 60 s:\n${output}`));
+    }, 60_000);
     const onData = (chunk: Buffer) => {
       output += chunk.toString();
       const match = /listening on (http:\/\/[^\s]+)/.exec(output);
@@ -139,6 +168,8 @@ export async function startServer(appDir: string, options: StartOptions = {}): P
     });
   });
   const server = new TestServer(proc, url, appDir, masterKey);
+  running.add(server);
+  proc.once('exit', () => running.delete(server));
   server.output = output;
   proc.stdout!.on('data', (c: Buffer) => { server.output += c.toString(); });
   proc.stderr!.on('data', (c: Buffer) => { server.output += c.toString(); });
@@ -173,7 +204,7 @@ export const TODOS = {
 };
 
 /**
- * A server in this process, for tests that observe internals such as the event bus (what hooks
+ * A server in this process, for tests that observe internals such as the event log (what hooks
  * `emit()` and which changes are published). Listens on a free loopback port.
  */
 export async function startInProcess(appDir: string, options: { masterKey?: string; args?: Record<string, unknown> } = {}) {
@@ -182,7 +213,7 @@ export async function startInProcess(appDir: string, options: { masterKey?: stri
   const server = await createServer({ appDir, port: 0, host: '127.0.0.1', masterKey, logLevel: 'silent', ...options.args });
   const address = await server.listen();
   const messages: unknown[] = [];
-  server.bus.subscribe((m) => messages.push(m));
+  server.events.subscribe({ event: ({ message }) => messages.push(message), gap: () => {} });
   // HTTP helpers of TestServer; `stop()` closes this in-process server (there is no child process).
   const api = new (class extends TestServer {
     override async stop(): Promise<number | null> {

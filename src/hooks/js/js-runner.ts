@@ -5,9 +5,16 @@
  * invocations it was running, and is restarted with every collection's hooks reloaded; one that
  * stops answering (past an event's time limit plus a grace period) is killed and restarted too.
  *
- * An event goes to the worker with the fewest events of the same collection in flight (then the
- * fewest in all): calls into one isolate run one after another, so a collection whose hook is
- * spinning in one worker keeps being served by the other.
+ * A worker runs hook code on its main thread, one call at a time (./worker.ts), so an event goes to
+ * the worker with the fewest calls waiting on it, skipping one that has been on a call for longer
+ * than STALLED_MS (a hook spinning towards its time limit): when every worker is stalled, the warm
+ * spare serves too. A hook waiting on a `dpd` call does not occupy its worker.
+ *
+ * The pool holds up to `size` workers (default: one per core). A worker without work for `idleMs`
+ * is stopped, down to one; a worker is added back (hooks loaded before it serves) when every
+ * serving worker has calls waiting. Each worker holds one isolate per hook set (a collection's hooks
+ * at one version), shared by all its events and requests. `memory()` reports each worker's RSS and
+ * PSS and each isolate's heap (`/metrics`).
  *
  * A runaway hook fails only the requests running it. A warm spare worker (hooks loaded) takes a
  * dead worker's place at once, and a new spare starts behind it. An event that was waiting in the
@@ -15,6 +22,8 @@
  * to a live worker; one that had begun fails, since part of it may have run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
@@ -22,7 +31,7 @@ import { variantFor } from '../hook-params.js';
 import { failedResult } from '../hook-result.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunnerStatus, type RunResult } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
-import type { WorkerMessage, WorkerRequest } from './messages.js';
+import type { IsolateMemory, WorkerMessage, WorkerRequest } from './messages.js';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.js');
 
@@ -31,6 +40,38 @@ const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'worker.j
  * timer answers at the limit): it is killed and replaced.
  */
 const UNRESPONSIVE_GRACE_MS = 3000;
+
+/**
+ * A worker that has been on one call this long is routed around: trivial hooks take microseconds,
+ * and a spinning one keeps its worker until its time limit.
+ */
+const STALLED_MS = 50;
+
+/** A serving worker idle this long is stopped (down to one). */
+const DEFAULT_IDLE_MS = 60_000;
+
+/** How long `memory()` waits for a worker to answer. */
+const MEMORY_QUERY_MS = 1000;
+
+/** One worker per core. */
+export function defaultHookWorkers(): number {
+  return Math.max(1, os.availableParallelism());
+}
+
+export interface JsHookRunnerOptions {
+  /** A serving worker without work this long is stopped, keeping one (default 60 s). */
+  idleMs?: number;
+}
+
+/** What a hook worker process holds: `/metrics` and bench/js-hooks.js report it. */
+export interface WorkerMemory {
+  pid: number | undefined;
+  role: 'worker' | 'spare';
+  rssBytes: number;
+  /** Its proportional share of memory shared with other processes (the node binary): Linux only. */
+  pssBytes?: number;
+  isolates: IsolateMemory[];
+}
 
 /** Before restarting a worker that exited without ever becoming ready. */
 const RESPAWN_DELAY_MS = 1000;
@@ -76,6 +117,13 @@ class Worker {
   readonly ready: Promise<void>;
   alive = true;
   wasReady = false;
+  /**
+   * Runs this worker has to get to, or is running, by id → since when (oldest first): sent and not
+   * yet answered, parked or calling `dpd`.
+   */
+  readonly jobs = new Map<number, number>();
+  /** When a job last came or went. */
+  lastActive = Date.now();
 
   constructor(onMessage: (worker: Worker, message: WorkerMessage) => void, onExit: (worker: Worker, code: number | null, signal: string | null) => void) {
     this.proc = fork(WORKER, [], {
@@ -88,6 +136,7 @@ class Worker {
         if (message.t === 'ready') {
           this.proc.off('message', first);
           this.wasReady = true;
+          this.lastActive = Date.now();
           resolve();
         }
       };
@@ -110,6 +159,23 @@ class Worker {
     } catch {
       // the channel closed under us; 'exit' handles the worker's runs
     }
+  }
+
+  /** On one call for longer than STALLED_MS. */
+  stalled(now: number): boolean {
+    if (this.jobs.size === 0) return false;
+    const oldest = this.jobs.values().next().value as number;
+    return now - oldest > STALLED_MS;
+  }
+
+  queued(runId: number): void {
+    this.jobs.delete(runId);
+    this.lastActive = Date.now();
+    this.jobs.set(runId, this.lastActive);
+  }
+
+  unqueued(runId: number): void {
+    if (this.jobs.delete(runId)) this.lastActive = Date.now();
   }
 
   busy(collection: string): number {
@@ -140,8 +206,15 @@ export class JsHookRunner implements HookRunner {
   private internal?: InternalHandler;
   private nextId = 1;
   private closed = false;
+  private readonly memoryQueries = new Map<number, (answer: Extract<WorkerMessage, { t: 'memory' }>) => void>();
+  private readonly idleMs: number;
+  private reaper?: NodeJS.Timeout;
+  /** A worker being added (loading its hooks), not serving yet. */
+  private growing?: Worker;
 
-  constructor(private readonly size: number, private readonly log: FastifyBaseLogger) {}
+  constructor(private readonly size: number, private readonly log: FastifyBaseLogger, options: JsHookRunnerOptions = {}) {
+    this.idleMs = options.idleMs ?? DEFAULT_IDLE_MS;
+  }
 
   private starting?: Promise<void>;
 
@@ -150,6 +223,10 @@ export class JsHookRunner implements HookRunner {
     this.starting ??= (async () => {
       for (let i = 0; i < this.size; i++) this.workers.push(this.spawn());
       this.spare = this.spawn();
+      if (this.size > 1) {
+        this.reaper = setInterval(() => this.reapIdle(), Math.max(10, Math.min(this.idleMs / 4, 10_000)));
+        this.reaper.unref();
+      }
       await Promise.all(this.workers.map((w) => w.ready));
     })();
     return this.starting;
@@ -192,17 +269,71 @@ export class JsHookRunner implements HookRunner {
     for (const worker of this.all()) worker.send({ t: 'unload', collection });
   }
 
-  /** The serving workers and the spare. */
+  /** The serving workers, the spare and a worker being added. */
   private all(): Worker[] {
-    return this.spare ? [...this.workers, this.spare] : this.workers;
+    return [...this.workers, ...(this.spare ? [this.spare] : []), ...(this.growing ? [this.growing] : [])];
   }
 
-  /** The worker for an event of `collection`: the fewest of its events in flight, then the fewest in all. */
+  /** Stops a serving worker that has had nothing to do for `idleMs`, keeping one. */
+  private reapIdle(): void {
+    if (this.closed || this.workers.length <= 1) return;
+    const now = Date.now();
+    const loading = new Set([...this.loads.values()].map((load) => load.worker));
+    const idle = this.workers.find((w) => w.wasReady && !loading.has(w) && w.inflight === 0 && w.jobs.size === 0 && now - w.lastActive >= this.idleMs);
+    if (!idle) return;
+    this.workers = this.workers.filter((w) => w !== idle);
+    this.log.debug({ pid: idle.proc.pid, workers: this.workers.length }, 'hook worker idle; stopped');
+    idle.proc.disconnect();
+  }
+
+  /** Adds a worker (below `size`) when every serving one has calls waiting; it serves once its hooks are loaded. */
+  private grow(): void {
+    if (this.closed || this.growing || this.workers.length >= this.size) return;
+    const worker = this.spawn();
+    this.growing = worker;
+    void Promise.all([...this.loaded].map(([collection, hooks]) => this.loadInto(worker, collection, hooks))).then(() => {
+      if (this.growing !== worker) return;
+      this.growing = undefined;
+      if (worker.alive && !this.closed) this.workers.push(worker);
+    });
+  }
+
+  /** Each worker's RSS (and PSS on Linux) and its isolates' heaps; a worker that does not answer within a second is left out. */
+  async memory(): Promise<WorkerMemory[]> {
+    const roles = [...this.workers.map((w) => [w, 'worker'] as const), ...(this.spare ? [[this.spare, 'spare'] as const] : [])];
+    const answers = await Promise.all(roles.map(async ([worker, role]) => {
+      if (!worker.alive || !worker.wasReady) return undefined;
+      const id = this.nextId++;
+      const answer = await new Promise<Extract<WorkerMessage, { t: 'memory' }> | undefined>((resolve) => {
+        const timer = setTimeout(() => { this.memoryQueries.delete(id); resolve(undefined); }, MEMORY_QUERY_MS);
+        this.memoryQueries.set(id, (message) => { clearTimeout(timer); resolve(message); });
+        worker.send({ t: 'memory', id });
+      });
+      if (!answer) return undefined;
+      const memory: WorkerMemory = { pid: worker.proc.pid, role, rssBytes: answer.rssBytes, isolates: answer.isolates };
+      const pss = pssBytes(worker.proc.pid);
+      if (pss !== undefined) memory.pssBytes = pss;
+      return memory;
+    }));
+    return answers.filter((a): a is WorkerMemory => a !== undefined);
+  }
+
+  /**
+   * The worker for an event of `collection`: of those not stalled, the fewest calls waiting, then
+   * the fewest events of the collection in flight, then the fewest in all. When every worker is
+   * stalled, the spare (if it is ready and not stalled itself).
+   */
   private pick(collection: string): Worker {
-    return this.workers.reduce((best, w) => {
-      const a = w.busy(collection);
-      const b = best.busy(collection);
-      return a < b || (a === b && w.inflight < best.inflight) ? w : best;
+    const now = Date.now();
+    let candidates = this.workers.filter((w) => !w.stalled(now));
+    if (candidates.every((w) => w.jobs.size > 0)) this.grow();
+    if (candidates.length === 0) {
+      const spare = this.spare;
+      candidates = spare?.alive && spare.wasReady && !spare.stalled(now) ? [spare] : this.workers;
+    }
+    return candidates.reduce((best, w) => {
+      const order = w.jobs.size - best.jobs.size || w.busy(collection) - best.busy(collection) || w.inflight - best.inflight;
+      return order < 0 ? w : best;
     });
   }
 
@@ -213,6 +344,7 @@ export class JsHookRunner implements HookRunner {
   private dispatch(id: number, run: PendingRun): void {
     const worker = run.worker;
     worker.began(run.collection);
+    worker.queued(id);
     clearTimeout(run.watchdog);
     run.watchdog = setTimeout(() => this.unresponsive(worker, id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
     // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
@@ -240,6 +372,7 @@ export class JsHookRunner implements HookRunner {
     this.runs.delete(id);
     clearTimeout(run.watchdog);
     run.worker.ended(run.collection);
+    run.worker.unqueued(id);
     result.file ??= run.file;
     run.resolve(result);
   }
@@ -250,7 +383,7 @@ export class JsHookRunner implements HookRunner {
     if (!run) return;
     // One that never began is sent elsewhere when the worker's exit is handled.
     if (run.began || run.retried) this.settle(id, failedResult(`hook timed out: ${run.file}`));
-    if (!this.workers.includes(worker)) return;
+    if (!this.workers.includes(worker) && worker !== this.spare) return;
     this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
     worker.proc.kill('SIGKILL');
   }
@@ -272,8 +405,16 @@ export class JsHookRunner implements HookRunner {
         this.settle(message.id, result);
         break;
       }
+      case 'memory':
+        this.memoryQueries.get(message.id)?.(message);
+        this.memoryQueries.delete(message.id);
+        break;
       case 'call':
+        worker.unqueued(message.inv);
         void this.onCall(worker, message);
+        break;
+      case 'parked':
+        worker.unqueued(message.id);
         break;
       case 'began': {
         const run = this.runs.get(message.id);
@@ -297,6 +438,7 @@ export class JsHookRunner implements HookRunner {
         outcome = { error: { message: (err as Error).message, status: 500 } };
       }
     }
+    if (this.runs.get(message.inv)?.worker === worker) worker.queued(message.inv);
     worker.send({
       t: 'reply',
       worker: message.worker,
@@ -310,9 +452,19 @@ export class JsHookRunner implements HookRunner {
     if (worker === this.spare) {
       this.spare = undefined;
       if (!this.closed) this.startSpare(worker.wasReady ? 0 : RESPAWN_DELAY_MS);
+      // It may have been serving while every worker was stalled.
+      this.strand(worker);
       return;
     }
-    if (!this.workers.includes(worker)) return;
+    if (worker === this.growing) this.growing = undefined;
+    if (!this.workers.includes(worker)) {
+      // Stopped idle, or died while being added: nothing it was loading is waited for any more.
+      for (const [id, load] of [...this.loads].filter(([, l]) => l.worker === worker)) {
+        this.loads.delete(id);
+        load.resolve({});
+      }
+      return;
+    }
     this.workers = this.workers.filter((w) => w !== worker);
     const orphans = [...this.loads].filter(([, load]) => load.worker === worker);
     for (const [id] of orphans) this.loads.delete(id);
@@ -355,9 +507,14 @@ export class JsHookRunner implements HookRunner {
       if (!hooks) load.resolve({});
       else void this.loadInto(replacement, load.collection, hooks).then((errors) => load.resolve(errors ?? {}));
     }
-    for (const [id, run] of stranded) {
+    this.strand(worker);
+  }
+
+  /** The runs of a dead worker: failed once begun, else sent again (once) to a live worker. */
+  private strand(worker: Worker): void {
+    for (const [id, run] of [...this.runs].filter(([, r]) => r.worker === worker)) {
       run.worker.ended(run.collection);
-      if (run.began || run.retried) {
+      if (this.closed || this.workers.length === 0 || run.began || run.retried) {
         this.runs.delete(id);
         clearTimeout(run.watchdog);
         run.resolve(failedResult(`hook process crashed while running ${run.file}`));
@@ -388,11 +545,23 @@ export class JsHookRunner implements HookRunner {
 
   async close(): Promise<void> {
     this.closed = true;
+    clearInterval(this.reaper);
     await Promise.all(this.all().map((worker) => new Promise<void>((resolve) => {
       if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) return resolve();
       worker.proc.once('exit', () => resolve());
       worker.proc.disconnect();
       setTimeout(() => worker.proc.kill('SIGKILL'), 2000).unref();
     })));
+  }
+}
+
+/** The process's proportional set size (its share of pages shared with other processes), from /proc. */
+function pssBytes(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    const match = /^Pss:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'));
+    return match ? Number(match[1]) * 1024 : undefined;
+  } catch {
+    return undefined; // not Linux, or the worker just exited
   }
 }

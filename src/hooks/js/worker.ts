@@ -4,10 +4,14 @@
  * abort the whole process (isolated-vm#527: a growing Map or a huge Array does, measured); the
  * server then only loses this worker, restarts it, and answers the affected requests with a 500.
  *
- * Hook code never runs on this process's event loop: every call into an isolate is an asynchronous
- * `apply` with a time limit, which isolated-vm runs on its own threads. So a hook spinning in one
- * collection's isolate does not hold up the other collections' hooks in this worker, nor the
- * messages (results, `dpd` replies, reloads) for them.
+ * Every call into an isolate is a synchronous `applySync` on this process's main thread, with
+ * isolated-vm's time limit: a trivial hook costs one message in and one out, with no hop to an
+ * isolate thread and back (half the wake-ups of an asynchronous `apply`, measured in
+ * bench/js-hooks.js). A hook spinning to its limit therefore holds up this whole worker; the server
+ * routes around a worker that has been busy for a while (./js-runner.ts), onto another worker or
+ * the warm spare. A hook waiting on a `dpd` call holds nothing: the worker says it is `parked`.
+ * A call whose termination does not take wedges this worker, and the server kills it past the
+ * limit plus a grace period.
  *
  * Each invocation belongs to the sandbox it started in. A reload builds a new sandbox for the
  * collection and retires the old one, which is disposed once its last invocation has finished,
@@ -18,11 +22,8 @@
 import ivm from 'isolated-vm';
 import { failedResult } from '../hook-result.js';
 import { HOOK_PARAMS, wrapHookSource, type HookVariant } from '../hook-params.js';
-import type { HookSource, WorkerMessage, WorkerRequest } from './messages.js';
+import type { HookSource, IsolateMemory, WorkerMessage, WorkerRequest } from './messages.js';
 import { sandboxRuntime } from './sandbox-runtime.js';
-
-/** How long past its limit a call may keep an isolate busy before the isolate is thrown away. */
-const STUCK_GRACE_MS = 1000;
 
 /**
  * Runs in a new context before the runtime locks it down, and removes:
@@ -61,13 +62,10 @@ interface Sandbox {
   invocations: Set<number>;
   /** Calls into the isolate not yet returned. */
   calls: number;
-  /** When a call last returned (or the isolate last became busy): see `watch`. */
-  progress: number;
-  watchdog?: NodeJS.Timeout;
   timeoutMs: number;
   /** Replaced by a reload (or unloaded): disposed once idle. */
   retired: boolean;
-  /** Disposed (memory limit, stuck, or retired and drained). */
+  /** Disposed (memory limit, or retired and drained). */
   dead: boolean;
 }
 
@@ -100,7 +98,8 @@ let namesJson = '[]';
 let nextInvocation = 1;
 
 function send(message: WorkerMessage): void {
-  if (process.connected) process.send?.(message);
+  // With a callback, a send to a server that has just gone away is dropped instead of thrown.
+  if (process.connected) process.send?.(message, undefined, undefined, () => {});
 }
 
 function build(loaded: LoadedCollection): Sandbox {
@@ -112,7 +111,8 @@ function build(loaded: LoadedCollection): Sandbox {
       send({ t: 'call', inv: invocations.get(inv)?.runId ?? -1, worker: inv, call, payload });
     }, { ignored: true });
     const hostDone = new ivm.Callback((inv: number, text: string) => complete(inv, text), { ignored: true });
-    const hostBegan = new ivm.Callback((inv: number) => began(inv), { ignored: true });
+    // Synchronous: `began` must be on its way to the server before any hook code runs.
+    const hostBegan = new ivm.Callback((inv: number) => began(inv));
     const freeze = isolate.compileScriptSync(FREEZE_HOOK, { filename: 'deployd:freeze' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
     const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`, { filename: 'deployd:runtime' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
     const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone, hostBegan], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
@@ -137,7 +137,7 @@ function build(loaded: LoadedCollection): Sandbox {
       }
     }
     loaded.errors = errors;
-    return { collection: loaded.name, isolate, start, deliver, abort, files, invocations: new Set(), calls: 0, progress: 0, timeoutMs: loaded.timeoutMs, retired: false, dead: false };
+    return { collection: loaded.name, isolate, start, deliver, abort, files, invocations: new Set(), calls: 0, timeoutMs: loaded.timeoutMs, retired: false, dead: false };
   } catch (err) {
     if (!isolate.isDisposed) isolate.dispose();
     throw err;
@@ -161,7 +161,6 @@ function release(sandbox: Sandbox): void {
 
 function kill(sandbox: Sandbox): void {
   sandbox.dead = true;
-  clearTimeout(sandbox.watchdog);
   if (!sandbox.isolate.isDisposed) {
     try {
       sandbox.isolate.dispose();
@@ -172,10 +171,10 @@ function kill(sandbox: Sandbox): void {
 }
 
 /**
- * The isolate is gone (memory limit) or must go (stuck past its limit): answer everything that was
- * running in it and build the collection a fresh one, off the request path.
+ * The isolate is gone (memory limit): answer everything that was running in it and build the
+ * collection a fresh one, off the request path.
  */
-function lost(sandbox: Sandbox, culprit: number | undefined, reason: 'memory' | 'stuck'): void {
+function lost(sandbox: Sandbox, culprit: number | undefined): void {
   if (sandbox.dead) return;
   kill(sandbox);
   const innocents: Invocation[] = [];
@@ -189,11 +188,9 @@ function lost(sandbox: Sandbox, culprit: number | undefined, reason: 'memory' | 
       continue;
     }
     const file = invocation?.file ?? `${sandbox.collection}/?.js`;
-    const message = reason === 'stuck'
-      ? `hook timed out: ${file}`
-      : inv === culprit
-        ? `hook exceeded its memory limit: ${file}`
-        : `hook aborted: ${file}: its sandbox was reset after a hook of ${sandbox.collection} exceeded the memory limit`;
+    const message = inv === culprit
+      ? `hook exceeded its memory limit: ${file}`
+      : `hook aborted: ${file}: its sandbox was reset after a hook of ${sandbox.collection} exceeded the memory limit`;
     complete(inv, failure(message));
   }
   const loaded = collections.get(sandbox.collection);
@@ -233,67 +230,46 @@ function complete(inv: number, resultJson: string): void {
   release(invocation.sandbox);
 }
 
-/** Calls into the isolate for invocation `inv`, off this thread, with at most `timeoutMs`. */
+/**
+ * Calls into the isolate for invocation `inv`, on this thread, with at most `timeoutMs`. When the
+ * call returns without an outcome (the hook waits on a `dpd` call or a callback), the server is told
+ * this worker is free again.
+ */
 function enter(inv: number, sandbox: Sandbox, fn: ivm.Reference<Function>, args: unknown[], timeoutMs: number): void {
   if (sandbox.dead) {
     lostAlready(inv);
     return;
   }
-  if (sandbox.calls++ === 0) {
-    sandbox.progress = Date.now();
-    watch(sandbox);
-  }
-  let promise: Promise<unknown>;
+  sandbox.calls++;
   try {
-    promise = fn.apply(undefined, args, { timeout: Math.max(1, Math.ceil(timeoutMs)) }) as Promise<unknown>;
+    const settled = fn.applySync(undefined, args, { timeout: Math.max(1, Math.ceil(timeoutMs)) }) as unknown;
+    if (typeof settled === 'string') complete(inv, settled);
   } catch (err) {
-    promise = Promise.reject(err);
-  }
-  promise.then(
-    (settled) => {
-      if (typeof settled === 'string') complete(inv, settled);
-    },
-    (err: unknown) => {
-      const message = (err as Error)?.message ?? String(err);
-      const file = invocations.get(inv)?.file ?? `${sandbox.collection}/?.js`;
-      if (sandbox.isolate.isDisposed || /disposed/i.test(message)) {
-        if (!sandbox.dead) lost(sandbox, /memory limit/i.test(message) ? inv : undefined, 'memory');
-        else lostAlready(inv);
-      } else if (/timed out/i.test(message)) {
-        const invocation = invocations.get(inv);
-        // Timed out before its code began (queued behind a runaway call): run it again, once.
-        if (invocation && !invocation.began && !invocation.retried) {
-          invocations.delete(inv);
-          sandbox.invocations.delete(inv);
-          setImmediate(() => run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true));
-        } else timedOut(inv);
-      }
-      else complete(inv, failure(`hook failed: ${file}: ${message}`));
-    },
-  ).finally(() => {
-    sandbox.progress = Date.now();
-    if (--sandbox.calls === 0) {
-      clearTimeout(sandbox.watchdog);
-      sandbox.watchdog = undefined;
-    }
+    failedCall(inv, sandbox, err);
+  } finally {
+    sandbox.calls--;
+    const waiting = invocations.get(inv);
+    if (waiting) send({ t: 'parked', id: waiting.runId });
     release(sandbox);
-  });
+  }
 }
 
-/**
- * Every call has a time limit, and calls into one isolate run one after another, so a working
- * isolate that has calls waiting returns one at least every `timeoutMs`. One that does not is
- * stuck (a termination that did not take): it is disposed and replaced.
- */
-function watch(sandbox: Sandbox): void {
-  if (sandbox.watchdog || sandbox.dead) return;
-  const limit = sandbox.timeoutMs + STUCK_GRACE_MS;
-  sandbox.watchdog = setTimeout(() => {
-    sandbox.watchdog = undefined;
-    if (sandbox.calls === 0 || sandbox.dead) return;
-    if (Date.now() - sandbox.progress >= limit) lost(sandbox, undefined, 'stuck');
-    else watch(sandbox);
-  }, Math.max(10, limit - (Date.now() - sandbox.progress)));
+/** A call into the isolate threw: the memory limit, the time limit, or a failure of the runtime itself. */
+function failedCall(inv: number, sandbox: Sandbox, err: unknown): void {
+  const message = (err as Error)?.message ?? String(err);
+  const file = invocations.get(inv)?.file ?? `${sandbox.collection}/?.js`;
+  if (sandbox.isolate.isDisposed || /disposed/i.test(message)) {
+    if (!sandbox.dead) lost(sandbox, /memory limit/i.test(message) ? inv : undefined);
+    else lostAlready(inv);
+  } else if (/timed out/i.test(message)) {
+    const invocation = invocations.get(inv);
+    // Timed out before its code began (queued behind a runaway call): run it again, once.
+    if (invocation && !invocation.began && !invocation.retried) {
+      invocations.delete(inv);
+      sandbox.invocations.delete(inv);
+      setImmediate(() => run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true));
+    } else timedOut(inv);
+  } else complete(inv, failure(`hook failed: ${file}: ${message}`));
 }
 
 /** An invocation whose sandbox died before (or while) it could be called. */
@@ -309,8 +285,11 @@ function timedOut(inv: number): void {
   const { sandbox, file } = invocation;
   complete(inv, failure(`hook timed out: ${file}`));
   if (!sandbox.dead) {
-    // Queued behind whatever the isolate is running (which its own limit stops).
-    sandbox.abort.apply(undefined, [inv], { timeout: 100 }).catch(() => {});
+    try {
+      sandbox.abort.applySync(undefined, [inv], { timeout: 100 });
+    } catch {
+      // the isolate is going away: nothing left to forget
+    }
   }
 }
 
@@ -329,8 +308,7 @@ function run(runId: number, name: string, variant: HookVariant, ctxJson: string,
   }
   const file = sandbox.files.get(variant) ?? `${name}/${variant}.js`;
   const inv = nextInvocation++;
-  // No time limit until it begins (see `began`): it may queue behind another call into the
-  // isolate, whose own limit (and the sandbox watchdog) bounds the wait.
+  // Its time limit counts from when its code begins (see `began`).
   invocations.set(inv, { runId, sandbox, file, deadline: Infinity, began: false, variant, ctxJson, retried });
   sandbox.invocations.add(inv);
   enter(inv, sandbox, sandbox.start, [inv, variant, ctxJson, namesJson], loaded.timeoutMs);
@@ -353,6 +331,22 @@ function retire(loaded: LoadedCollection | undefined): void {
   if (!sandbox) return;
   sandbox.retired = true;
   release(sandbox);
+}
+
+/** The heap of each collection's current isolate (one per hook set, shared by all its events). */
+function isolateMemory(): IsolateMemory[] {
+  const out: IsolateMemory[] = [];
+  for (const loaded of collections.values()) {
+    const sandbox = loaded.sandbox;
+    if (!sandbox || sandbox.dead) continue;
+    try {
+      const heap = sandbox.isolate.getHeapStatisticsSync();
+      out.push({ hookSet: loaded.name, usedHeapBytes: heap.used_heap_size, totalHeapBytes: heap.total_heap_size, externalBytes: heap.externally_allocated_size });
+    } catch {
+      // disposed between the check and the read
+    }
+  }
+  return out;
 }
 
 process.on('message', (message: WorkerRequest) => {
@@ -386,6 +380,9 @@ process.on('message', (message: WorkerRequest) => {
       break;
     case 'reply':
       reply(message.worker, message.call, message.resultJson, message.errorJson);
+      break;
+    case 'memory':
+      send({ t: 'memory', id: message.id, rssBytes: process.memoryUsage.rss(), isolates: isolateMemory() });
       break;
   }
 });

@@ -1,6 +1,6 @@
 /**
- * The real-time history shared by every instance through one Redis Stream (REDIS_URL). Each
- * instance appends what it committed and hands its listeners every entry of the stream, its own
+ * The event log shared by every instance through one Redis Stream (REDIS_URL; the stream and its
+ * scripts are in ./redis-stream.ts). Each instance appends what it committed and hands its listeners every entry of the stream, its own
  * included, in stream order: so every client on every instance sees the same events in the same
  * order, each exactly once, and an id from one instance resumes on any other.
  *
@@ -15,19 +15,19 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
-import type { BusMessage } from '../bus/event-bus.js';
-import { KEYS, openConnection, RedisStream, type StreamEntry } from '../bus/redis-stream.js';
-import { newEpoch, parseStreamId, type BusStatus, type EventHistory, type HistoryStats, type HistoryListener, type StreamEvent } from './history.js';
+import { newEpoch, parseEventId, type EventLog, type LoggedEvent, type LogListener, type LogStats, type LogStatus } from './event-log.js';
+import type { EventMessage } from './messages.js';
+import { KEYS, openConnection, RedisStream, type StreamEntry } from './redis-stream.js';
 
 /** An event committed here. */
 interface Own {
   n: number;
   at: number;
   json: string;
-  message: BusMessage;
+  message: EventMessage;
 }
 
-export interface RedisHistoryOptions {
+export interface RedisLogOptions {
   url: string;
   /** Entries the stream keeps, and this instance's queue while Redis is away. */
   size: number;
@@ -75,13 +75,13 @@ class Link {
   }
 }
 
-export class RedisHistory implements EventHistory {
+export class RedisEventLog implements EventLog {
   /** This process's name in the stream, and the epoch of the ids it gives while Redis is away. */
   private readonly origin = newEpoch();
   private readonly stream: RedisStream;
   private readonly writer: Link;
   private readonly reader: Link;
-  private readonly listeners = new Set<HistoryListener>();
+  private readonly listeners = new Set<LogListener>();
 
   private n = 0;
   private localSeq = 0;
@@ -113,7 +113,7 @@ export class RedisHistory implements EventHistory {
   private readonly retry: NodeJS.Timeout;
   private wakeReader: () => void = () => {};
 
-  constructor(private readonly options: RedisHistoryOptions) {
+  constructor(private readonly options: RedisLogOptions) {
     this.stream = new RedisStream(Math.max(options.size, MIN_STREAM_LENGTH), options.maxBytes ?? Number.MAX_SAFE_INTEGER);
     this.headId = `${this.origin}:0`;
     this.writer = new Link(openConnection(options.url), () => this.lose('connection closed'), () => this.recover());
@@ -135,7 +135,16 @@ export class RedisHistory implements EventHistory {
     }
   }
 
-  append(message: BusMessage): void {
+  publish(message: EventMessage): void {
+    try {
+      this.append(message);
+    } catch (err) {
+      // Runs inside the request that committed: a failure here must not fail that request.
+      this.options.log.error({ err: (err as Error).message }, 'real-time publish failed');
+    }
+  }
+
+  private append(message: EventMessage): void {
     const own: Own = { n: ++this.n, at: Date.now(), json: JSON.stringify(message), message };
     if (!this.up) {
       this.deliverHere(own);
@@ -155,10 +164,10 @@ export class RedisHistory implements EventHistory {
     return this.headId;
   }
 
-  async since(id: string): Promise<StreamEvent[] | undefined> {
-    const parsed = parseStreamId(id);
+  async since(id: string): Promise<LoggedEvent[] | undefined> {
+    const parsed = parseEventId(id);
     if (!parsed || parsed.epoch !== this.epoch) return undefined;
-    if (!this.synced) throw new Error('the shared history (Redis) is unavailable');
+    if (!this.synced) throw new Error('the shared event log (Redis) is unavailable');
     const { state, entries } = await this.writer.guard(this.stream.range(this.writer.redis, parsed.seq, this.stream.maxLength * 2));
     if (state.epoch !== parsed.epoch || parsed.seq > state.seq || state.trimmedThrough > parsed.seq) return undefined;
     if (entries.length > 0 && Date.now() - entries[0].at > this.options.maxAgeMs) return undefined;
@@ -168,16 +177,16 @@ export class RedisHistory implements EventHistory {
     return entries.filter((e) => e.seq <= this.position).map((e) => ({ id: `${parsed.epoch}:${e.seq}`, message: e.message! }));
   }
 
-  subscribe(listener: HistoryListener): () => void {
+  subscribe(listener: LogListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
 
-  status(): BusStatus {
+  status(): LogStatus {
     return this.up ? 'ok' : 'degraded';
   }
 
-  async stats(): Promise<HistoryStats> {
+  async stats(): Promise<LogStats> {
     if (!this.up) return { events: 0, bytes: 0 };
     try {
       const [events, bytes] = await this.writer.guard(Promise.all([
@@ -360,7 +369,7 @@ export class RedisHistory implements EventHistory {
     this.hand(`${this.epoch}:${entry.seq}`, entry.message);
   }
 
-  private hand(id: string, message: BusMessage): void {
+  private hand(id: string, message: EventMessage): void {
     this.headId = id;
     for (const listener of this.listeners) listener.event({ id, message });
   }

@@ -1,6 +1,6 @@
 /**
- * The Redis side of the shared real-time history: one Redis Stream that every instance appends
- * to and reads from, carrying any bus message as JSON. Keys (under `dpd:rt:`; give separate apps
+ * The Redis side of the shared event log: one Redis Stream that every instance appends to and
+ * reads from, carrying any event message as JSON. Keys (under `dpd:rt:`; give separate apps
  * separate databases in REDIS_URL, e.g. `redis://host:6379/1`):
  *
  *   dpd:rt:events        the stream; entry id `<seq>-0`, fields o (origin), n (origin's seq),
@@ -14,10 +14,10 @@
  *                        never adds an entry twice
  *
  * Everything here is a thin, stateless wrapper: the policy (what to do when Redis is away) is in
- * ../realtime/redis-history.ts.
+ * ./redis-log.ts.
  */
 import { Redis, type RedisOptions } from 'ioredis';
-import type { BusMessage } from './event-bus.js';
+import type { EventMessage } from './messages.js';
 
 export const KEYS = {
   stream: 'dpd:rt:events',
@@ -92,7 +92,7 @@ export interface StreamEntry {
   n: number;
   at: number;
   /** undefined: the entry could not be read (not written by deployd-ts): counts as a lost event. */
-  message: BusMessage | undefined;
+  message: EventMessage | undefined;
 }
 
 type RawEntry = [id: string, fields: string[]];
@@ -179,9 +179,9 @@ function seqOf(streamId: string): number {
 function decode([id, fields]: RawEntry): StreamEntry {
   const value: Record<string, string> = {};
   for (let i = 0; i < fields.length; i += 2) value[fields[i]] = fields[i + 1];
-  let message: BusMessage | undefined;
+  let message: EventMessage | undefined;
   try {
-    message = JSON.parse(value.m) as BusMessage;
+    message = JSON.parse(value.m) as EventMessage;
   } catch {
     message = undefined;
   }

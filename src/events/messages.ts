@@ -1,8 +1,8 @@
 /**
- * Where committed changes and hook `emit()`s go once a request succeeds. In-process for now; the
- * WebSocket gateway subscribes to it, and a Redis-backed bus will carry it between instances.
+ * What goes into the event log once a request succeeds: committed changes, hook `emit()`s, and
+ * control messages about login sessions. Every instance reads the same messages in the same order
+ * (./event-log.ts); the real-time gateway turns them into client frames.
  */
-import { EventEmitter } from 'node:events';
 import type { Json, JsonObject } from '../hooks/protocol.js';
 
 export interface CollectionChange {
@@ -43,21 +43,4 @@ export interface SessionRooms {
   rooms: string[];
 }
 
-export type BusMessage = CollectionChange | CustomEvent | SessionEnded | SessionRooms;
-
-export class EventBus {
-  private readonly emitter = new EventEmitter();
-
-  constructor() {
-    this.emitter.setMaxListeners(0);
-  }
-
-  publish(message: BusMessage): void {
-    this.emitter.emit('message', message);
-  }
-
-  subscribe(listener: (message: BusMessage) => void): () => void {
-    this.emitter.on('message', listener);
-    return () => this.emitter.off('message', listener);
-  }
-}
+export type EventMessage = CollectionChange | CustomEvent | SessionEnded | SessionRooms;

@@ -1,0 +1,201 @@
+/**
+ * JavaScript hook costs (issue #19), in one run:
+ *
+ * 1. The host call path alone: the real JsHookRunner (worker processes, isolated-vm) called in
+ *    this process with a trivial validate EventContext, one call at a time: per-call p50/p99.
+ * 2. Over HTTP, paired: one bin/deployd server with two collections of the same schema, `plain`
+ *    (no hook) and `hooked` (a trivial validate.js). POSTs alternate plain, hooked, plain, … on one
+ *    keep-alive connection, so both sides see the same machine load; added p50/p99 = hooked − plain.
+ * 3. Memory: RSS of the server and of each hook worker (/proc/<pid>/status) once started, and the
+ *    isolates' heaps as `/metrics` reports them.
+ *
+ *   node --no-node-snapshot bench/js-hooks.js     (after npx tsc -p .)
+ * run.js runs it too (BENCH_ONLY=jshook selects only it). Timing is reported, never asserted.
+ * Env: BENCH_JS_REQUESTS requests per side (default 4000), BENCH_JS_CALLS host calls (default 5000).
+ */
+import fs from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { deployd } from './targets.js';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, '..');
+const REQUESTS = Number(process.env.BENCH_JS_REQUESTS ?? 4000);
+const CALLS = Number(process.env.BENCH_JS_CALLS ?? 5000);
+const GOALS = { httpP50AddedMs: 0.1, startRssMb: 120 };
+const METRICS_TOKEN = 'bench-metrics-token';
+
+const SCHEMA = {
+  type: 'Collection',
+  properties: { title: { type: 'string', required: true }, priority: { type: 'number' } },
+};
+const VALIDATE_JS = "if (!this.title) error('title', 'is required');\n";
+const BODY = JSON.stringify({ title: 'bench', priority: 3 });
+
+const quiet = { debug() {}, info() {}, warn() {}, error() {}, trace() {}, fatal() {}, child() { return quiet; } };
+
+function percentile(sorted, q) {
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+}
+
+function summary(times) {
+  const sorted = [...times].sort((a, b) => a - b);
+  return { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), n: sorted.length };
+}
+
+const ms = (n) => n.toFixed(3);
+
+/** The host call path: JsHookRunner.run on a loaded validate.js, in this process. */
+async function hostCalls() {
+  const { JsHookRunner } = await import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'hooks', 'js', 'js-runner.js')).href);
+  const runner = new JsHookRunner(Number(process.env.BENCH_JS_WORKERS ?? 2), quiet);
+  try {
+    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE_JS }], { timeoutMs: 1000, memoryMb: 64 });
+    if (Object.keys(errors).length) throw new Error(`validate.js did not load: ${JSON.stringify(errors)}`);
+    const ctx = {
+      collection: 'todos', event: 'validate', method: 'POST', requestEvent: 'POST', data: JSON.parse(BODY), previous: null, query: {},
+      caller: { isRoot: false, me: null }, internal: false, requestId: 'bench', success: false,
+    };
+    const call = async () => {
+      const res = await runner.run(ctx);
+      if (res.cancel || Object.keys(res.errors).length) throw new Error(`unexpected hook result ${JSON.stringify(res)}`);
+    };
+    for (let i = 0; i < 1000; i++) await call();
+    const times = [];
+    for (let i = 0; i < CALLS; i++) {
+      const t0 = process.hrtime.bigint();
+      await call();
+      times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    }
+    // Throughput with 16 calls in flight.
+    const t0 = process.hrtime.bigint();
+    let done = 0;
+    await Promise.all(Array.from({ length: 16 }, async () => {
+      while (done < CALLS) {
+        done++;
+        await call();
+      }
+    }));
+    const callsPerSecond = CALLS / (Number(process.hrtime.bigint() - t0) / 1e9);
+    return { ...summary(times), callsPerSecond };
+  } finally {
+    await runner.close();
+  }
+}
+
+/** One POST on a keep-alive agent; resolves its latency in ms. */
+function post(agent, url, collection) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.request(`${url}/${collection}`, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(BODY) } }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        if (res.statusCode !== 200) reject(new Error(`POST /${collection} answered ${res.statusCode}`));
+        else resolve(Number(process.hrtime.bigint() - t0) / 1e6);
+      });
+    });
+    req.on('error', reject);
+    req.end(BODY);
+  });
+}
+
+/** RSS and PSS (shared pages, e.g. the node binary, split between the processes sharing them) in MiB. */
+function memoryMb(pid) {
+  try {
+    const text = fs.readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+    const kb = (key) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? NaN);
+    return { rss: kb('Rss') / 1024, pss: kb('Pss') / 1024 };
+  } catch {
+    return { rss: NaN, pss: NaN };
+  }
+}
+
+/** The server's and its hook workers' memory. */
+function footprint(pid) {
+  return { server: memoryMb(pid), workers: children(pid).map(memoryMb) };
+}
+
+/** Direct children of `pid` (the hook workers). */
+function children(pid) {
+  try {
+    return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** The hook-related lines of /metrics. */
+async function hookMetrics(url) {
+  const res = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
+  const text = await res.text();
+  return text.split('\n').filter((line) => line.startsWith('dpd_hook_worker') || line.startsWith('dpd_hook_isolate'));
+}
+
+async function overHttp() {
+  const target = deployd({ plain: SCHEMA, hooked: SCHEMA }, { label: 'deployd-ts', env: { METRICS_TOKEN }, files: { 'resources/hooked/validate.js': VALIDATE_JS } });
+  const server = await target.start();
+  try {
+    // At start: the server and its workers, before any request.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const start = footprint(server.pid);
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    for (let i = 0; i < 500; i++) {
+      await post(agent, server.url, 'plain');
+      await post(agent, server.url, 'hooked');
+    }
+    const plain = [];
+    const hooked = [];
+    for (let i = 0; i < REQUESTS; i++) {
+      // Alternate which side goes first, so neither always follows the other.
+      if (i % 2 === 0) {
+        plain.push(await post(agent, server.url, 'plain'));
+        hooked.push(await post(agent, server.url, 'hooked'));
+      } else {
+        hooked.push(await post(agent, server.url, 'hooked'));
+        plain.push(await post(agent, server.url, 'plain'));
+      }
+    }
+    agent.destroy();
+    server.check();
+    const after = footprint(server.pid);
+    const metrics = await hookMetrics(server.url).catch(() => []);
+    return { plain: summary(plain), hooked: summary(hooked), start, after, metrics };
+  } finally {
+    await server.stop();
+  }
+}
+
+export async function jsHookBench() {
+  const load = os.loadavg().map((n) => n.toFixed(2)).join(' ');
+  const lines = [`## JavaScript hooks (bench/js-hooks.js), ${new Date().toISOString()}, load ${load}`, ''];
+  const host = await hostCalls();
+  lines.push('| host call path (JsHookRunner.run, trivial validate.js) | p50 ms | p99 ms | calls/s, 16 in flight |', '|---|---:|---:|---:|');
+  lines.push(`| one call at a time, ${host.n} calls | ${ms(host.p50)} | ${ms(host.p99)} | ${Math.round(host.callsPerSecond)} |`, '');
+  const web = await overHttp();
+  const added50 = web.hooked.p50 - web.plain.p50;
+  const added99 = web.hooked.p99 - web.plain.p99;
+  lines.push('| POST, one connection, alternating | p50 ms | p99 ms |', '|---|---:|---:|');
+  lines.push(`| plain (no hook), ${web.plain.n} requests | ${ms(web.plain.p50)} | ${ms(web.plain.p99)} |`);
+  lines.push(`| hooked (validate.js), ${web.hooked.n} requests | ${ms(web.hooked.p50)} | ${ms(web.hooked.p99)} |`);
+  lines.push(`| **added by the hook** (goal p50 ≤ ${GOALS.httpP50AddedMs}) | **${ms(added50)}** | ${ms(added99)} |`, '');
+  lines.push(`| memory MiB (RSS / PSS) | server | hook workers | total RSS | total PSS |`, '|---|---:|---:|---:|---:|');
+  const row = (label, m) => {
+    const sum = (key) => m.server[key] + m.workers.reduce((a, w) => a + w[key], 0);
+    const workers = m.workers.map((w) => `${w.rss.toFixed(1)} / ${w.pss.toFixed(1)}`).join(' + ') || 'none';
+    return `| ${label} | ${m.server.rss.toFixed(1)} / ${m.server.pss.toFixed(1)} | ${workers} | ${sum('rss').toFixed(1)} | ${sum('pss').toFixed(1)} |`;
+  };
+  lines.push(row(`at start (goal ≤ ${GOALS.startRssMb})`, web.start), row(`after ${2 * (REQUESTS + 500)} POSTs`, web.after), '');
+  if (web.metrics.length) lines.push('```', ...web.metrics, '```', '');
+  const text = lines.join('\n');
+  console.log(text);
+  return text;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  jsHookBench().catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
