@@ -82,12 +82,22 @@ export const Errors = {
   collectionMissing: define('DPD_ERR_NOT_FOUND', 404, (name: string) => `no collection "${name}"`),
   writeFailed: define('DPD_ERR_WRITE_FAILED', 500, (where: string, why: string) => `could not write ${where}: ${why}`),
   dashboardNotBuilt: define('DPD_ERR_DASHBOARD_NOT_BUILT', 503, () => 'the dashboard is not built: run `make build`'),
-  /** A hook that did not load: requests needing it fail closed. */
-  hookLoad: define('DPD_ERR_HOOK_LOAD', 500, (detail: string) => detail),
   /** A hook's `cancel(message, status)` with a 4xx status. */
   hookCancelled: withStatus('DPD_ERR_HOOK_CANCELLED', (message: string) => message),
   /** A hook's cancel with a 5xx status. */
   hookFailed: withStatus('DPD_ERR_HOOK_FAILED', (message: string) => message),
+
+  // ---- hooks (src/hooks/): a hook that cannot run at all; a failed run is a result (hook-result.ts)
+  /** A hook file that did not load or compile (the message names file:line): the request fails closed. */
+  hookLoad: define('DPD_ERR_HOOK_LOAD', 500, (detail: string) => detail),
+  /** The collection's Go hooks are still being built; Retry-After says when to try again. */
+  hookBuilding: Object.assign(
+    (detail: string, retryAfterSeconds: number) => Object.assign(
+      new DeploydError('DPD_ERR_HOOK_BUILDING', 503, detail),
+      { headers: { 'Retry-After': String(retryAfterSeconds) } },
+    ),
+    { code: 'DPD_ERR_HOOK_BUILDING', statusCode: 503 },
+  ),
 };
 
 /** An error whose status is chosen where it is raised (within the class its code names). */

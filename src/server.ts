@@ -191,7 +191,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   await registry.load();
   // An app with Go hooks cannot run without the Go toolchain (unless every sidecar is already
   // built): say so at start rather than failing those requests one by one.
-  const needsGo = registry.list().flatMap((entry) => Object.values(entry.collection?.hooks.errors ?? {}).filter((message) => /Go hooks need the Go toolchain/.test(message ?? '')));
+  const needsGo = goRunner.toolchainMissing();
   if (needsGo.length > 0) {
     await registry.close();
     await runner.close();

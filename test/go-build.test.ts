@@ -10,7 +10,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { buildGoHooks, GoBuildError, planGoBuild, type GoBuildResult } from '../src/hooks/go/build.js';
-import { GoPluginProcess, type ProtoEventContext } from '../src/hooks/go/plugin-host.js';
+import { GoPluginProcess } from '../src/hooks/go/plugin-host.js';
+import type { ProtoEventContext } from '../src/hooks/go/proto-convert.js';
 import { SDK } from './helpers/go.js';
 
 const GO = fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : 'go';

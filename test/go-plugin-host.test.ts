@@ -10,13 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import * as grpc from '@grpc/grpc-js';
-import {
-  GoPluginError,
-  GoPluginProcess,
-  parseHandshake,
-  type PluginLogLevel,
-  type ProtoEventContext,
-} from '../src/hooks/go/plugin-host.js';
+import { parseHandshake } from '../src/hooks/go/handshake.js';
+import { GoPluginError } from '../src/hooks/go/plugin-error.js';
+import { GoPluginProcess } from '../src/hooks/go/plugin-host.js';
+import type { PluginLogLevel } from '../src/hooks/go/plugin-log.js';
+import type { ProtoEventContext } from '../src/hooks/go/proto-convert.js';
 import { ROOT } from './helpers/server.js';
 
 const HOOKS_GO = path.join(ROOT, 'hooks-go');

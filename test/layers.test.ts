@@ -19,6 +19,8 @@ const ALLOWED: Record<string, string[]> = {
   core: [...BOTTOM],
   query: [...BOTTOM, 'core'],
   store: [...BOTTOM, 'core', 'query'],
+  // The hook runners speak the protocol (hooks/protocol.ts) and know nothing of collections or HTTP.
+  hooks: [...BOTTOM, 'core'],
   // The log carries the hook protocol's JSON values; it knows nothing of HTTP, collections or sockets.
   events: [...BOTTOM, 'hooks'],
   // The gateway reads the log and asks an injected ReadAccess who may read: never the collections.

@@ -69,11 +69,16 @@ export interface HookRunner {
   /**
    * Resolves once every one of `events` in `hookSet` can run (a Go build still in progress is
    * waited for, within a bound); rejects with a DeploydError naming the file when one cannot
-   * (a load or compile error: 500; still building past the bound: 503). A write asks this before
+   * (Errors.hookLoad, a load or compile error: 500; Errors.hookBuilding, still building past the
+   * bound: 503 with Retry-After). A write asks this before
    * it stores anything, so a hook that cannot load never leaves a half-done write behind.
    */
   ready?(hookSet: string, events: HookEvent[]): Promise<void>;
-  /** Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). */
+  /**
+   * Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). A failed run
+   * resolves to a `failedResult`; a hook that cannot run at all rejects with the DeploydError
+   * `ready` would have thrown (the rule in ./hook-result.ts).
+   */
   run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<RunResult>;
   close(): Promise<void>;
   /** The runner's processes (the admin API's health view). */

@@ -4,6 +4,7 @@
  * The JavaScript runner passes these objects; the Go runner encodes them to protobuf.
  */
 
+/** The hook events as file names (`post.js`, `post.go`); hooks-go's Register takes the same (convert.go). */
 export const HOOK_EVENTS = ['beforerequest', 'validate', 'post', 'put', 'get', 'delete', 'aftercommit', 'login'] as const;
 export type HookEvent = (typeof HOOK_EVENTS)[number];
 

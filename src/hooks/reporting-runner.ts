@@ -10,6 +10,7 @@
  * is published (every subscriber and the history would otherwise carry it).
  */
 import type { FastifyBaseLogger } from 'fastify';
+import { failure } from './hook-result.js';
 import type { HookLimits, HookRunner, HookSource, InternalHandler, RunnerStatus, RunResult } from './hook-runner.js';
 import { jsonSize } from '../util/json-size.js';
 import type { EventContext, HookEvent } from './protocol.js';
@@ -62,11 +63,7 @@ export class ReportingRunner implements HookRunner {
       const bytes = jsonSize(emit.data ?? null);
       if (bytes <= this.maxEventBytes) continue;
       const file = result.file ? `${result.file}: ` : '';
-      result.cancel = {
-        message: `${file}emit("${emit.event}") carries ${bytes} bytes; real-time events are limited to ${this.maxEventBytes} (limits.maxEventBytes in .deployd/realtime.json)`,
-        status: 500,
-        isError: true,
-      };
+      result.cancel = failure(`${file}emit("${emit.event}") carries ${bytes} bytes; real-time events are limited to ${this.maxEventBytes} (limits.maxEventBytes in .deployd/realtime.json)`);
       result.emits = [];
       return;
     }

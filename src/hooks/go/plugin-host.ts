@@ -2,14 +2,16 @@
  * The host side of HashiCorp go-plugin (v1.8, gRPC protocol only) for Go hook programs built with
  * hooks-go: start the program, read its handshake, connect, health-check, forward its output to a
  * log, call `deployd.hooks.v1.HookService/Run`, stop it. See
- * ../shared/reference/go-plugin-host-protocol.md §A for the protocol this follows.
+ * ../shared/reference/go-plugin-host-protocol.md §A for the protocol this follows. Its parts:
+ * the handshake (./handshake.ts), the plugin's log lines (./plugin-log.ts), the messages
+ * (./proto-convert.ts) and the error kinds (./plugin-error.ts).
  *
  * Security: the socket lives in a fresh 0700 directory of the host; with `autoMTLS` the channel is
  * also mutual TLS (go-plugin AutoMTLS, client certificate from the openssl CLI).
  * Host callbacks: with `host`, the host serves HostService (`dpd` calls) on a socket of its own in
  * the same private directory, with the same mutual TLS, and announces it to the plugin over
  * go-plugin's GRPCBroker stream (ConnInfo, service id BROKER_ID_HOST_SERVICE); the plugin dials it.
- * Not done here: restarts (the caller owns the restart policy: see `exited`).
+ * Not done here: restarts (the caller owns the restart policy, ./sidecars.ts: see `exited`).
  *
  * Host death: every live plugin is SIGKILLed from `process.on('exit')`, which covers a normal exit,
  * `process.exit()` and an uncaught exception. A host killed by SIGKILL (or a signal without a
@@ -27,43 +29,16 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
-import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
+import { HostService, type HostServiceHandler } from './host-service.js';
+import { handshakeEnv, parseHandshake, targetOf, type Handshake } from './handshake.js';
 import { generateClientCertificate, serverCertificatePem, type ClientCertificate } from './mtls.js';
-import { LOADER_OPTIONS, pluginServices } from './plugin-protos.js';
+import { GoPluginError } from './plugin-error.js';
+import { PluginStderr, PluginStdio, type PluginLog } from './plugin-log.js';
+import { DEFAULT_HOOKS_PROTO, hookMethod, pluginMethod } from './plugin-protos.js';
+import type { ProtoEventContext, ProtoHookResult } from './proto-convert.js';
 import { CallStream, UnaryChannel } from './unary-channel.js';
-
-/** hooks-go's handshake (hooks-go/hooks/serve.go). */
-export const MAGIC_COOKIE_KEY = 'DPD_HOOK_PLUGIN';
-export const MAGIC_COOKIE_VALUE = 'deployd-ts-go-hooks-0f3c9a7e2b6d4815';
-export const PROTOCOL_VERSION = 1;
-const CORE_PROTOCOL_VERSION = 1;
-
-export type PluginLogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error';
-/** Receives the plugin's log lines (hclog JSON on stderr, GRPCStdio output, stray stdout). */
-export type PluginLog = (level: PluginLogLevel, message: string, fields: Record<string, unknown>) => void;
-
-export type GoPluginErrorCode =
-  | 'SPAWN' // the binary could not be started (ENOENT, EACCES…)
-  | 'START_TIMEOUT' // no handshake / not healthy within startTimeoutMs
-  | 'EXITED' // the plugin exited (before the handshake, or during a call)
-  | 'HANDSHAKE' // the handshake line is not what we speak
-  | 'UNHEALTHY' // the health check failed
-  | 'DEADLINE' // a Run did not finish within its deadline
-  | 'RPC' // any other gRPC error of a Run
-  | 'STOPPED'; // the plugin was stopped
-
-export class GoPluginError extends Error {
-  constructor(
-    readonly code: GoPluginErrorCode,
-    message: string,
-    readonly grpcCode?: grpc.status,
-  ) {
-    super(message);
-    this.name = 'GoPluginError';
-  }
-}
 
 export interface GoPluginStartOptions {
   /** The plugin program. */
@@ -97,99 +72,15 @@ export interface GoPluginStartOptions {
   host?: HostServiceHandler;
 }
 
-/** HostService/Dpd as proto-loader objects (snake_case, bytes as Buffers, uint64 as string). */
-export interface ProtoDpdRequest {
-  invocation_id: string;
-  collection: string;
-  method: string;
-  id: string;
-  query_json: Buffer;
-  body_json: Buffer;
-}
-
-export interface ProtoDpdResponse {
-  result_json?: Buffer;
-  error_json?: Buffer;
-}
-
-/** What the host does for a plugin's HostService calls. Must not reject. */
-export interface HostServiceHandler {
-  dpd(request: ProtoDpdRequest): Promise<ProtoDpdResponse>;
-}
-
 /** How the plugin process ended. */
 export interface PluginExit {
   code: number | null;
   signal: NodeJS.Signals | null;
 }
 
-/**
- * HookService messages as @grpc/proto-loader objects (keepCase: snake_case fields; enums as
- * strings, e.g. `event: 'EVENT_POST'`; bytes as Buffers; with defaults, so a missing message field
- * is null, repeated fields [] and maps {}).
- */
-export interface ProtoEventContext {
-  collection?: string;
-  event: string | number;
-  method?: string;
-  request_event?: string;
-  data_json?: Buffer | Uint8Array;
-  previous_json?: Buffer | Uint8Array;
-  query_json?: Buffer | Uint8Array;
-  caller?: { is_root?: boolean; me_json?: Buffer | Uint8Array } | null;
-  internal?: boolean;
-  request_id?: string;
-  success?: boolean;
-  /** Names the invocation in the plugin's HostService calls. */
-  invocation_id?: number | string;
-  url?: string;
-  body_json?: Buffer | Uint8Array;
-}
-
-export interface ProtoHookResult {
-  data_json: Buffer;
-  cancel: { message: string; status: number; is_error: boolean } | null;
-  errors: Record<string, string>;
-  hidden: string[];
-  protected: string[];
-  emits: { event: string; data_json: Buffer; room: string; users_collection: string; users_query_json: Buffer }[];
-  response: { replace_data: boolean; data_json: Buffer; add_fields_json: Buffer; messages: string[]; status: number } | null;
-  logs: { level: string; message: string; fields_json: Buffer }[];
-  query_json: Buffer;
-  session_rooms: { join: string[]; leave: string[]; leave_all: boolean } | null;
-}
-
-const DEFAULT_PROTO_FILE = fileURLToPath(new URL('../../../../proto/deployd/hooks/v1/hooks.proto', import.meta.url));
 const STOP_GRACE_MS = 2000;
 /** Big enough for any document; grpc-js defaults to 4 MiB receive. */
 const MAX_MESSAGE_BYTES = 0x7fffffff;
-
-const hookDefinitions = new Map<string, protoLoader.PackageDefinition>();
-function hookDefinition(file: string): protoLoader.PackageDefinition {
-  let def = hookDefinitions.get(file);
-  if (!def) {
-    def = protoLoader.loadSync(file, LOADER_OPTIONS);
-    hookDefinitions.set(file, def);
-  }
-  return def;
-}
-function hookService(file: string): protoLoader.MethodDefinition<object, object> {
-  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).Run;
-}
-function hookStreamService(file: string): protoLoader.MethodDefinition<object, object> {
-  return (hookDefinition(file)['deployd.hooks.v1.HookService'] as protoLoader.ServiceDefinition).RunStream;
-}
-
-/** The broker id under which the host offers HostService (hooks.proto `BrokerId`). */
-function hostServiceBrokerId(file: string): number {
-  const e = hookDefinition(file)['deployd.hooks.v1.BrokerId'] as protoLoader.EnumTypeDefinition;
-  const values = (e.type as { value: { name: string; number: number }[] }).value;
-  return values.find((v) => v.name === 'BROKER_ID_HOST_SERVICE')!.number;
-}
-
-function method(service: string, name: string): protoLoader.MethodDefinition<object, object> {
-  return (pluginServices()[service] as protoLoader.ServiceDefinition)[name];
-}
 
 /** Plugins still running, killed synchronously when the host process exits. */
 const live = new Set<GoPluginProcess>();
@@ -200,100 +91,6 @@ function installExitHook(): void {
   process.on('exit', () => {
     for (const p of live) p.killNow();
   });
-}
-
-/** Tracks hclog's "panic: … / fatal error: …" state: untagged lines after one are errors. */
-class StderrParser {
-  private panicking = false;
-
-  constructor(private readonly log: PluginLog) {}
-
-  line(raw: string): void {
-    const line = raw.replace(/\r$/, '');
-    if (line.trim() === '') return;
-    if (line.startsWith('{')) {
-      try {
-        const entry = JSON.parse(line) as Record<string, unknown>;
-        if (entry && typeof entry === 'object' && !Array.isArray(entry)) {
-          const fields: Record<string, unknown> = {};
-          for (const [k, v] of Object.entries(entry)) {
-            if (k === '@level' || k === '@message' || k === '@timestamp') continue;
-            fields[k.startsWith('@') ? k.slice(1) : k] = v;
-          }
-          if (typeof entry['@timestamp'] === 'string') fields.time = entry['@timestamp'];
-          const level = levelOf(entry['@level']);
-          if (level === undefined || typeof entry['@message'] !== 'string') this.log('debug', line, {});
-          else this.log(level, entry['@message'], fields);
-          return;
-        }
-      } catch {
-        // not JSON: fall through
-      }
-    }
-    const tagged = /^\[(TRACE|DEBUG|INFO|WARN|ERROR)\]\s*/.exec(line);
-    if (tagged) {
-      this.log(tagged[1].toLowerCase() as PluginLogLevel, line.slice(tagged[0].length), {});
-      return;
-    }
-    if (line.startsWith('panic: ') || line.startsWith('fatal error: ')) this.panicking = true;
-    this.log(this.panicking ? 'error' : 'debug', line, {});
-  }
-}
-
-function levelOf(v: unknown): PluginLogLevel | undefined {
-  switch (v) {
-    case 'trace':
-    case 'debug':
-    case 'info':
-    case 'warn':
-    case 'error':
-      return v;
-    case 'warning':
-      return 'warn';
-    default:
-      return undefined;
-  }
-}
-
-interface Handshake {
-  network: 'unix' | 'tcp';
-  address: string;
-  /** Field 6: the plugin's certificate (AutoMTLS), base64 DER without padding; '' without. */
-  serverCert: string;
-}
-
-/** Validates go-plugin's handshake line (§A.3); throws a GoPluginError('HANDSHAKE'). */
-export function parseHandshake(line: string, name: string): Handshake {
-  const parts = line.trim().split('|');
-  if (parts.length < 4) {
-    throw new GoPluginError(
-      'HANDSHAKE',
-      `Go plugin ${name}: unrecognized handshake ${JSON.stringify(line.slice(0, 200))} on stdout: ` +
-        'is it a Go hook program built with hooks-go (hooks.Serve), for this OS and architecture?',
-    );
-  }
-  const [core, app, network, address, protocol = 'netrpc', cert = ''] = parts;
-  if (Number(core) !== CORE_PROTOCOL_VERSION) {
-    throw new GoPluginError(
-      'HANDSHAKE',
-      `Go plugin ${name}: incompatible go-plugin core protocol version ${core} (want ${CORE_PROTOCOL_VERSION})`,
-    );
-  }
-  if (Number(app) !== PROTOCOL_VERSION) {
-    throw new GoPluginError(
-      'HANDSHAKE',
-      `Go plugin ${name}: incompatible hook protocol version ${app} (host speaks ${PROTOCOL_VERSION}); rebuild it against this deployd-ts's hooks-go`,
-    );
-  }
-  if (network !== 'unix' && network !== 'tcp') {
-    throw new GoPluginError('HANDSHAKE', `Go plugin ${name}: unsupported network ${JSON.stringify(network)} (want unix)`);
-  }
-  if (protocol !== 'grpc') {
-    throw new GoPluginError('HANDSHAKE', `Go plugin ${name}: speaks protocol ${JSON.stringify(protocol)}; only grpc is supported`);
-  }
-  if (!address) throw new GoPluginError('HANDSHAKE', `Go plugin ${name}: empty address in handshake`);
-  // go-plugin treats field 6 as a certificate only when it is longer than 50 characters.
-  return { network, address, serverCert: cert.length > 50 ? cert : '' };
 }
 
 function delay(ms: number): Promise<void> {
@@ -316,9 +113,8 @@ export class GoPluginProcess {
   private readonly streamMethod: protoLoader.MethodDefinition<object, object>;
   private callStream: CallStream | undefined;
   private nextCall = 0;
-  /** HostService for the plugin's callbacks, and the broker stream that announced it. */
-  private hostServer: grpc.Server | undefined;
-  private broker: grpc.ClientDuplexStream<object, object> | undefined;
+  /** HostService for the plugin's callbacks (./host-service.ts). */
+  private readonly hostService = new HostService();
 
   private constructor(
     readonly name: string,
@@ -328,8 +124,8 @@ export class GoPluginProcess {
     private readonly log: PluginLog,
     private readonly protoFile: string,
   ) {
-    this.runMethod = hookService(protoFile);
-    this.streamMethod = hookStreamService(protoFile);
+    this.runMethod = hookMethod(protoFile, 'Run');
+    this.streamMethod = hookMethod(protoFile, 'RunStream');
     this.exited = new Promise((resolve) => {
       const ended = (code: number | null, signal: NodeJS.Signals | null): void => {
         if (this.exitInfo) return;
@@ -375,18 +171,7 @@ export class GoPluginProcess {
     const timeoutMs = options.startTimeoutMs ?? 10_000;
     const clientCert = options.autoMTLS ? (options.clientCertificate ?? (await generateClientCertificate())) : undefined;
     const dir = fs.mkdtempSync(path.join(options.socketDir ?? os.tmpdir(), 'dpd-go-'));
-    const env: NodeJS.ProcessEnv = {
-      ...(options.inheritEnv === false ? {} : process.env),
-      ...options.env,
-      [MAGIC_COOKIE_KEY]: MAGIC_COOKIE_VALUE,
-      PLUGIN_PROTOCOL_VERSIONS: String(PROTOCOL_VERSION),
-      PLUGIN_MIN_PORT: '10000',
-      PLUGIN_MAX_PORT: '25000',
-      PLUGIN_UNIX_SOCKET_DIR: dir,
-    };
-    delete env.PLUGIN_CLIENT_CERT;
-    delete env.PLUGIN_MULTIPLEX_GRPC;
-    if (clientCert) env.PLUGIN_CLIENT_CERT = clientCert.certPem;
+    const env = handshakeEnv(options.inheritEnv === false ? {} : process.env, options.env, dir, clientCert?.certPem);
     let child: ChildProcess;
     try {
       child = spawn(options.binary, options.args ?? [], { env, stdio: ['ignore', 'pipe', 'pipe'], detached: false });
@@ -395,7 +180,7 @@ export class GoPluginProcess {
       throw new GoPluginError('SPAWN', `Go plugin ${name}: cannot start ${options.binary}: ${(err as Error).message}`);
     }
     installExitHook();
-    const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_PROTO_FILE);
+    const p = new GoPluginProcess(name, child, dir, options.log, options.protoFile ?? DEFAULT_HOOKS_PROTO);
     if (child.pid !== undefined) live.add(p);
     try {
       await p.connect(timeoutMs, clientCert, options.host);
@@ -403,7 +188,7 @@ export class GoPluginProcess {
     } catch (err) {
       p.killNow();
       await p.exited;
-      p.closeHostService();
+      p.hostService.close();
       p.releaseStdio();
       p.callStream?.close();
       p.runChannel?.close();
@@ -413,19 +198,19 @@ export class GoPluginProcess {
     }
   }
 
-  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, hostService: HostServiceHandler | undefined): Promise<void> {
+  private async connect(timeoutMs: number, clientCert: ClientCertificate | undefined, callbacks: HostServiceHandler | undefined): Promise<void> {
     const child = this.child;
     const started = Date.now();
     const stderrTail: string[] = [];
     let handshakeDone = false;
-    const stderrParser = new StderrParser(this.log);
+    const stderr = new PluginStderr(this.log);
     const errLines = readline.createInterface({ input: child.stderr!, crlfDelay: Infinity });
     errLines.on('line', (line) => {
       if (!handshakeDone) {
         stderrTail.push(line);
         if (stderrTail.length > 20) stderrTail.shift();
       }
-      stderrParser.line(line);
+      stderr.line(line);
     });
     const outLines = readline.createInterface({ input: child.stdout!, crlfDelay: Infinity });
     const withStderr = (msg: string): string =>
@@ -465,7 +250,7 @@ export class GoPluginProcess {
     // Keep draining stdout: go-plugin only writes the handshake there, anything else is stray.
     outLines.on('line', (line) => this.log('info', line, { stream: 'stdout' }));
 
-    const target = handshake.network === 'unix' ? `unix://${handshake.address}` : handshake.address;
+    const target = targetOf(handshake);
     this.address = target;
     let credentials = grpc.credentials.createInsecure();
     if (clientCert) {
@@ -504,7 +289,7 @@ export class GoPluginProcess {
         throw new GoPluginError('START_TIMEOUT', withStderr(`Go plugin ${this.name}: not healthy within ${timeoutMs} ms (${lastError})`));
       }
       try {
-        const res = (await this.unary(method('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, Math.min(remaining, 2000))) as {
+        const res = (await this.unary(pluginMethod('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, Math.min(remaining, 2000))) as {
           status: string;
         };
         if (res.status === 'SERVING') break;
@@ -532,74 +317,29 @@ export class GoPluginProcess {
       Math.max(1000, Math.min(5000, timeoutMs - (Date.now() - started))),
     );
     this.openStdio();
-    if (hostService) await this.offerHostService(hostService, clientCert, handshake.serverCert);
-  }
-
-  /**
-   * Serves HostService on `<socketDir>/host.sock` (mutual TLS with the plugin's certificate as the
-   * only trusted client when AutoMTLS is on) and announces it on the GRPCBroker stream. The stream
-   * stays open for the plugin's life: go-plugin closes its broker when it ends.
-   */
-  private async offerHostService(host: HostServiceHandler, clientCert: ClientCertificate | undefined, serverCert: string): Promise<void> {
-    const socket = path.join(this.socketDir, 'host.sock');
-    const server = new grpc.Server({ 'grpc.max_receive_message_length': MAX_MESSAGE_BYTES, 'grpc.max_send_message_length': MAX_MESSAGE_BYTES });
-    this.hostServer = server;
-    const service = hookDefinition(this.protoFile)['deployd.hooks.v1.HostService'] as protoLoader.ServiceDefinition;
-    server.addService(service as unknown as grpc.ServiceDefinition, {
-      Dpd: (call: grpc.ServerUnaryCall<ProtoDpdRequest, ProtoDpdResponse>, callback: grpc.sendUnaryData<ProtoDpdResponse>) => {
-        host.dpd(call.request).then(
-          (res) => callback(null, res),
-          (err: Error) => callback(null, { error_json: Buffer.from(JSON.stringify({ message: err.message, status: 500, statusCode: 500 })) }),
-        );
-      },
-    });
-    const credentials = clientCert
-      ? grpc.ServerCredentials.createSsl(
-          Buffer.from(serverCertificatePem(serverCert)),
-          [{ private_key: Buffer.from(clientCert.keyPem), cert_chain: Buffer.from(clientCert.certPem) }],
-          true,
-        )
-      : grpc.ServerCredentials.createInsecure();
-    await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${socket}`, credentials, (err) => (err ? reject(err) : resolve())));
-    const m = method('plugin.GRPCBroker', 'StartStream');
-    const stream = this.client!.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
-    this.broker = stream;
-    stream.on('data', () => {}); // the plugin offers no services of its own
-    stream.on('error', (err: grpc.ServiceError) => {
-      if (!this.stopping && this.alive && err.code !== grpc.status.CANCELLED) this.log('debug', `GRPCBroker stream ended: ${err.message}`, {});
-    });
-    stream.write({ service_id: hostServiceBrokerId(this.protoFile), network: 'unix', address: socket });
-  }
-
-  private closeHostService(): void {
-    this.broker?.cancel();
-    this.broker = undefined;
-    this.hostServer?.forceShutdown();
-    this.hostServer = undefined;
+    if (callbacks) {
+      await this.hostService.open({
+        client: this.client,
+        socketDir: this.socketDir,
+        protoFile: this.protoFile,
+        handler: callbacks,
+        clientCert,
+        serverCert: handshake.serverCert,
+        maxMessageBytes: MAX_MESSAGE_BYTES,
+        log: this.log,
+        running: () => !this.stopping && this.alive,
+      });
+    }
   }
 
   /** GRPCStdio/StreamStdio, once: the plugin's os.Stdout/os.Stderr → log. */
   private openStdio(): void {
-    const m = method('plugin.GRPCStdio', 'StreamStdio');
+    const m = pluginMethod('plugin.GRPCStdio', 'StreamStdio');
     const call = this.client!.makeServerStreamRequest(m.path, m.requestSerialize, m.responseDeserialize, {});
     this.stdio = call;
-    const pending: Record<number, string> = { 1: '', 2: '' };
-    const flush = (channel: 1 | 2, final: boolean): void => {
-      const lines = pending[channel].split('\n');
-      pending[channel] = final ? '' : lines.pop()!;
-      for (const line of lines) {
-        if (line !== '') this.log(channel === 1 ? 'info' : 'warn', line, { stream: channel === 1 ? 'stdout' : 'stderr' });
-      }
-    };
-    call.on('data', (msg: { channel: string; data: Buffer }) => {
-      const channel = msg.channel === 'STDERR' ? 2 : 1;
-      pending[channel] += msg.data.toString('utf8');
-      flush(channel, false);
-    });
-    const end = (): void => {
-      flush(1, true);
-      flush(2, true);
-    };
+    const lines = new PluginStdio(this.log);
+    call.on('data', (msg: { channel: string; data: Buffer }) => lines.data(msg.channel, msg.data));
+    const end = (): void => lines.end();
     call.on('end', end);
     call.on('error', (err: grpc.ServiceError) => {
       end();
@@ -672,7 +412,7 @@ export class GoPluginProcess {
   /** Health check (`grpc.health.v1.Health/Check` "plugin"); true when SERVING. */
   async ping(timeoutMs = 1000): Promise<boolean> {
     try {
-      const res = (await this.unary(method('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, timeoutMs)) as { status: string };
+      const res = (await this.unary(pluginMethod('grpc.health.v1.Health', 'Check'), { service: 'plugin' }, timeoutMs)) as { status: string };
       return res.status === 'SERVING';
     } catch {
       return false;
@@ -686,7 +426,7 @@ export class GoPluginProcess {
   stop(): Promise<void> {
     this.stopping ??= (async () => {
       if (this.alive && this.client) {
-        const m = method('plugin.GRPCController', 'Shutdown');
+        const m = pluginMethod('plugin.GRPCController', 'Shutdown');
         this.unary(m, {}, STOP_GRACE_MS).catch(() => undefined);
         const exited = await Promise.race([this.exited, delay(STOP_GRACE_MS).then(() => undefined)]);
         if (!exited) this.log('warn', `Go plugin ${this.name} did not exit ${STOP_GRACE_MS} ms after Shutdown: killing it`, {});
@@ -699,7 +439,7 @@ export class GoPluginProcess {
       if (!this.closed) await Promise.race([once(this.child, 'close'), delay(200)]);
       this.releaseStdio();
       this.stdio?.cancel();
-      this.closeHostService();
+      this.hostService.close();
       this.callStream?.close();
       this.runChannel?.close();
       this.client?.close();

@@ -28,6 +28,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FastifyBaseLogger } from 'fastify';
 import { variantFor } from '../hook-params.js';
+import { failedResult } from '../hook-result.js';
 import { DEFAULT_HOOK_LIMITS, type HookLimits, type HookRunner, type HookSource, type InternalCall, type InternalHandler, type RunnerStatus, type RunResult } from '../hook-runner.js';
 import type { EventContext, HookEvent, HookResult } from '../protocol.js';
 import type { IsolateMemory, WorkerMessage, WorkerRequest } from './messages.js';
@@ -351,7 +352,7 @@ export class JsHookRunner implements HookRunner {
   }
 
   run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
-    if (this.workers.length === 0) return Promise.resolve(failed(`hooks are not running for ${ctx.collection}`));
+    if (this.workers.length === 0) return Promise.resolve(failedResult(`hooks are not running for ${ctx.collection}`));
     const collection = hookSet ?? ctx.collection;
     const id = this.nextId++;
     const file = `${ctx.collection}/${ctx.event}.js`;
@@ -381,7 +382,7 @@ export class JsHookRunner implements HookRunner {
     const run = this.runs.get(id);
     if (!run) return;
     // One that never began is sent elsewhere when the worker's exit is handled.
-    if (run.began || run.retried) this.settle(id, failed(`hook timed out: ${run.file}`));
+    if (run.began || run.retried) this.settle(id, failedResult(`hook timed out: ${run.file}`));
     if (!this.workers.includes(worker) && worker !== this.spare) return;
     this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
     worker.proc.kill('SIGKILL');
@@ -399,7 +400,7 @@ export class JsHookRunner implements HookRunner {
         try {
           result = JSON.parse(message.resultJson) as HookResult;
         } catch {
-          result = failed(`hook result could not be read: ${this.runs.get(message.id)!.file}`);
+          result = failedResult(`hook result could not be read: ${this.runs.get(message.id)!.file}`);
         }
         this.settle(message.id, result);
         break;
@@ -469,7 +470,7 @@ export class JsHookRunner implements HookRunner {
     for (const [id] of orphans) this.loads.delete(id);
     const stranded = [...this.runs].filter(([, run]) => run.worker === worker);
     if (this.closed) {
-      for (const [id, run] of stranded) this.settle(id, failed(`hook process crashed while running ${run.file}`));
+      for (const [id, run] of stranded) this.settle(id, failedResult(`hook process crashed while running ${run.file}`));
       for (const [, load] of orphans) load.resolve({});
       return;
     }
@@ -486,7 +487,7 @@ export class JsHookRunner implements HookRunner {
       const delay = worker.wasReady ? 0 : RESPAWN_DELAY_MS;
       this.log.error({ code, signal, restartInMs: delay }, 'hook worker exited; starting a new one');
       if (delay > 0) {
-        for (const [id, run] of stranded) this.settle(id, failed(`hook process crashed while running ${run.file}`));
+        for (const [id, run] of stranded) this.settle(id, failedResult(`hook process crashed while running ${run.file}`));
         setTimeout(() => {
           if (this.closed) return void orphans.forEach(([, load]) => load.resolve({}));
           const late = this.spawn();
@@ -516,7 +517,7 @@ export class JsHookRunner implements HookRunner {
       if (this.closed || this.workers.length === 0 || run.began || run.retried) {
         this.runs.delete(id);
         clearTimeout(run.watchdog);
-        run.resolve(failed(`hook process crashed while running ${run.file}`));
+        run.resolve(failedResult(`hook process crashed while running ${run.file}`));
         continue;
       }
       // Its hook code never began in the dead worker: send it again, once.
@@ -563,8 +564,4 @@ function pssBytes(pid: number | undefined): number | undefined {
   } catch {
     return undefined; // not Linux, or the worker just exited
   }
-}
-
-function failed(message: string): HookResult {
-  return { data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status: 500, isError: true } };
 }

@@ -20,6 +20,7 @@
  * Protocol (IPC, JSON): see `WorkerRequest` / `WorkerMessage` in ./messages.ts.
  */
 import ivm from 'isolated-vm';
+import { failedResult } from '../hook-result.js';
 import { HOOK_PARAMS, wrapHookSource, type HookVariant } from '../hook-params.js';
 import type { HookSource, IsolateMemory, WorkerMessage, WorkerRequest } from './messages.js';
 import { sandboxRuntime } from './sandbox-runtime.js';
@@ -150,7 +151,7 @@ function sandboxFor(loaded: LoadedCollection): Sandbox {
 }
 
 function failure(message: string, status = 500): string {
-  return JSON.stringify({ data: {}, errors: {}, hidden: [], protected: [], emits: [], logs: [], cancel: { message, status, isError: true } });
+  return JSON.stringify(failedResult(message, status));
 }
 
 /** Disposes a sandbox nobody needs any more: retired by a reload and without work in flight. */
