@@ -205,6 +205,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     registry.watch({
       sweepMs: options.watchSweepMs ?? (process.env.DEPLOYD_WATCH_SWEEP_MS && sweep >= 0 ? sweep : undefined),
       events: options.watchEvents ?? !/^(0|off|false|no)$/i.test(process.env.DEPLOYD_WATCH_EVENTS ?? ''),
+      emptySettleMs: Number(process.env.DEPLOYD_WATCH_EMPTY_SETTLE_MS) > 0 ? Number(process.env.DEPLOYD_WATCH_EMPTY_SETTLE_MS) : undefined,
     });
   }
 

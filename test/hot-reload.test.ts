@@ -75,6 +75,24 @@ describe('hot reload never goes deaf', () => {
     assert.match(server.output, /"collection":"todos","files":\["todos\/post\.js"\][^\n]*"msg":"reloaded todos: todos\/post\.js: ok"/);
   });
 
+  it('a save seen between its truncate and its write keeps the previous hook (never an empty one); a file left empty applies', { timeout: 60_000 }, async () => {
+    const dir = app({ 'resources/todos/validate.js': "if (this.title === 'bad') cancel('no bad titles', 400);\n" });
+    // A long settle, so that "the reload saw the empty file" can be waited for before asking.
+    server = await startServer(dir, { env: { ...NO_SWEEP, DEPLOYD_WATCH_EMPTY_SETTLE_MS: '4000' } });
+    const validate = path.join(dir, 'resources', 'todos', 'validate.js');
+    assert.equal((await server.post('/todos', { title: 'bad' })).status, 400);
+    fs.writeFileSync(validate, ''); // what an in-place save looks like between its two system calls
+    await eventually(() => /"files":\["todos\/validate\.js"\][^\n]*a file became empty/.test(server!.output), 10_000, 'the reload to see the empty validate.js');
+    const during = await server.post('/todos', { title: 'bad' });
+    assert.equal(during.status, 400, `the previous validate.js still guards writes: ${during.text}`);
+    fs.writeFileSync(validate, "if (this.title === 'worse') cancel('no worse titles', 400);\n");
+    await eventually(async () => (await server!.post('/todos', { title: 'worse' })).status === 400, 10_000, 'the written validate.js to apply');
+    assert.equal((await server.post('/todos', { title: 'bad' })).status, 200);
+    // Emptied on purpose: once it has stayed empty for the settle time, the empty hook is what runs.
+    fs.writeFileSync(validate, '');
+    await eventually(async () => (await server!.post('/todos', { title: 'worse' })).status === 200, 20_000, 'the empty validate.js to apply');
+  });
+
   it('a hook deleted and re-created; a hook with an error is logged as such, and its fix applies', { timeout: 60_000 }, async () => {
     const dir = app();
     server = await startServer(dir, { env: NO_SWEEP });

@@ -68,6 +68,10 @@ export class Registry implements UserDirectory {
   private loadedOnce = false;
   private settleNext = false;
   private settleTimer?: NodeJS.Timeout;
+  /** Files that became empty, and since when: an editor's save (truncate, then write) looks like this. */
+  private readonly emptiedAt = new Map<string, number>();
+  private emptyRecheck?: NodeJS.Timeout;
+  private emptySettleMs = DEFAULT_EMPTY_SETTLE_MS;
   private reloadTimer?: NodeJS.Timeout;
   private reloading: Promise<void> = Promise.resolve();
   private closed = false;
@@ -118,8 +122,9 @@ export class Registry implements UserDirectory {
       const current = this.entries.get(name);
       const previous = this.sources.get(name);
       const changed = changedFiles(previous, sources);
-      if (current && previous && changed.length === 0) {
+      if (current && previous && (changed.length === 0 || this.midWrite(previous, sources, changed))) {
         next.set(name, current);
+        nextSources.set(name, previous);
         continue;
       }
       const entry = await this.build(name, file, text, hooks);
@@ -232,7 +237,8 @@ export class Registry implements UserDirectory {
    * every `sweepMs` (0: no sweep) in case a change was not reported. `events: false` leaves only
    * the sweep (file systems that report no changes: some network and container mounts).
    */
-  watch(options: { sweepMs?: number; events?: boolean } = {}): void {
+  watch(options: { sweepMs?: number; events?: boolean; emptySettleMs?: number } = {}): void {
+    this.emptySettleMs = options.emptySettleMs ?? DEFAULT_EMPTY_SETTLE_MS;
     fs.mkdirSync(this.resourcesDir, { recursive: true });
     const sweepMs = options.sweepMs ?? DEFAULT_SWEEP_MS;
     if (sweepMs > 0) {
@@ -276,8 +282,37 @@ export class Registry implements UserDirectory {
     }, 50);
   }
 
+  /**
+   * Whether a file that had text reads empty only because it is being saved (truncated, then
+   * written): applying that would run, for a moment, a collection without its config or a hook
+   * without its code (an empty validate.js lets every write through). The previous version stays
+   * until the file has text again or has stayed empty for a moment (emptySettleMs), then the empty file is
+   * applied as written.
+   */
+  private midWrite(before: Sources, after: Sources, changed: string[]): boolean {
+    const now = Date.now();
+    let waiting = false;
+    for (const file of changed) {
+      const emptied = after.get(file) === '' && (before.get(file) ?? '') !== '';
+      if (!emptied) { this.emptiedAt.delete(file); continue; }
+      const since = this.emptiedAt.get(file) ?? now;
+      this.emptiedAt.set(file, since);
+      if (now - since < this.emptySettleMs) waiting = true;
+    }
+    if (waiting && !this.closed) {
+      clearTimeout(this.emptyRecheck);
+      this.log.info({ files: changed.filter((f) => after.get(f) === '') }, 'a file became empty (being saved?): the previous version stays until it has text or stays empty');
+      this.emptyRecheck = setTimeout(() => this.scheduleReload(false), this.emptySettleMs);
+      this.emptyRecheck.unref();
+    } else {
+      for (const file of changed) this.emptiedAt.delete(file);
+    }
+    return waiting;
+  }
+
   async close(): Promise<void> {
     this.closed = true;
+    clearTimeout(this.emptyRecheck);
     clearTimeout(this.reloadTimer);
     clearInterval(this.sweepTimer);
     clearTimeout(this.settleTimer);
@@ -290,6 +325,8 @@ export class Registry implements UserDirectory {
 export const DEFAULT_SWEEP_MS = 2000;
 /** After a reload the watcher asked for, a confirming one this much later. */
 const SETTLE_MS = 750;
+/** How long a file that became empty may stay so before the empty version is applied (DEPLOYD_WATCH_EMPTY_SETTLE_MS). */
+export const DEFAULT_EMPTY_SETTLE_MS = 300;
 
 /** A collection's files as last read: relative name → text. */
 type Sources = Map<string, string>;
