@@ -209,6 +209,32 @@ for (const flavour of [local, shared]) {
   });
 }
 
+describe('the in-process log over many events', { timeout: 60_000 }, () => {
+  it('keeps exactly the newest `size` events, in order, while thousands go by (and a byte bound too)', async () => {
+    const log = new LocalEventLog({ size: 100, maxAgeMs: 60_000 });
+    const ids: string[] = [];
+    for (let n = 1; n <= 5000; n++) {
+      log.publish(change(n));
+      ids.push(log.head());
+      if (n % 1000 === 0) assert.equal((await log.stats()).events, 100, `after ${n} events`);
+    }
+    // ids[k] is event k+1's id; kept are events 4901…5000, so resuming needs event 4900's id or later.
+    assert.equal(await log.since(ids[4898]), undefined, 'an id whose successors were partly dropped cannot be resumed from');
+    const resumed = await log.since(ids[4899]);
+    assert.deepEqual(resumed!.map((e) => (e.message as CollectionChange).document.n), Array.from({ length: 100 }, (_, i) => 4901 + i));
+    assert.deepEqual(await log.since(ids[4999]), []);
+
+    const bounded = new LocalEventLog({ size: 10_000, maxAgeMs: 60_000, maxBytes: 20_000 });
+    for (let n = 1; n <= 3000; n++) bounded.publish(change(n, 'x'.repeat(100)));
+    const { events, bytes } = await bounded.stats();
+    assert.ok(events > 50 && events < 3000, `${events} events kept`);
+    assert.ok(bytes <= 20_000 * 1.1, `${bytes} bytes kept`);
+    const all = await bounded.since(`${bounded.head().split(':')[0]}:${3000 - events}`);
+    assert.equal(all!.length, events);
+    assert.equal((all!.at(-1)!.message as CollectionChange).document.n, 3000);
+  });
+});
+
 describe('the shared log across instances (RedisEventLog)', { timeout: 120_000 }, () => {
   let server: RedisServer | undefined;
   const opened: RedisEventLog[] = [];

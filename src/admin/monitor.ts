@@ -108,7 +108,8 @@ export class EventMonitor {
     this.cluster?.shareAudience({ id: event.id, instance: entry.instance, audience });
     this.recent.push(entry);
     if (this.recent.length > KEEP) this.recent.shift();
-    this.broadcast(frame(entry));
+    // Nobody watching: the entry is kept for the next dashboard, not serialized for no one.
+    if (this.streams.size > 0) this.broadcast(frame(entry));
   }
 
   private addRemote(remote: RemoteAudience): void {

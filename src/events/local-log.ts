@@ -18,10 +18,14 @@ export interface LocalLogOptions {
   log?: Pick<FastifyBaseLogger, 'error'>;
 }
 
+type Kept = LoggedEvent & { at: number; seq: number; bytes: number };
+
 export class LocalEventLog implements EventLog {
   private readonly epoch = newEpoch();
   private seq = 0;
-  private readonly events: Array<LoggedEvent & { at: number; seq: number; bytes: number }> = [];
+  /** Kept events are `events[first…]`: dropping the oldest moves `first`, not every element. */
+  private readonly events: Array<Kept | null> = [];
+  private first = 0;
   private readonly listeners = new Set<LogListener>();
   /** The kept events' size, each counted as its JSON. */
   private bytes = 0;
@@ -62,9 +66,14 @@ export class LocalEventLog implements EventLog {
     const { seq } = parsed;
     if (seq > this.seq) return undefined;
     this.prune(Date.now());
-    const oldest = this.events.length > 0 ? this.events[0].seq : this.seq + 1;
+    const oldest = this.events.length > this.first ? this.events[this.first]!.seq : this.seq + 1;
     if (seq < oldest - 1) return undefined; // some events after `id` are gone
-    return this.events.filter((e) => e.seq > seq).map(({ id: eventId, message }) => ({ id: eventId, message }));
+    const out: LoggedEvent[] = [];
+    for (let i = this.first; i < this.events.length; i++) {
+      const event = this.events[i]!;
+      if (event.seq > seq) out.push({ id: event.id, message: event.message });
+    }
+    return out;
   }
 
   subscribe(listener: LogListener): () => void {
@@ -79,8 +88,11 @@ export class LocalEventLog implements EventLog {
   async stats(): Promise<LogStats> {
     this.prune(Date.now());
     let bytes = 0;
-    for (const event of this.events) bytes += JSON.stringify(event.message).length + event.id.length;
-    return { events: this.events.length, bytes };
+    for (let i = this.first; i < this.events.length; i++) {
+      const event = this.events[i]!;
+      bytes += JSON.stringify(event.message).length + event.id.length;
+    }
+    return { events: this.events.length - this.first, bytes };
   }
 
   async close(): Promise<void> {
@@ -88,11 +100,23 @@ export class LocalEventLog implements EventLog {
   }
 
   private prune(now: number): void {
-    let drop = Math.max(0, this.events.length - this.size);
+    const { events } = this;
+    let first = this.first;
     let bytes = this.bytes;
-    for (let i = 0; i < drop; i++) bytes -= this.events[i].bytes;
-    while (drop < this.events.length && (now - this.events[drop].at > this.maxAgeMs || bytes > this.maxBytes)) bytes -= this.events[drop++].bytes;
-    if (drop > 0) this.events.splice(0, drop);
+    // Dropped entries are cleared at once (their memory goes now, not at the next compaction).
+    while (first < events.length) {
+      const oldest = events[first]!;
+      const over = events.length - first > this.size || now - oldest.at > this.maxAgeMs || bytes > this.maxBytes;
+      if (!over) break;
+      bytes -= oldest.bytes;
+      events[first++] = null;
+    }
     this.bytes = bytes;
+    // Compacted once the dropped part is the larger half: amortised O(1) per event.
+    if (first > 1024 && first * 2 > events.length) {
+      events.splice(0, first);
+      first = 0;
+    }
+    this.first = first;
   }
 }
