@@ -78,9 +78,18 @@ export class Metrics {
 
   /** Called for every answered HTTP request; `route` is the collection, or a fixed route name. */
   request(route: string, method: string, status: number, seconds: number): void {
-    this.requests.inc({ collection: route, method, status: String(status) });
-    this.requestSeconds.observe({ collection: route, method }, seconds);
+    const key = `${route}\u0000${method}\u0000${status}`;
+    let series = this.requestSeries.get(key);
+    if (!series) {
+      series = { count: this.requests.labels(route, method, String(status)), seconds: this.requestSeconds.labels(route, method) };
+      this.requestSeries.set(key, series);
+    }
+    series.count.inc();
+    series.seconds.observe(seconds);
   }
+
+  /** Per route, method and status, the request series (prom-client hashes a label object per call otherwise). */
+  private readonly requestSeries = new Map<string, { count: { inc(): void }; seconds: { observe(value: number): void } }>();
 
   error(err: unknown): void {
     if (!(err instanceof DeploydError)) return;
