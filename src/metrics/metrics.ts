@@ -143,8 +143,10 @@ export class Metrics {
   observeHistory(history: EventLog): void {
     const registry = this.registry;
     let last: Promise<LogStats> | undefined;
-    // One read per scrape for the two gauges (with Redis it is a round trip).
-    const read = () => (last ??= history.stats().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
+    // One read per scrape for the two gauges (with Redis it is a round trip): a scrape starts every
+    // gauge's collect() before any read settles, so the read is shared until it settles, never after
+    // (a later scrape must see later events).
+    const read = () => (last ??= history.stats().finally(() => { last = undefined; }));
     new client.Gauge({ name: 'dpd_realtime_history_events', help: 'Events kept for resuming (?since=)', registers: [registry], async collect() { this.set((await read()).events); } });
     new client.Gauge({ name: 'dpd_realtime_history_bytes', help: 'Approximate bytes the kept events take', registers: [registry], async collect() { this.set((await read()).bytes); } });
     new client.Gauge({
@@ -175,7 +177,7 @@ export class Metrics {
     const registry = this.registry;
     let last: Promise<WorkerMemory[]> | undefined;
     // One query of the workers per scrape for the three gauges.
-    const once = () => (last ??= read().finally(() => setTimeout(() => { last = undefined; }, 100).unref()));
+    const once = () => (last ??= read().finally(() => { last = undefined; }));
     new client.Gauge({
       name: 'dpd_hook_worker_rss_bytes', help: 'Resident memory of each JavaScript hook worker process (shared pages counted in each)', labelNames: ['pid', 'role'] as const, registers: [registry],
       async collect() {
