@@ -35,33 +35,55 @@ const TICKS_PER_SECOND = 100; // Linux USER_HZ for /proc/<pid>/stat
 // ---- subscribers --------------------------------------------------------------------------------
 
 /**
- * `count` WebSocket clients on `url`/ws. `onMessage(index, data, at)` gets each text frame as a
- * Buffer with its arrival time (performance.now()). Any refusal, error or server-side close fails
- * the set: `failure` holds the first error and `onFailure` (if set) is called with it.
+ * What a set of subscribers shares whatever its protocol (WebSocket here, PocketBase's SSE in
+ * peers/sse.js): opening `count` connections OPEN_BATCH at a time (closing what opened if one fails),
+ * and the first failure, kept in `failure` and passed to `onFailure`.
  */
-export class Subscribers {
+export class SubscriberSet {
   constructor() {
-    this.sockets = [];
     this.failure = null;
     this.onFailure = null;
     this.closing = false;
   }
 
-  static async open(url, count, onMessage = () => {}) {
-    const subs = new Subscribers();
-    const wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
+  /** Opens `count` connections with `connect(index)`; on a failure closes the set and throws. */
+  async openAll(count, connect) {
     try {
       for (let start = 0; start < count; start += OPEN_BATCH) {
         const batch = [];
-        for (let i = start; i < Math.min(count, start + OPEN_BATCH); i++) batch.push(subs.connect(wsUrl, i, onMessage));
+        for (let i = start; i < Math.min(count, start + OPEN_BATCH); i++) batch.push(connect(i));
         await Promise.all(batch);
-        if (subs.failure) throw subs.failure;
+        if (this.failure) throw this.failure;
       }
     } catch (err) {
-      await subs.close();
+      await this.close();
       throw err;
     }
-    return subs;
+    return this;
+  }
+
+  fail(err) {
+    if (this.failure) return;
+    this.failure = err;
+    this.onFailure?.(err);
+  }
+}
+
+/**
+ * `count` WebSocket clients on `url`/ws. `onMessage(index, data, at)` gets each text frame as a
+ * Buffer with its arrival time (performance.now()). Any refusal, error or server-side close fails
+ * the set: `failure` holds the first error and `onFailure` (if set) is called with it.
+ */
+export class Subscribers extends SubscriberSet {
+  constructor() {
+    super();
+    this.sockets = [];
+  }
+
+  static open(url, count, onMessage = () => {}) {
+    const wsUrl = `${url.replace(/^http/, 'ws')}/ws`;
+    const subs = new Subscribers();
+    return subs.openAll(count, (i) => subs.connect(wsUrl, i, onMessage));
   }
 
   connect(wsUrl, index, onMessage) {
@@ -90,12 +112,6 @@ export class Subscribers {
         if (!this.closing) this.fail(new Error(`subscriber #${index} was closed by the server: ${code} ${reason.toString() || ''}`.trim()));
       });
     });
-  }
-
-  fail(err) {
-    if (this.failure) return;
-    this.failure = err;
-    this.onFailure?.(err);
   }
 
   /** Closes every connection; those not closed within CLOSE_TIMEOUT_MS are terminated. */

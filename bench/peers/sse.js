@@ -6,9 +6,9 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { SubscriberSet } from '../realtime.js';
 
 const CONNECT_TIMEOUT_MS = 10_000;
-const OPEN_BATCH = 50; // connections in flight at once, as for the WebSocket subscribers
 
 /**
  * Splits an SSE stream into events. `push(text)` returns the complete events so far, each
@@ -44,28 +44,15 @@ export function sseParser() {
   };
 }
 
-export class SseSubscribers {
+export class SseSubscribers extends SubscriberSet {
   constructor() {
+    super();
     this.requests = [];
-    this.failure = null;
-    this.onFailure = null;
-    this.closing = false;
   }
 
-  static async open(url, count, onMessage = () => {}) {
+  static open(url, count, onMessage = () => {}) {
     const subs = new SseSubscribers();
-    try {
-      for (let start = 0; start < count; start += OPEN_BATCH) {
-        const batch = [];
-        for (let i = start; i < Math.min(count, start + OPEN_BATCH); i++) batch.push(subs.connect(url, i, onMessage));
-        await Promise.all(batch);
-        if (subs.failure) throw subs.failure;
-      }
-    } catch (err) {
-      await subs.close();
-      throw err;
-    }
-    return subs;
+    return subs.openAll(count, (i) => subs.connect(url, i, onMessage));
   }
 
   connect(url, index, onMessage) {
@@ -107,12 +94,6 @@ export class SseSubscribers {
       });
       this.requests[index] = req;
     });
-  }
-
-  fail(err) {
-    if (this.failure) return;
-    this.failure = err;
-    this.onFailure?.(err);
   }
 
   async close() {
