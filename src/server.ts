@@ -13,7 +13,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyReply, type F
 import { adminRoutes } from './admin/admin-routes.js';
 import { dashboardRoutes } from './admin/dashboard-routes.js';
 import { EventMonitor } from './admin/monitor.js';
-import { ClusterPresence } from './admin/presence.js';
+import type { ClusterPresence } from './admin/presence.js';
 import { RecentLogs } from './admin/recent-logs.js';
 import { installBodyParsers } from './api/body-parsers.js';
 import { clientRoutes } from './api/client-routes.js';
@@ -26,11 +26,8 @@ import { Authenticator } from './auth/authenticator.js';
 import { LoginThrottle, RedisLedger } from './auth/login-throttle.js';
 import { Sessions } from './auth/sessions.js';
 import { loadMasterKey, type MasterKey } from './auth/master-key.js';
-import { Redis } from 'ioredis';
 import type { EventLog } from './events/event-log.js';
 import { LocalEventLog } from './events/local-log.js';
-import { RedisEventLog } from './events/redis-log.js';
-import { connectionOptions } from './events/redis-stream.js';
 import { internalClient } from './collections/internal-client.js';
 import { collectionReadAccess } from './collections/read-access.js';
 import { Registry } from './collections/registry.js';
@@ -110,6 +107,14 @@ export function packageVersion(): string {
 /** How long a start waits for Redis before serving with real-time on this instance only. */
 const REDIS_START_TIMEOUT_MS = 3000;
 
+/** The Redis side (ioredis, ~10 MiB resident), loaded only with REDIS_URL. */
+async function loadRedis() {
+  const [{ Redis }, { RedisEventLog }, { connectionOptions }, { ClusterPresence }] = await Promise.all([
+    import('ioredis'), import('./events/redis-log.js'), import('./events/redis-stream.js'), import('./admin/presence.js'),
+  ]);
+  return { Redis, RedisEventLog, connectionOptions, ClusterPresence };
+}
+
 export async function createServer(options: ServerOptions): Promise<DeploydServer> {
   const appDir = path.resolve(options.appDir);
   const dev = options.dev ?? false;
@@ -151,7 +156,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const recentLogs = new RecentLogs();
   const appLog = recentLogs.tap(app.log);
   const masterKey = loadMasterKey(appDir, options.masterKey);
-  const store = openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
+  const store = await openStore(options.databaseUrl, appDir, (level, message) => app.log[level](message));
   // Go hooks (`<event>.go`): built into .deployd/build, sidecar sockets in a private directory
   // created on first use; nothing Go-related runs for an app without .go files.
   let socketDir: string | undefined;
@@ -166,11 +171,12 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   });
   const realtime = readRealtimeConfig(appDir);
   const redisUrl = options.redisUrl ?? (process.env.REDIS_URL || undefined);
+  const redis = redisUrl ? await loadRedis() : undefined;
   // One log of everything committed: with REDIS_URL shared by every instance (a Redis Stream, so
   // the real-time gateway delivers every instance's events and resumes from any), else in-process.
   // Without real-time it keeps nothing: no one reads it but in-process observers.
-  const redisLog = realtime.enabled && redisUrl
-    ? new RedisEventLog({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log })
+  const redisLog = realtime.enabled && redis && redisUrl
+    ? new redis.RedisEventLog({ url: redisUrl, size: realtime.historySize, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log })
     : undefined;
   const events: EventLog = redisLog ?? new LocalEventLog({
     size: realtime.enabled ? realtime.historySize : 0, maxAgeMs: realtime.historyMaxAgeMs, maxBytes: realtime.historyMaxBytes, log: app.log,
@@ -182,7 +188,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const hookLimits = { ...DEFAULT_HOOK_LIMITS, ...options.hookLimits };
   const sessions = new Sessions(store);
   // With Redis, failed logins are counted there, so the throttle's limit holds across instances.
-  const throttleRedis = redisUrl ? new Redis(redisUrl, { ...connectionOptions(), lazyConnect: false, commandTimeout: 1000, connectionName: 'deployd-login-throttle' }) : undefined;
+  const throttleRedis = redis && redisUrl ? new redis.Redis(redisUrl, { ...redis.connectionOptions(), lazyConnect: false, commandTimeout: 1000, connectionName: 'deployd-login-throttle' }) : undefined;
   throttleRedis?.on('error', () => {}); // reported by the throttle when a login needs it
   const throttle = new LoginThrottle(throttleRedis ? new RedisLedger(throttleRedis) : undefined, app.log);
   const registry = new Registry(appDir, { store, bus: events, runner, limits, hookLimits, sessions, throttle }, appLog);
@@ -257,8 +263,8 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
     gateway = new RealtimeGateway(realtime, events, collectionReadAccess(registry), auth, app.log);
     gateway.attach(app.server);
     const [connections, watched] = [gateway, (monitor = new EventMonitor(gateway, instance))];
-    if (redisUrl) {
-      presence = new ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), () => watched.watching, app.log);
+    if (redis && redisUrl) {
+      presence = new redis.ClusterPresence(redisUrl, () => ({ instance: instance(), at: new Date().toISOString(), connections: connections.snapshot() }), () => watched.watching, app.log);
       monitor.joinCluster(presence);
     }
   }

@@ -29,10 +29,10 @@ describe('MongoDB URL', () => {
     assert.equal(options.heartbeatFrequencyMS, 1000);
   });
 
-  it('never shows credentials', () => {
+  it('never shows credentials', async () => {
     assert.equal(redactUrl('mongodb://ann:s3cret@db1:27017,db2/app?replicaSet=rs0'), 'mongodb://db1:27017,db2/app?replicaSet=rs0');
     assert.equal(redactUrl('mongodb+srv://ann:s3cret@cluster.example.net/app'), 'mongodb+srv://cluster.example.net/app');
-    const store = openStore('mongodb://ann:s3cret@127.0.0.1:1/app?serverSelectionTimeoutMS=100', '/tmp');
+    const store = await openStore('mongodb://ann:s3cret@127.0.0.1:1/app?serverSelectionTimeoutMS=100', '/tmp');
     try {
       assert.doesNotMatch(store.description, /s3cret|ann/);
     } finally {
@@ -40,9 +40,9 @@ describe('MongoDB URL', () => {
     }
   });
 
-  it('needs a database name', () => {
-    assert.throws(() => openStore('mongodb://127.0.0.1:27017', '/tmp'), /name the database/);
-    assert.throws(() => openStore('mongodb://127.0.0.1:27017/?w=1', '/tmp'), /name the database/);
+  it('needs a database name', async () => {
+    await assert.rejects(openStore('mongodb://127.0.0.1:27017', '/tmp'), /name the database/);
+    await assert.rejects(openStore('mongodb://127.0.0.1:27017/?w=1', '/tmp'), /name the database/);
   });
 });
 

@@ -9,7 +9,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { HookSet } from './hook-set.js';
 import { generateClientCertificate, type ClientCertificate } from './mtls.js';
 import type { HostServiceHandler } from './host-service.js';
-import { GoPluginProcess } from './plugin-host.js';
+import type { GoPluginProcess } from './plugin-host.js';
 import type { PluginLog } from './plugin-log.js';
 
 const BACKOFF_MIN_MS = 100;
@@ -99,6 +99,8 @@ export class Sidecars {
         throw new Error(`${(err as Error).message} (AutoMTLS needs the openssl command; DEPLOYD_GO_AUTOMTLS=off turns it off)`);
       }
     }
+    // The gRPC stack (@grpc/grpc-js, proto-loader) is loaded with the first sidecar, not by every server.
+    const { GoPluginProcess } = await import('./plugin-host.js');
     const proc = await GoPluginProcess.start({
       binary: set.binary!,
       name: `${set.collection} go hooks`,
