@@ -52,6 +52,20 @@ function workerPids(server: TestServer): number[] {
   }
 }
 
+/**
+ * The pool starts with one worker and adds one (up to one per core) when every serving worker has
+ * calls waiting: batches of concurrent calls until `n` serve.
+ */
+async function growPool(server: TestServer, n: number): Promise<void> {
+  const serving = async () => (await server.get('/_admin/status', server.root)).body.hooks.workers.filter((w: { ready: boolean }) => w.ready).length;
+  const deadline = Date.now() + 60_000;
+  while (await serving() < n) {
+    assert.ok(Date.now() < deadline, `the hook worker pool did not grow to ${n} workers`);
+    const batch = await Promise.all(Array.from({ length: 20 }, (_, i) => call(server, 'POST', '/busy', { title: `load ${i}` })));
+    for (const res of batch) assert.equal(res.status, 200, res.text);
+  }
+}
+
 async function healthy(server: TestServer): Promise<void> {
   const health = await call(server, 'GET', '/health');
   assert.equal(health.status, 200, 'GET /health answers 200');
@@ -120,6 +134,7 @@ describe('hostile hooks: loops, memory, crashes', () => {
     assert.equal((await call(server, 'POST', '/plain', { title: 'seed' })).status, 200);
     assert.equal((await call(server, 'POST', '/busy', { title: 'seed' })).status, 200);
     assert.equal((await call(server, 'POST', '/broken', { title: 'never' })).status, 500);
+    await growPool(server, 2);
   }, { timeout: 120_000 });
 
   after(async () => {

@@ -1,9 +1,12 @@
 /**
  * The JavaScript hook worker pool (src/hooks/js/js-runner.ts), with real worker processes and
- * isolates: an idle pool shrinks to one worker and grows back under load without failing a call;
- * each worker's memory and each isolate's heap are reported, by `memory()` and in `/metrics`.
+ * isolates: the pool starts with one worker and grows under load, an idle pool shrinks to one
+ * worker and grows back without failing a call; the warm spare starts only once it is needed (every
+ * worker stalled, or a worker died) and then takes a dead worker's place; each worker's memory and
+ * each isolate's heap are reported, by `memory()` and in `/metrics`.
  */
 import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import type { FastifyBaseLogger } from 'fastify';
 import { JsHookRunner } from '../src/hooks/js/js-runner.js';
@@ -12,7 +15,40 @@ import { eventually, makeApp, startServer, TODOS, type TestServer } from './help
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {}, trace() {}, fatal() {}, silent() {}, level: 'silent', child() { return quiet; } } as unknown as FastifyBaseLogger;
 
-const VALIDATE = "if (!this.title) error('title', 'is required'); this.checked = true;";
+// 'spin' runs into the time limit: its worker is stalled meanwhile.
+const VALIDATE = "if (this.title === 'spin') { while (true) {} } if (!this.title) error('title', 'is required'); this.checked = true;";
+
+/** A stalled worker is one on a call for longer than this (js-runner.ts STALLED_MS, with a margin). */
+const STALL_MS = 200;
+
+/** Batches of concurrent calls until `n` workers serve; every call is answered. */
+async function growTo(pool: JsHookRunner, n: number): Promise<number> {
+  let batches = 0;
+  const deadline = Date.now() + 40_000;
+  while (pool.status().workers.filter((w) => w.ready).length < n && Date.now() < deadline) {
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(validate(`load ${batches}-${i}`))));
+    for (const r of results) {
+      assert.equal(r.cancel, undefined, JSON.stringify(r.cancel));
+      assert.equal(r.data.checked, true);
+    }
+    batches++;
+  }
+  return batches;
+}
+
+/** Roles of the workers that answer `memory()`, sorted. */
+async function rolesOf(pool: JsHookRunner): Promise<string[]> {
+  return (await pool.memory()).map((m) => m.role).sort();
+}
+
+/** Makes every serving worker stall on a spinning call, then sends one more: the spare starts. */
+async function stallOnce(pool: JsHookRunner): Promise<void> {
+  const spinning = Array.from({ length: 4 }, () => pool.run(validate('spin')));
+  await sleep(STALL_MS);
+  const served = await pool.run(validate('while stalled'));
+  assert.equal(served.data.checked, true);
+  for (const result of await Promise.all(spinning)) assert.match(JSON.stringify(result), /timed out/);
+}
 
 function validate(title: string): EventContext {
   return {
@@ -31,8 +67,15 @@ describe('JavaScript hook worker pool', () => {
   }, { timeout: 30_000 });
   after(() => runner?.close(), { timeout: 30_000 });
 
-  it('an idle pool shrinks to one worker, then grows back under concurrent calls, answering every call', { timeout: 60_000 }, async () => {
+  it('starts with one worker and no spare: a quiet app pays for one process', { timeout: 30_000 }, async () => {
     const pool = runner!;
+    assert.equal(pool.status().workers.length, 1);
+    assert.deepEqual(await rolesOf(pool), ['worker']);
+  });
+
+  it('an idle pool shrinks to one worker, then grows back under concurrent calls, answering every call', { timeout: 90_000 }, async () => {
+    const pool = runner!;
+    await growTo(pool, 2);
     assert.equal(pool.status().workers.length, 2);
     await eventually(() => pool.status().workers.length === 1, 10_000, 'the idle pool to shrink to one worker');
     const one = await pool.run(validate('after idle'));
@@ -40,22 +83,16 @@ describe('JavaScript hook worker pool', () => {
     assert.equal(one.data.checked, true);
     // Calls keep coming in batches until a second worker has joined (its hooks loaded first; a cold
     // worker start takes seconds on a busy machine).
-    let batches = 0;
-    const deadline = Date.now() + 40_000;
-    while (pool.status().workers.length < 2 && Date.now() < deadline) {
-      const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool.run(validate(`load ${batches}-${i}`))));
-      for (const r of results) {
-        assert.equal(r.cancel, undefined, JSON.stringify(r.cancel));
-        assert.equal(r.data.checked, true);
-      }
-      batches++;
-    }
+    const batches = await growTo(pool, 2);
     assert.equal(pool.status().workers.length, 2, `a second worker joined after ${batches} batches of 20 calls`);
     const failed = await pool.run(validate(''));
     assert.deepEqual(failed.errors, { title: 'is required' });
   });
 
-  it('memory() reports each worker\'s RSS and the heap of its isolate for the hook set', { timeout: 30_000 }, async () => {
+  it('memory() reports each worker\'s RSS and the heap of its isolate for the hook set', { timeout: 60_000 }, async () => {
+    // The spare is reported too, once it has started.
+    await stallOnce(runner!);
+    await eventually(async () => (await rolesOf(runner!)).includes('spare'), 30_000, 'the spare to start');
     const memory = await runner!.memory();
     const roles = memory.map((m) => m.role).sort();
     assert.ok(roles.includes('worker') && roles.includes('spare'), roles.join());
@@ -79,9 +116,16 @@ describe('/metrics reports the hook workers\' memory', () => {
   }, { timeout: 30_000 });
   after(() => server?.stop(), { timeout: 30_000 });
 
-  it('with an RSS per worker process and a heap per isolate', { timeout: 30_000 }, async () => {
+  it('with an RSS per worker process and a heap per isolate', { timeout: 60_000 }, async () => {
     assert.equal((await server!.post('/todos', { title: 'one' })).status, 200);
-    const res = await server!.get('/metrics', { authorization: `Bearer ${TOKEN}` });
+    // A request while the only worker spins starts the spare.
+    const spinning = server!.post('/todos', { title: 'spin' });
+    await sleep(STALL_MS);
+    assert.equal((await server!.post('/todos', { title: 'two' })).status, 200);
+    assert.equal((await spinning).status, 500);
+    const scrape = () => server!.get('/metrics', { authorization: `Bearer ${TOKEN}` });
+    await eventually(async () => (await scrape()).text.includes('role="spare"'), 30_000, 'the spare in /metrics');
+    const res = await scrape();
     assert.equal(res.status, 200, res.text);
     const lines = res.text.split('\n');
     const rss = lines.filter((l) => l.startsWith('dpd_hook_worker_rss_bytes{'));
@@ -95,5 +139,75 @@ describe('/metrics reports the hook workers\' memory', () => {
       assert.match(line, /hook_set="todos[^"]*"/);
       assert.ok(Number(line.split(' ').pop()) > 0, line);
     }
+  });
+});
+
+describe('the warm spare starts once it is needed', () => {
+  let runner: JsHookRunner | undefined;
+
+  before(async () => {
+    runner = new JsHookRunner(1, quiet);
+    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs: 15_000, memoryMb: 32 });
+    assert.deepEqual(errors, {});
+  }, { timeout: 30_000 });
+  after(() => runner?.close(), { timeout: 30_000 });
+
+  it('a worker killed before any spare exists is restarted; calls queued on it that had not begun are sent again and served', { timeout: 60_000 }, async () => {
+    const pool = runner!;
+    assert.deepEqual(await rolesOf(pool), ['worker']);
+    const [first] = pool.status().workers;
+    // Queued on the one worker behind each other; none of them can begin before the kill is handled.
+    const queued = Array.from({ length: 4 }, (_, i) => pool.run(validate(`queued ${i}`)));
+    process.kill(first.pid!, 'SIGKILL');
+    const results = await Promise.all(queued);
+    // At most the first had begun (then it fails, naming the crash); the others were sent again.
+    const failed = results.filter((r) => r.cancel);
+    assert.ok(failed.length <= 1, JSON.stringify(failed));
+    for (const r of failed) assert.match(r.cancel!.message, /hook process crashed/);
+    for (const r of results.slice(1)) assert.equal(r.data.checked, true, JSON.stringify(r));
+    assert.equal(pool.status().workers.length, 1);
+    assert.notEqual(pool.status().workers[0].pid, first.pid);
+    // A worker has died: from now on a spare stands by.
+    await eventually(async () => (await rolesOf(pool)).join() === 'spare,worker', 30_000, 'the spare after the first crash');
+  });
+
+  it('from then on the spare takes a dead worker\'s place at once, and a new spare starts behind it', { timeout: 60_000 }, async () => {
+    const pool = runner!;
+    const spare = (await pool.memory()).find((m) => m.role === 'spare')!;
+    const [worker] = pool.status().workers;
+    process.kill(worker.pid!, 'SIGKILL');
+    await eventually(() => pool.status().workers.some((w) => w.pid === spare.pid), 10_000, 'the spare to serve');
+    assert.deepEqual(pool.status().workers.map((w) => w.pid), [spare.pid]);
+    assert.equal((await pool.run(validate('after takeover'))).data.checked, true);
+    await eventually(async () => {
+      const memory = await pool.memory();
+      return memory.length === 2 && memory.some((m) => m.role === 'spare' && m.pid !== spare.pid);
+    }, 30_000, 'a new spare');
+  });
+});
+
+describe('a stalled pool starts its spare', () => {
+  let runner: JsHookRunner | undefined;
+
+  before(async () => {
+    runner = new JsHookRunner(1, quiet);
+    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs: 15_000, memoryMb: 32 });
+    assert.deepEqual(errors, {});
+  }, { timeout: 30_000 });
+  after(() => runner?.close(), { timeout: 30_000 });
+
+  it('a call made while the only worker spins is served by the spare, started then, before the spinning call ends', { timeout: 60_000 }, async () => {
+    const pool = runner!;
+    assert.deepEqual(await rolesOf(pool), ['worker']);
+    let spinEnded = false;
+    const spinning = pool.run(validate('spin')).finally(() => { spinEnded = true; });
+    await sleep(STALL_MS);
+    const served = await pool.run(validate('while spinning'));
+    assert.equal(served.data.checked, true);
+    assert.equal(spinEnded, false, 'the call waited for the spinning one (15 s limit)');
+    assert.equal(pool.status().workers.length, 1, 'the spare serves without joining the pool');
+    // The worker is still spinning, so only the spare answers memory() now.
+    assert.deepEqual(await rolesOf(pool), ['spare']);
+    void spinning;
   });
 });

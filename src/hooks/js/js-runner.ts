@@ -10,16 +10,20 @@
  * than STALLED_MS (a hook spinning towards its time limit): when every worker is stalled, the warm
  * spare serves too. A hook waiting on a `dpd` call does not occupy its worker.
  *
- * The pool holds up to `size` workers (default: one per core). A worker without work for `idleMs`
- * is stopped, down to one; a worker is added back (hooks loaded before it serves) when every
- * serving worker has calls waiting. Each worker holds one isolate per hook set (a collection's hooks
- * at one version), shared by all its events and requests. `memory()` reports each worker's RSS and
- * PSS and each isolate's heap (`/metrics`).
+ * The pool starts with one worker (~45 MiB each, most of it the node binary) and holds up to `size`
+ * (default: one per core). A worker is added (hooks loaded before it serves) when every serving
+ * worker has calls waiting; one without work for `idleMs` is stopped, down to one. Each worker holds
+ * one isolate per hook set (a collection's hooks at one version), shared by all its events and
+ * requests. `memory()` reports each worker's RSS and PSS and each isolate's heap (`/metrics`).
  *
- * A runaway hook fails only the requests running it. A warm spare worker (hooks loaded) takes a
- * dead worker's place at once, and a new spare starts behind it. An event that was waiting in the
- * dead worker without its hook code having begun (the worker reports `began`) is sent again, once,
- * to a live worker; one that had begun fails, since part of it may have run.
+ * A runaway hook fails only the requests running it. The warm spare (a worker with hooks loaded that
+ * serves nothing) starts only once an app shows it needs one: the first time every serving worker
+ * is stalled (it serves then, instead of queueing behind the spinning hook), or the first time a
+ * worker dies. From then on it takes a dead worker's place at once, and a new spare starts behind
+ * it; a worker that dies before any spare exists is restarted with every hook set loaded. Either
+ * way an event that was waiting in the dead worker without its hook code having begun (the worker
+ * reports `began`) is sent again, once, to a live worker; one that had begun fails, since part of
+ * it may have run.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -163,9 +167,12 @@ class Worker {
 
   /** On one call for longer than STALLED_MS. */
   stalled(now: number): boolean {
-    if (this.jobs.size === 0) return false;
-    const oldest = this.jobs.values().next().value as number;
-    return now - oldest > STALLED_MS;
+    return now - this.busySince() > STALLED_MS;
+  }
+
+  /** Since when it has had its oldest call (Infinity when it has none). */
+  busySince(): number {
+    return this.jobs.size === 0 ? Infinity : this.jobs.values().next().value as number;
   }
 
   queued(runId: number): void {
@@ -218,11 +225,13 @@ export class JsHookRunner implements HookRunner {
 
   private starting?: Promise<void>;
 
-  /** Workers start with the first collection that has hooks; an app without hooks runs none. */
+  /**
+   * One worker starts with the first collection that has hooks (an app without hooks runs none);
+   * more join under load (grow) and the spare once it is needed (startSpare).
+   */
   start(): Promise<void> {
     this.starting ??= (async () => {
-      for (let i = 0; i < this.size; i++) this.workers.push(this.spawn());
-      this.spare = this.spawn();
+      this.workers.push(this.spawn());
       if (this.size > 1) {
         this.reaper = setInterval(() => this.reapIdle(), Math.max(10, Math.min(this.idleMs / 4, 10_000)));
         this.reaper.unref();
@@ -249,8 +258,9 @@ export class JsHookRunner implements HookRunner {
     this.loaded.set(collection, { hooks, limits });
     await this.start();
     const results = await Promise.all(this.workers.map((worker) => this.loadInto(worker, collection, { hooks, limits })));
-    // The spare loads too (not waited for: it serves nothing until a worker dies).
-    if (this.spare) void this.loadInto(this.spare, collection, { hooks, limits });
+    // The spare and a worker being added load too, not waited for: neither serves this set before
+    // the load, which reaches a worker ahead of any event for the set.
+    for (const other of [this.spare, this.growing]) if (other) void this.loadInto(other, collection, { hooks, limits });
     return results.find((r) => r !== undefined) ?? {};
   }
 
@@ -321,15 +331,19 @@ export class JsHookRunner implements HookRunner {
   /**
    * The worker for an event of `collection`: of those not stalled, the fewest calls waiting, then
    * the fewest events of the collection in flight, then the fewest in all. When every worker is
-   * stalled, the spare (if it is ready and not stalled itself).
+   * stalled, the spare or a worker being added, unless they are on an older call themselves.
    */
   private pick(collection: string): Worker {
     const now = Date.now();
     let candidates = this.workers.filter((w) => !w.stalled(now));
     if (candidates.every((w) => w.jobs.size > 0)) this.grow();
     if (candidates.length === 0) {
-      const spare = this.spare;
-      candidates = spare?.alive && spare.wasReady && !spare.stalled(now) ? [spare] : this.workers;
+      // The first time every worker is stalled the spare starts. Of the spare, a worker being added
+      // (either may still be starting: it gets the event once its hooks are loaded) and the stalled
+      // workers, the one whose oldest call is the most recent: the least likely to be spinning.
+      this.startSpare(0);
+      const all = [this.spare, this.growing, ...this.workers].filter((w): w is Worker => w?.alive === true);
+      return all.reduce((best, w) => (w.busySince() > best.busySince() ? w : best));
     }
     return candidates.reduce((best, w) => {
       const order = w.jobs.size - best.jobs.size || w.busy(collection) - best.busy(collection) || w.inflight - best.inflight;
@@ -463,6 +477,8 @@ export class JsHookRunner implements HookRunner {
         this.loads.delete(id);
         load.resolve({});
       }
+      // A worker being added may have been given events while every serving worker was stalled.
+      this.strand(worker);
       return;
     }
     this.workers = this.workers.filter((w) => w !== worker);
@@ -500,6 +516,8 @@ export class JsHookRunner implements HookRunner {
       replacement = this.spawn();
       this.workers.push(replacement);
       for (const [collection, hooks] of this.loaded) void this.loadInto(replacement, collection, hooks);
+      // A worker died: from now on a spare stands by to take the next one's place at once.
+      this.startSpare(0);
     }
     // A load the dead worker never answered is answered by the replacement.
     for (const [, load] of orphans) {
