@@ -37,7 +37,7 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {},
   return {
     label,
     async start() {
-      // What bin/deployd execs (--no-node-snapshot: isolated-vm needs it), run directly for PROFILE_FLAGS.
+      // What bin/deployd execs (node's snapshot: only the hook workers load isolated-vm), run directly for PROFILE_FLAGS.
       const entry = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
       if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npx tsc -p .)`);
       const dir = tempDir();
@@ -53,7 +53,7 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {},
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
       delete childEnv.PORT;
       const db = database ? ['--db', await database()] : [];
-      return launch(label, process.execPath, ['--no-node-snapshot', ...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1', ...db, ...args], childEnv, dir);
+      return launch(label, process.execPath, [...PROFILE_FLAGS, entry, '--app', dir, '--port', '0', '--host', '127.0.0.1', ...db, ...args], childEnv, dir);
     },
   };
 }

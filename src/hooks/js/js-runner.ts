@@ -81,8 +81,9 @@ export interface WorkerMemory {
 const RESPAWN_DELAY_MS = 1000;
 
 /**
- * `--noexpose-wasm`: isolates get no `WebAssembly`, whose memories are not counted against an
- * isolate's memory limit (a 16 MB isolate can commit gigabytes with `WebAssembly.Memory`).
+ * `--no-node-snapshot`: isolated-vm needs it on Node 20+ (only these processes load it; the server
+ * starts from the snapshot). `--noexpose-wasm`: isolates get no `WebAssembly`, whose memories are not
+ * counted against an isolate's memory limit (a 16 MB isolate can commit gigabytes with `WebAssembly.Memory`).
  */
 const WORKER_EXEC_ARGV = ['--no-node-snapshot', '--noexpose-wasm'];
 
