@@ -121,7 +121,7 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   const bodyLimit = options.maxBody ?? 1024 * 1024;
   const limits = { ...DEFAULT_QUERY_LIMITS, maxLimit: options.maxLimit ?? DEFAULT_QUERY_LIMITS.maxLimit };
 
-  const stream = logStream(options.logFormat ?? defaultLogFormat(dev));
+  const stream = await logStream(options.logFormat ?? defaultLogFormat(dev));
   const app = Fastify({
     bodyLimit,
     requestTimeout: 30_000,
