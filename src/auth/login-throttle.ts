@@ -85,7 +85,8 @@ export class LoginThrottle {
 
 /** Attempts counted in this process (bounded by an LRU). */
 export class MemoryLedger implements AttemptLedger {
-  private readonly attempts = new LRUCache<string, Array<{ at: number; id: string }>>({ max: 100_000 });
+  // Bounded by maxSize (one per key) rather than max, which would allocate 100,000 slots (~1.9 MiB) up front.
+  private readonly attempts = new LRUCache<string, Array<{ at: number; id: string }>>({ maxSize: 100_000, sizeCalculation: () => 1 });
 
   async reserve(limits: Limit[], windowMs: number, attempt: string): Promise<number> {
     const now = Date.now();
