@@ -49,7 +49,8 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {},
         fs.mkdirSync(path.dirname(path.join(dir, relative)), { recursive: true });
         fs.writeFileSync(path.join(dir, relative), text);
       }
-      const childEnv = { ...process.env, LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
+      // MALLOC_ARENA_MAX as bin/deployd sets it.
+      const childEnv = { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2', LOG_LEVEL: 'warn', MASTER_KEY: randomBytes(24).toString('hex'), ...env };
       delete childEnv.DATABASE_URL; // the store must be the fresh file in the temp app folder
       delete childEnv.PORT;
       const db = database ? ['--db', await database()] : [];
