@@ -61,7 +61,7 @@ async function isolateCalls() {
     const context = isolate.createContextSync();
     const ignored = () => new ivm.Callback(() => {}, { ignored: true });
     const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`).runSync(context, { reference: true });
-    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), ignored(), ignored(), new ivm.Callback(() => {})], { result: { reference: true } });
+    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), ignored(), ignored()], { result: { reference: true } });
     const start = runtime.getSync('start', { reference: true });
     const register = runtime.getSync('register', { reference: true });
     const sources = { classic: VALIDATE_JS, 'Run(context)': "function Run(context) { if (!context.data.title) context.error('title', 'is required'); }\n" };

@@ -11,7 +11,7 @@
  * The host calls `start` and `deliver` with a time limit; microtasks run inside those calls, so a
  * loop inside a `.then` is stopped by the same limit.
  */
-export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any, hostBegan: any): any {
+export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any): any {
   'use strict';
   const PARAMS: Record<string, string[]> = JSON.parse(paramsJson);
   const CANCEL = Symbol('cancel');
@@ -397,7 +397,6 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
 
   /** Runs a hook; returns the result when it settled synchronously, else reports it via hostDone. */
   function start(invId: number, variant: string, ctxJson: string, collectionsJson: string): string | undefined {
-    hostBegan(invId); // from here on, user code may run: a lost sandbox fails this invocation, never retries it
     const ctx = parse(ctxJson);
     const fn = hooks.get(variant);
     const result: any = { errors: {}, emits: [], logs: [] };
