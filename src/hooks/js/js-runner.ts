@@ -132,6 +132,8 @@ class Worker {
   readonly jobs = new Map<number, number>();
   /** When a job last came or went. */
   lastActive = Date.now();
+  /** Messages sent in this turn of the event loop, written together by `flush`. */
+  private outbox: WorkerRequest[] = [];
   /** The head run whose watchdog is armed. */
   watched?: number;
   /** Killed for not answering its head: none of the runs behind that one began. */
@@ -164,10 +166,23 @@ class Worker {
     this.proc.on('error', () => {});
   }
 
+  /**
+   * Queues a message; what is sent in one turn of the event loop goes in one write (a `batch` when
+   * there are several): under load that is one wake-up of the worker for several runs instead of
+   * one each. The order of messages is kept.
+   */
   send(request: WorkerRequest): void {
+    if (this.outbox.push(request) === 1) setImmediate(() => this.flush());
+  }
+
+  /** Writes the queued messages now. */
+  flush(): void {
+    const messages = this.outbox;
+    if (messages.length === 0) return;
+    this.outbox = [];
     if (!this.proc.connected) return;
     try {
-      this.proc.send(request);
+      this.proc.send(messages.length === 1 ? messages[0] : { t: 'batch', messages });
     } catch {
       // the channel closed under us; 'exit' handles the worker's runs
     }
@@ -306,6 +321,7 @@ export class JsHookRunner implements HookRunner {
     if (!idle) return;
     this.workers = this.workers.filter((w) => w !== idle);
     this.log.debug({ pid: idle.proc.pid, workers: this.workers.length }, 'hook worker idle; stopped');
+    idle.flush();
     idle.proc.disconnect();
   }
 
@@ -395,7 +411,8 @@ export class JsHookRunner implements HookRunner {
   /**
    * Arms the watchdog of the worker's head run when the head changes: queued behind a runaway call
    * a run begins within that call's limit, so a worker that has been on one head for its limit plus
-   * a grace period is wedged. The head's `since` restarts too (what `stalled` reads).
+   * a grace period is wedged. (`stalled` keeps counting from when a job was queued: a worker
+   * that has had a job waiting for a while is routed around, whatever it is on now.)
    */
   private watch(worker: Worker): void {
     const head = worker.head();
@@ -403,7 +420,6 @@ export class JsHookRunner implements HookRunner {
     worker.watched = head;
     const run = head === undefined ? undefined : this.runs.get(head);
     if (head === undefined || !run) return;
-    worker.jobs.set(head, Date.now());
     clearTimeout(run.watchdog);
     run.watchdog = setTimeout(() => this.unresponsive(worker, head), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
   }
@@ -603,6 +619,7 @@ export class JsHookRunner implements HookRunner {
     await Promise.all(this.all().map((worker) => new Promise<void>((resolve) => {
       if (worker.proc.exitCode !== null || worker.proc.signalCode !== null) return resolve();
       worker.proc.once('exit', () => resolve());
+      worker.flush();
       worker.proc.disconnect();
       setTimeout(() => worker.proc.kill('SIGKILL'), 2000).unref();
     })));

@@ -18,7 +18,9 @@ export type WorkerRequest =
   | { t: 'names'; collections: string[] }
   | { t: 'run'; id: number; collection: string; variant: HookVariant; ctxJson: string }
   | { t: 'reply'; worker: number; call: number; resultJson?: string; errorJson?: string }
-  | { t: 'memory'; id: number };
+  | { t: 'memory'; id: number }
+  /** Several of the above, sent in one turn of the server's event loop: handled in order. */
+  | { t: 'batch'; messages: WorkerRequest[] };
 
 /** One isolate's heap, as isolated-vm's `getHeapStatistics` reports it. */
 export interface IsolateMemory {

@@ -351,8 +351,13 @@ function isolateMemory(): IsolateMemory[] {
   return out;
 }
 
-process.on('message', (message: WorkerRequest) => {
+process.on('message', handle);
+
+function handle(message: WorkerRequest): void {
   switch (message.t) {
+    case 'batch':
+      for (const one of message.messages) handle(one);
+      break;
     case 'load': {
       namesJson = JSON.stringify(message.collections);
       const previous = collections.get(message.collection);
@@ -387,7 +392,7 @@ process.on('message', (message: WorkerRequest) => {
       send({ t: 'memory', id: message.id, rssBytes: process.memoryUsage.rss(), isolates: isolateMemory() });
       break;
   }
-});
+}
 
 process.on('disconnect', () => process.exit(0));
 send({ t: 'ready' });
