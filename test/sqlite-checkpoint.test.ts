@@ -1,8 +1,8 @@
 /**
  * WAL checkpoints run off the request path (src/store/sqlite/checkpointer.ts): the server's own
  * connection never copies the WAL back into the database file inside a commit; a worker thread
- * does, with its own connection. When that thread is gone, the connection checkpoints by itself
- * again, so the WAL cannot grow without bound.
+ * does, with its own connection, started once the WAL first reaches 1 MiB. When that thread is gone,
+ * the connection checkpoints by itself again, so the WAL cannot grow without bound.
  */
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -41,6 +41,13 @@ describe('WAL checkpoints in a worker thread', () => {
     fs.rmSync(path.dirname(file), { recursive: true, force: true });
   }, { timeout: 10_000 });
 
+  it('a few writes start no thread: a WAL under 1 MiB waits for its checkpoint', { timeout: 30_000 }, async () => {
+    const insert = db!.prepare('INSERT INTO t (data) VALUES (?)');
+    for (let i = 0; i < 10; i++) insert.run('small');
+    await new Promise((resolve) => setTimeout(resolve, 200)); // ten ticks of the checkpointer
+    assert.equal(checkpointer!.thread, undefined);
+  });
+
   it('the connection does not checkpoint; the thread copies the WAL into the database file', { timeout: 30_000 }, async () => {
     assert.equal(db!.pragma('wal_autocheckpoint', { simple: true }), 0);
     const insert = db!.prepare('INSERT INTO t (data) VALUES (?)');
@@ -51,7 +58,7 @@ describe('WAL checkpoints in a worker thread', () => {
   });
 
   it('when the thread is gone, the connection checkpoints by itself again', { timeout: 30_000 }, async () => {
-    await checkpointer!.thread.terminate();
+    await checkpointer!.thread!.terminate();
     await eventually(() => db!.pragma('wal_autocheckpoint', { simple: true }) === 1000, 10_000, 'wal_autocheckpoint back to 1000');
   });
 });

@@ -5,8 +5,10 @@
  * p99.9 of every write. Here the server's connection never checkpoints (`wal_autocheckpoint = 0`);
  * a worker thread with its own connection runs a PASSIVE checkpoint when there were writes, at
  * most every `intervalMs`. If that thread cannot run, the connection checkpoints itself again, as
- * SQLite does by default, so the WAL never grows without bound.
+ * SQLite does by default, so the WAL never grows without bound. The thread (~10 MiB resident) starts
+ * once the WAL first reaches THREAD_AFTER_WAL_BYTES: an app that writes little never runs one.
  */
+import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import type Database from 'better-sqlite3';
 
@@ -16,8 +18,12 @@ const AUTOCHECKPOINT_PAGES = 1000;
 /** A checkpoint unanswered this long means the thread is stuck: the connection takes over. */
 const STUCK_MS = 10_000;
 
+/** Below this much WAL (a quarter of SQLite's default autocheckpoint) a checkpoint can wait. */
+const THREAD_AFTER_WAL_BYTES = 1024 * 1024;
+
 export class Checkpointer {
-  readonly thread: Worker;
+  /** Started with the first checkpoint worth one. */
+  thread?: Worker;
   private readonly timer: NodeJS.Timeout;
   private readonly changes: Database.Statement;
   private seenChanges = 0;
@@ -25,30 +31,36 @@ export class Checkpointer {
   private askedAt = 0;
   private closed = false;
 
-  constructor(private readonly db: Database.Database, file: string, intervalMs = 200) {
+  constructor(private readonly db: Database.Database, private readonly file: string, intervalMs = 200) {
     this.changes = db.prepare('SELECT total_changes() AS n');
     db.pragma('wal_autocheckpoint = 0');
-    this.thread = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file } });
-    this.thread.unref();
-    this.thread.on('message', (message) => {
-      if (message !== 'ready') this.askedAt = 0;
-    });
-    this.thread.on('error', () => this.fallBack());
-    this.thread.on('exit', () => this.fallBack());
     this.timer = setInterval(() => this.tick(), intervalMs);
     this.timer.unref();
+  }
+
+  private startThread(): Worker {
+    const thread = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file: this.file } });
+    thread.unref();
+    thread.on('message', (message) => {
+      if (message !== 'ready') this.askedAt = 0;
+    });
+    thread.on('error', () => this.fallBack());
+    thread.on('exit', () => this.fallBack());
+    return thread;
   }
 
   /** Asks the thread for a checkpoint when this connection wrote since the last one. */
   private tick(): void {
     if (this.closed || !this.db.open) return;
     if (this.askedAt > 0) {
-      if (Date.now() - this.askedAt > STUCK_MS) void this.thread.terminate(); // 'exit' falls back
+      if (Date.now() - this.askedAt > STUCK_MS) void this.thread?.terminate(); // 'exit' falls back
       return;
     }
     const { n } = this.changes.get() as { n: number };
     if (n === this.seenChanges) return;
     this.seenChanges = n;
+    if (!this.thread && walBytes(this.file) < THREAD_AFTER_WAL_BYTES) return;
+    this.thread ??= this.startThread();
     this.askedAt = Date.now();
     this.thread.postMessage('checkpoint');
   }
@@ -63,6 +75,14 @@ export class Checkpointer {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.timer);
-    await this.thread.terminate();
+    await this.thread?.terminate();
+  }
+}
+
+function walBytes(file: string): number {
+  try {
+    return fs.statSync(`${file}-wal`).size;
+  } catch {
+    return 0; // no WAL yet
   }
 }
