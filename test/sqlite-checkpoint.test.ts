@@ -51,7 +51,7 @@ describe('WAL checkpoints in a worker thread', () => {
   });
 
   it('when the thread is gone, the connection checkpoints by itself again', { timeout: 30_000 }, async () => {
-    await checkpointer!.thread.terminate();
+    await checkpointer!.started().terminate();
     await eventually(() => db!.pragma('wal_autocheckpoint', { simple: true }) === 1000, 10_000, 'wal_autocheckpoint back to 1000');
   });
 });
