@@ -45,7 +45,7 @@ describe('WAL checkpoints in a worker thread', () => {
     const insert = db!.prepare('INSERT INTO t (data) VALUES (?)');
     for (let i = 0; i < 10; i++) insert.run('small');
     await new Promise((resolve) => setTimeout(resolve, 200)); // ten ticks of the checkpointer
-    assert.equal(checkpointer!.thread, undefined);
+    assert.equal(checkpointer!.threadStarted, false);
   });
 
   it('the connection does not checkpoint; the thread copies the WAL into the database file', { timeout: 30_000 }, async () => {
@@ -58,7 +58,7 @@ describe('WAL checkpoints in a worker thread', () => {
   });
 
   it('when the thread is gone, the connection checkpoints by itself again', { timeout: 30_000 }, async () => {
-    await checkpointer!.thread!.terminate();
+    await checkpointer!.started().terminate();
     await eventually(() => db!.pragma('wal_autocheckpoint', { simple: true }) === 1000, 10_000, 'wal_autocheckpoint back to 1000');
   });
 });

@@ -211,8 +211,9 @@ export interface HookSession {
 export interface HookContext<T extends object = HookDocument> {
   /**
    * The document (`this`); changes are kept, as in the classic style's `this`. Assigning an object
-   * (`context.data = { ...context.data, title }`) merges its fields into the document, as
-   * go-deployd does (fields are not removed; protected ones keep their value).
+   * (`context.data = { ...context.data, title }`) merges its fields into the document when `Run`
+   * returns (or its promise settles), as go-deployd reads `context.data` back after `Run` (fields
+   * are not removed; protected ones keep their value).
    */
   data: T;
   /**

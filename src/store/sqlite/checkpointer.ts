@@ -4,9 +4,9 @@
  * insert in ~430 then takes 1–14 ms instead of ~10 µs (measured, bench/PROFILE.md), which is the
  * p99.9 of every write. Here the server's connection never checkpoints (`wal_autocheckpoint = 0`);
  * a worker thread with its own connection runs a PASSIVE checkpoint when there were writes, at
- * most every `intervalMs`. If that thread cannot run, the connection checkpoints itself again, as
- * SQLite does by default, so the WAL never grows without bound. The thread (~10 MiB resident) starts
- * once the WAL first reaches THREAD_AFTER_WAL_BYTES: an app that writes little never runs one.
+ * most every `intervalMs` (started once the WAL first reaches THREAD_AFTER_WAL_BYTES: a server that
+ * reads or writes little never pays its few MB). If that thread cannot run, the connection
+ * checkpoints itself again, as SQLite does by default, so the WAL never grows without bound.
  */
 import fs from 'node:fs';
 import { Worker } from 'node:worker_threads';
@@ -21,9 +21,11 @@ const STUCK_MS = 10_000;
 /** Below this much WAL (a quarter of SQLite's default autocheckpoint) a checkpoint can wait. */
 const THREAD_AFTER_WAL_BYTES = 1024 * 1024;
 
+/** The thread's own heap is tiny: it only runs one prepared statement. */
+const THREAD_LIMITS = { maxYoungGenerationSizeMb: 1, maxOldGenerationSizeMb: 8, codeRangeSizeMb: 1, stackSizeMb: 1 };
+
 export class Checkpointer {
-  /** Started with the first checkpoint worth one. */
-  thread?: Worker;
+  private thread?: Worker;
   private readonly timer: NodeJS.Timeout;
   private readonly changes: Database.Statement;
   private seenChanges = 0;
@@ -38,8 +40,16 @@ export class Checkpointer {
     this.timer.unref();
   }
 
-  private startThread(): Worker {
-    const thread = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file: this.file } });
+  /** Whether the thread has been started. */
+  get threadStarted(): boolean {
+    return this.thread !== undefined;
+  }
+
+  /** The thread, started on first use. */
+  started(): Worker {
+    if (this.thread) return this.thread;
+    const thread = new Worker(new URL('./checkpoint-thread.js', import.meta.url), { workerData: { file: this.file }, resourceLimits: THREAD_LIMITS });
+    this.thread = thread;
     thread.unref();
     thread.on('message', (message) => {
       if (message !== 'ready') this.askedAt = 0;
@@ -60,9 +70,8 @@ export class Checkpointer {
     if (n === this.seenChanges) return;
     this.seenChanges = n;
     if (!this.thread && walBytes(this.file) < THREAD_AFTER_WAL_BYTES) return;
-    this.thread ??= this.startThread();
     this.askedAt = Date.now();
-    this.thread.postMessage('checkpoint');
+    this.started().postMessage('checkpoint');
   }
 
   /** The thread is gone: the connection checkpoints by itself again. */
