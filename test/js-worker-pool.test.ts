@@ -33,7 +33,8 @@ describe('JavaScript hook worker pool', () => {
 
   it('an idle pool shrinks to one worker, then grows back under concurrent calls, answering every call', { timeout: 60_000 }, async () => {
     const pool = runner!;
-    assert.equal(pool.status().workers.length, 2);
+    // Two at start; on a busy machine the reaper may already have stopped one while the hooks loaded.
+    assert.ok(pool.status().workers.length >= 1);
     await eventually(() => pool.status().workers.length === 1, 10_000, 'the idle pool to shrink to one worker');
     const one = await pool.run(validate('after idle'));
     assert.equal(one.cancel, undefined);
@@ -56,9 +57,12 @@ describe('JavaScript hook worker pool', () => {
   });
 
   it('memory() reports each worker\'s RSS and the heap of its isolate for the hook set', { timeout: 30_000 }, async () => {
-    const memory = await runner!.memory();
-    const roles = memory.map((m) => m.role).sort();
-    assert.ok(roles.includes('worker') && roles.includes('spare'), roles.join());
+    // The spare loads its hooks in the background: wait until it is ready (a busy machine is slow).
+    let memory = await runner!.memory();
+    await eventually(async () => {
+      memory = await runner!.memory();
+      return memory.some((m) => m.role === 'spare') && memory.some((m) => m.role === 'worker');
+    }, 20_000, 'a serving worker and the spare to answer');
     for (const worker of memory) {
       assert.ok(worker.rssBytes > 10 * 1024 * 1024, `worker ${worker.pid}: rss ${worker.rssBytes}`);
       if (process.platform === 'linux') assert.ok(worker.pssBytes! > 0 && worker.pssBytes! <= worker.rssBytes, `pss ${worker.pssBytes}`);
