@@ -16,6 +16,7 @@ import type { CollectionStore, Store, StoreStatus } from '../store.js';
 import type { Doc } from '../../core/document.js';
 import type { FindOptions } from '../../core/filter.js';
 import type { UpdateSpec } from '../../core/update.js';
+import { rememberJson, withIdJson } from '../../util/json-text.js';
 import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
 
@@ -133,9 +134,8 @@ class SqliteCollection implements CollectionStore {
     const rows = this.select(filter, options);
     let out = '[';
     for (let i = 0; i < rows.length; i++) {
-      const { id, data } = rows[i];
       if (i > 0) out += ',';
-      out += data.length > 2 ? `{"id":${JSON.stringify(id)},${data.slice(1)}` : `{"id":${JSON.stringify(id)}}`;
+      out += withIdJson(rows[i].id, rows[i].data);
     }
     return out + ']';
   }
@@ -161,7 +161,9 @@ class SqliteCollection implements CollectionStore {
 
   async insert(doc: Doc): Promise<Doc> {
     const { id, ...data } = doc;
-    this.store.run(() => this.store.prepare(`INSERT INTO ${this.qtable} (id, data) VALUES (?, ?)`).run(id, JSON.stringify(data)), this.schema);
+    const text = JSON.stringify(data);
+    this.store.run(() => this.store.prepare(`INSERT INTO ${this.qtable} (id, data) VALUES (?, ?)`).run(id, text), this.schema);
+    rememberDocument(doc, text);
     return doc;
   }
 
@@ -174,7 +176,9 @@ class SqliteCollection implements CollectionStore {
       if (!row) return null;
       const updated = applyUpdate(toDoc(row), spec);
       const { id: _id, ...data } = updated;
-      this.store.prepare(write).run(JSON.stringify(data), id);
+      const text = JSON.stringify(data);
+      this.store.prepare(write).run(text, id);
+      rememberDocument(updated, text);
       return updated;
     }), this.schema);
   }
@@ -195,6 +199,15 @@ class SqliteCollection implements CollectionStore {
 interface Row {
   id: string;
   data: string;
+}
+
+/** The document's text from its stored data's, for whoever serializes it next (the answer, the event log). */
+function rememberDocument(doc: Doc, dataText: string): void {
+  for (const first in doc) {
+    // Only when `id` leads, as JSON.stringify(doc) would write it.
+    if (first === 'id') rememberJson(doc, withIdJson(doc.id, dataText));
+    return;
+  }
 }
 
 function toDoc(row: Row): Doc {
