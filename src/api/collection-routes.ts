@@ -17,7 +17,7 @@ import { madeJson } from '../util/json-text.js';
 import { RawJson, type SessionChange } from '../pipeline/answer.js';
 import { runRequest } from '../pipeline/run-request.js';
 import type { QueryLimits } from '../query/filter.js';
-import { noteCollection } from './request-collection.js';
+import { declareCollectionNote, noteCollection } from './request-collection.js';
 import { parseSearch, splitUrl } from './request-input.js';
 
 export interface CollectionRoutesOptions {
@@ -34,6 +34,7 @@ const NOT_ALLOWED = ['PATCH'] as const;
 
 export async function collectionRoutes(app: FastifyInstance, options: CollectionRoutesOptions): Promise<void> {
   const { registry, auth, limits } = options;
+  declareCollectionNote(app);
 
   app.route({
     method: [...HANDLED],

@@ -3,20 +3,18 @@
  * (made once, when the store wrote it: src/util/json-text.ts), and a client whose view is the stored
  * document gets a frame made from the same text.
  */
-import { jsonOf } from '../util/json-text.js';
+import { jsonOf, madeJson, rememberJson } from '../util/json-text.js';
 import type { CollectionChange, EventMessage } from './messages.js';
-
-const texts = new WeakMap<EventMessage, string>();
 
 /** `JSON.stringify(message)`, made once; a change's document text is the shared one. */
 export function messageJson(message: EventMessage): string {
   if (message.type !== 'collection_change') return jsonOf(message);
-  let text = texts.get(message);
+  let text = madeJson(message);
   if (text === undefined) {
     // The keys in the order Publication writes them, so this is `JSON.stringify(message)`.
     text = `{"type":"collection_change","collection":${JSON.stringify(message.collection)},"action":${JSON.stringify(message.action)},`
       + `"document":${jsonOf(message.document)},"timestamp":${JSON.stringify(message.timestamp)},"userId":${JSON.stringify(message.userId)}}`;
-    texts.set(message, text);
+    rememberJson(message, text);
   }
   return text;
 }

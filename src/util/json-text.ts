@@ -5,27 +5,41 @@
  *
  * Only for objects that are never changed once their text is made (a committed document, a
  * published message): a view that differs (hidden fields, a Get hook) is a new object.
+ *
+ * The texts of the last few objects are kept in a small ring compared by identity, not in a
+ * WeakMap: a WeakMap entry per request costs more (ephemeron write barrier, GC work) than the
+ * serialization it saves. A text that has left the ring is simply made again.
  */
-const texts = new WeakMap<object, string>();
+const SLOTS = 64;
+const objects: Array<object | undefined> = new Array(SLOTS).fill(undefined);
+const texts: string[] = new Array(SLOTS).fill('');
+let next = 0;
 
-/** `JSON.stringify(value)`, made once per object. */
+/** `JSON.stringify(value)`, made once while the object is among the last ones serialized. */
 export function jsonOf(value: object): string {
-  let text = texts.get(value);
-  if (text === undefined) {
-    text = JSON.stringify(value);
-    texts.set(value, text);
-  }
+  const made = madeJson(value);
+  if (made !== undefined) return made;
+  const text = JSON.stringify(value);
+  rememberJson(value, text);
   return text;
 }
 
-/** The text already made for this object, if any. */
+/** The text already made for this object, if it is still kept. */
 export function madeJson(value: unknown): string | undefined {
-  return typeof value === 'object' && value !== null ? texts.get(value) : undefined;
+  if (typeof value !== 'object' || value === null) return undefined;
+  // Newest first: the answer and the log ask right after the store made it.
+  for (let i = 1; i <= SLOTS; i++) {
+    const slot = (next - i + SLOTS) % SLOTS;
+    if (objects[slot] === value) return texts[slot];
+  }
+  return undefined;
 }
 
 /** Records `text` as `JSON.stringify(value)`, made by whoever serialized it already. */
 export function rememberJson(value: object, text: string): void {
-  texts.set(value, text);
+  objects[next] = value;
+  texts[next] = text;
+  next = (next + 1) % SLOTS;
 }
 
 /**
