@@ -68,6 +68,17 @@ describe('the shared JSON text of a change', () => {
       assert.equal(JSON.parse(madeJson(updated)!).n, 2);
     });
 
+    it('a page read as JSON text (SQLite writes each row) is the JSON of the documents as found, whatever their ids hold', async () => {
+      const odd = await store.collection(parseSchema('odd', { properties: { title: { type: 'string' }, n: { type: 'number' } } }));
+      const ids = ['plain0123456789a', 'quote"back\\slash', 'tab\tnew\nline\u0001', 'ünïcödé ✓ \u2028', 'emptydoc'];
+      for (const [i, id] of ids.entries()) await odd.insert(id === 'emptydoc' ? { id } : { id, title: `t "${i}" é\n`, n: i / 3 });
+      const docs = await odd.find({ fields: {} });
+      assert.equal(docs.length, ids.length);
+      assert.equal(await odd.findJson!({ fields: {} }), JSON.stringify(docs));
+      assert.equal(await odd.findJson!({ fields: { n: { $gte: 1 } } }, { limit: 2, skip: 1 }), JSON.stringify(await odd.find({ fields: { n: { $gte: 1 } } }, { limit: 2, skip: 1 })));
+      assert.equal(await odd.findJson!({ fields: { n: { $gte: 99 } } }, { limit: 5 }), '[]');
+    });
+
     it('a document whose id is not its first key gets no shortcut (its own JSON puts id elsewhere)', async () => {
       const notes = await store.collection(parseSchema('later', { properties: { title: { type: 'string' } } }));
       const doc = { title: 'first', id: 'e5f6a7b8c9d0e1f2' };

@@ -186,31 +186,33 @@ class SqliteCollection implements CollectionStore {
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
-    return this.select(filter, options).map(toDoc);
+    return (this.select(filter, options) as Row[]).map(toDoc);
   }
 
   /** The same rows as `find`, as one JSON array text: no parse/serialize round trip per document. */
   async findJson(filter: Filter, options: FindOptions = {}): Promise<string> {
-    const rows = this.select(filter, options);
-    let out = '[';
-    for (let i = 0; i < rows.length; i++) {
-      if (i > 0) out += ',';
-      out += withIdJson(rows[i].id, rows[i].data);
-    }
-    return out + ']';
+    // Each row's document text is made by SQLite (withIdJson's, in SQL): one string per row
+    // instead of a row object with two, 15% less CPU for a page of 50 in a micro-benchmark.
+    const texts = this.select(filter, options, ROW_JSON) as string[];
+    return `[${texts.join(',')}]`;
   }
 
-  private select(filter: Filter, options: FindOptions): Row[] {
+  private select(filter: Filter, options: FindOptions, columns = 'id, data'): Row[] | string[] {
     const translator = new FilterTranslator(this.schema);
     const where = translator.translate(filter);
-    let sql = `SELECT id, data FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
+    let sql = `SELECT ${columns} FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
     const params: Record<string, unknown> = { ...where.params };
     if (options.limit !== undefined || options.skip !== undefined) {
-      sql += ' LIMIT @limit OFFSET @skip';
-      params.limit = options.limit ?? -1;
+      // The limit is written into the SQL, not bound: SQLite re-prepares a statement whose LIMIT
+      // parameter is bound again (its plan may depend on it), which cost a GET about 10 µs. Limits
+      // are few distinct integers; the offset (any page) stays a parameter.
+      const limit = options.limit ?? -1;
+      sql += Number.isSafeInteger(limit) ? ` LIMIT ${limit} OFFSET @skip` : ' LIMIT @limit OFFSET @skip';
+      if (!Number.isSafeInteger(limit)) params.limit = limit;
       params.skip = options.skip ?? 0;
     }
-    return this.store.run(() => this.store.prepare(sql).all(params)) as Row[];
+    const pluck = columns === ROW_JSON; // a statement of its own (its SQL differs), always plucked
+    return this.store.run(() => this.store.prepare(sql).pluck(pluck).all(params)) as Row[] | string[];
   }
 
   async count(filter: Filter): Promise<number> {
@@ -260,6 +262,9 @@ interface Row {
   id: string;
   data: string;
 }
+
+/** `withIdJson(id, data)` in SQL: json_quote escapes a string as JSON.stringify does. */
+const ROW_JSON = `CASE WHEN length(data) > 2 THEN '{"id":' || json_quote(id) || ',' || substr(data, 2) ELSE '{"id":' || json_quote(id) || '}' END`;
 
 /** The document's text from its stored data's, for whoever serializes it next (the answer, the event log). */
 function rememberDocument(doc: Doc, dataText: string): void {
