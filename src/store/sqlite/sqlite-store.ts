@@ -107,10 +107,13 @@ export class SqliteStore implements Store {
 
   /**
    * Group commit. Writes asked for in the same turn of the event loop (the requests read from the
-   * sockets in one poll phase) commit together at its end, in one transaction, each in a savepoint
-   * of its own so that one failing (a unique value taken) fails alone; every caller resolves only
-   * once that commit is done. The changed pages go to the WAL once per group instead of once per
-   * document: the commit was most of an insert's cost.
+   * sockets in one poll phase) commit together at its end, in one transaction; every caller
+   * resolves only once that commit is done. The changed pages go to the WAL once per group instead
+   * of once per document: the commit was most of an insert's cost.
+   *
+   * Each write must be one statement: SQLite backs out a failing statement alone (a unique value
+   * taken: its default ABORT) and the transaction goes on, so that write fails alone. An error that
+   * ends the whole transaction (disk full, I/O) fails every write of the group: none was kept.
    */
   groupWrite(write: () => void, schema?: CollectionSchema): Promise<void> {
     return new Promise((resolve, reject) => {
@@ -137,8 +140,9 @@ export class SqliteStore implements Store {
       this.transaction(() => {
         for (const pending of group) {
           try {
-            this.run(() => this.db.transaction(pending.write)(), pending.schema); // a savepoint: rolled back alone
+            this.run(pending.write, pending.schema);
           } catch (err) {
+            if (!this.db.inTransaction) throw err; // rolled back whole: the group fails
             failures.set(pending, err);
           }
         }
