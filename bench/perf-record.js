@@ -26,7 +26,8 @@ const FREQUENCY = 2000; // samples per CPU-second: one sample is 0.5 ms of CPU
 const json = { 'content-type': 'application/json' };
 const dir = tempDir();
 const data = path.join(dir, 'perf.data');
-const flags = ['--no-node-snapshot', '--perf-basic-prof', '--interpreted-frames-native-stack'];
+// V8's own log (written with these flags) goes to the temp folder, not the working directory.
+const flags = ['--no-node-snapshot', '--perf-basic-prof', '--interpreted-frames-native-stack', '--no-logfile-per-isolate', `--logfile=${path.join(dir, 'v8.log')}`];
 let args;
 if (side === 'baseline') {
   args = [...flags, path.join(HERE, 'baseline-server.js'), '--db', path.join(dir, 'bench.sqlite')];
@@ -71,6 +72,7 @@ for (const block of script.split('\n\n')) {
   for (const frame of new Set(frames)) inclusive.set(frame, (inclusive.get(frame) ?? 0) + 1);
 }
 fs.rmSync(dir, { recursive: true, force: true });
+fs.rmSync(`/tmp/perf-${server.pid}.map`, { force: true }); // --perf-basic-prof's symbol map, read by perf script above
 const cpuUs = (samples * 1e6) / FREQUENCY / requests;
 process.stdout.write(`${side} ${kind}: ${requests} requests, ${samples} samples of the main thread: ${cpuUs.toFixed(0)} µs CPU per request under perf\n\n`);
 const pct = (n) => `${((100 * n) / samples).toFixed(1).padStart(5)}%`;
