@@ -1,6 +1,9 @@
 /**
  * JavaScript hook costs (issue #19), in one run:
  *
+ * 0. The isolate call alone: the sandbox runtime's `start` for a trivial validate.js (classic and
+ *    go-deployd `Run(context)` style, POST and PUT), called with applySync in this process, as a
+ *    hook worker does: the JavaScript work per invocation, without IPC.
  * 1. The host call path alone: the real JsHookRunner (worker processes, isolated-vm) called in
  *    this process with a trivial validate EventContext, one call at a time: per-call p50/p99.
  * 2. Over HTTP, paired: one bin/deployd server with two collections of the same schema, `plain`
@@ -46,6 +49,45 @@ function summary(times) {
 }
 
 const ms = (n) => n.toFixed(3);
+
+/** µs per `start()` call into an isolate set up as src/hooks/js/worker.ts does (without its IPC). */
+async function isolateCalls() {
+  const { default: ivm } = await import('isolated-vm');
+  const dist = (file) => import(pathToFileURL(path.join(ROOT, 'dist', 'src', 'hooks', ...file.split('/'))).href);
+  const { sandboxRuntime } = await dist('js/sandbox-runtime.js');
+  const { HOOK_PARAMS, wrapHookSource } = await dist('hook-params.js');
+  const isolate = new ivm.Isolate({ memoryLimit: 64 });
+  try {
+    const context = isolate.createContextSync();
+    const ignored = () => new ivm.Callback(() => {}, { ignored: true });
+    const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`).runSync(context, { reference: true });
+    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), ignored(), ignored()], { result: { reference: true } });
+    const start = runtime.getSync('start', { reference: true });
+    const register = runtime.getSync('register', { reference: true });
+    const sources = { classic: VALIDATE_JS, 'Run(context)': "function Run(context) { if (!context.data.title) context.error('title', 'is required'); }\n" };
+    const rows = [];
+    let inv = 1;
+    for (const [style, source] of Object.entries(sources)) {
+      const fn = isolate.compileScriptSync(wrapHookSource('validate', source), { filename: 'todos/validate.js', lineOffset: -1 }).runSync(context, { reference: true });
+      register.applySync(undefined, ['validate', fn.derefInto(), 'todos/validate.js']);
+      for (const method of ['POST', 'PUT']) {
+        const ctxJson = JSON.stringify({
+          collection: 'todos', event: 'validate', method, requestEvent: method, data: { id: 'a1', ...JSON.parse(BODY) }, previous: method === 'PUT' ? { id: 'a1', title: 'old' } : null,
+          query: {}, caller: { isRoot: false, me: null }, internal: false, requestId: 'bench', success: false, url: '/todos', body: JSON.parse(BODY),
+        });
+        const names = JSON.stringify(['todos', 'users']);
+        const call = () => start.applySync(undefined, [inv++, 'validate', ctxJson, names], { timeout: 1000 });
+        for (let i = 0; i < 3000; i++) call();
+        const t0 = process.hrtime.bigint();
+        for (let i = 0; i < CALLS; i++) call();
+        rows.push({ label: `${style}, ${method}`, us: Number(process.hrtime.bigint() - t0) / CALLS / 1000 });
+      }
+    }
+    return rows;
+  } finally {
+    isolate.dispose();
+  }
+}
 
 /** The host call path: JsHookRunner.run on a loaded validate.js, in this process. */
 async function hostCalls() {
@@ -170,6 +212,10 @@ async function overHttp() {
 export async function jsHookBench() {
   const load = os.loadavg().map((n) => n.toFixed(2)).join(' ');
   const lines = [`## JavaScript hooks (bench/js-hooks.js), ${new Date().toISOString()}, load ${load}`, ''];
+  const isolate = await isolateCalls();
+  lines.push('| isolate call, in process (the runtime\'s start() for validate.js) | µs per call |', '|---|---:|');
+  for (const row of isolate) lines.push(`| ${row.label} | ${row.us.toFixed(1)} |`);
+  lines.push('');
   const host = await hostCalls();
   lines.push('| host call path (JsHookRunner.run, trivial validate.js) | p50 ms | p99 ms | calls/s, 16 in flight |', '|---|---:|---:|---:|');
   lines.push(`| one call at a time, ${host.n} calls | ${ms(host.p50)} | ${ms(host.p99)} | ${Math.round(host.callsPerSecond)} |`, '');

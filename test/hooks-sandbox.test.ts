@@ -261,7 +261,7 @@ describe('hostile hooks: loops, memory, crashes', () => {
       const { value, ms } = await timed(() => call(server, 'POST', '/quick', { title: 'fine' }));
       assert.equal(value.status, 500, value.text);
       assert.equal(value.body.message, 'hook timed out: quick/post.js');
-      // Its code never began on the stopped worker, so it is sent once more (to the stopped spare).
+      // The stopped worker never answered it: it may have begun, so it fails rather than run twice.
       assert.ok(ms < 9000, `${ms.toFixed(0)} ms`);
       assert.equal((await call(server, 'POST', '/plain', { title: 'no hooks' })).status, 200);
     } finally {
@@ -352,6 +352,20 @@ const CLEAN_CHECK = {
   x: 'undefinedundefined', leak: 'undefined', y: 'undefined', callee: 'undefinedundefined', regexp: '',
 };
 
+// A PUT protects \`id\`: its accessor is shared by every PUT of the isolate (one per property name).
+const GUARDED_PUT = `
+var accessor = Object.getOwnPropertyDescriptor(this, 'id');
+if (this.title === 'tamper') {
+  var outcome = {};
+  try { accessor.get.stash = 'from an earlier request'; outcome.get = 'no error'; } catch (e) { outcome.get = String(e); }
+  try { accessor.set.stash = 'from an earlier request'; outcome.set = 'no error'; } catch (e) { outcome.set = String(e); }
+  try { Object.defineProperty(accessor.get, 'stash2', { value: 1 }); outcome.define = 'no error'; } catch (e) { outcome.define = String(e); }
+  this.meta = outcome;
+} else {
+  this.meta = { stash: typeof accessor.get.stash + typeof accessor.set.stash + typeof accessor.get.stash2, id: this.id, isAccessor: typeof accessor.get };
+}
+`;
+
 const SPY = `
 data.meta = { x: typeof x, leak: typeof leak, polluted: typeof ({}).polluted, secret: typeof secret, push: [].push(1) === 1 };
 data.result = 'spied';
@@ -423,8 +437,9 @@ describe('hostile hooks: tampering and escapes', () => {
 
   before(async () => {
     const app = makeApp(
-      { tamper: collection(), spy: collection(), leaker: collection(), escape: collection({ timeoutMs: 300 }), plain: collection() },
+      { tamper: collection(), spy: collection(), leaker: collection(), escape: collection({ timeoutMs: 300 }), plain: collection(), guarded: collection() },
       {
+        'resources/guarded/put.js': GUARDED_PUT,
         'resources/tamper/post.js': TAMPER,
         'resources/spy/post.js': SPY,
         'resources/leaker/post.js': LEAKER,
@@ -451,6 +466,19 @@ describe('hostile hooks: tampering and escapes', () => {
       assert.equal(after.status, 200, after.text);
       assert.deepEqual(after.body.meta, CLEAN_CHECK, `after tampering: ${JSON.stringify(tampered.body.meta)}`);
     }
+  });
+
+  it('a protected property\'s accessor (shared by the isolate\'s PUTs) keeps nothing from one request for the next', async () => {
+    const created = await call(server, 'POST', '/guarded', { title: 'doc' });
+    assert.equal(created.status, 200, created.text);
+    const id = created.body.id;
+    const tampered = await call(server, 'PUT', `/guarded/${id}`, { title: 'tamper' });
+    assert.equal(tampered.status, 200, tampered.text);
+    // Sloppy-mode assignments to a frozen function fail silently; defineProperty throws.
+    assert.match(tampered.body.meta.define, /TypeError/, JSON.stringify(tampered.body.meta));
+    const checked = await call(server, 'PUT', `/guarded/${id}`, { title: 'check' });
+    assert.equal(checked.status, 200, checked.text);
+    assert.deepEqual(checked.body.meta, { stash: 'undefinedundefinedundefined', id, isAccessor: 'function' });
   });
 
   it('collections are isolated: state set in one collection\'s hook is invisible in another\'s', async () => {

@@ -97,3 +97,58 @@ describe('/metrics reports the hook workers\' memory', () => {
     }
   });
 });
+
+describe('a dead or wedged hook worker: the run it was on fails, the runs queued behind it are sent again', () => {
+  // Title 'spin' loops until the time limit; any other title is validated at once.
+  const SPIN = "if (this.title === 'spin') { while (true) {} } this.checked = true;";
+  let runner: JsHookRunner | undefined;
+
+  before(async () => {
+    // One serving worker (and its warm spare): every call below queues on the same worker.
+    runner = new JsHookRunner(1, quiet);
+    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: SPIN }], { timeoutMs: 400, memoryMb: 32 });
+    assert.deepEqual(errors, {});
+    await eventually(async () => (await runner!.memory()).some((m) => m.role === 'spare'), 30_000, 'the warm spare');
+  }, { timeout: 60_000 });
+  after(() => runner?.close(), { timeout: 30_000 });
+
+  async function queueBehindSpin(pool: JsHookRunner) {
+    const spin = pool.run(validate('spin'));
+    const behind = [1, 2, 3].map((i) => pool.run(validate(`behind ${i}`)));
+    return { spin, behind };
+  }
+
+  it('killed: the head run fails as crashed, each run behind it is answered by the spare', { timeout: 60_000 }, async () => {
+    const pool = runner!;
+    const [worker] = pool.status().workers;
+    const { spin, behind } = await queueBehindSpin(pool);
+    process.kill(worker.pid!, 'SIGKILL');
+    assert.match((await spin).cancel?.message ?? '', /crashed while running todos\/validate\.js/);
+    for (const result of await Promise.all(behind)) {
+      assert.equal(result.cancel, undefined, JSON.stringify(result.cancel));
+      assert.equal(result.data.checked, true);
+    }
+    assert.notEqual(pool.status().workers[0].pid, worker.pid);
+  });
+
+  it('stopped (SIGSTOP): past the limit and grace the head run times out, the runs behind it are answered elsewhere', { timeout: 60_000 }, async () => {
+    const pool = runner!;
+    await eventually(async () => (await pool.memory()).some((m) => m.role === 'spare'), 30_000, 'a new warm spare');
+    const [worker] = pool.status().workers;
+    const { spin, behind } = await queueBehindSpin(pool);
+    process.kill(worker.pid!, 'SIGSTOP');
+    try {
+      assert.equal((await spin).cancel?.message, 'hook timed out: todos/validate.js');
+      for (const result of await Promise.all(behind)) {
+        assert.equal(result.cancel, undefined, JSON.stringify(result.cancel));
+        assert.equal(result.data.checked, true);
+      }
+    } finally {
+      try {
+        process.kill(worker.pid!, 'SIGCONT');
+      } catch {
+        // killed as wedged already
+      }
+    }
+  });
+});

@@ -18,8 +18,11 @@
  *
  * A runaway hook fails only the requests running it. A warm spare worker (hooks loaded) takes a
  * dead worker's place at once, and a new spare starts behind it. An event that was waiting in the
- * dead worker without its hook code having begun (the worker reports `began`) is sent again, once,
- * to a live worker; one that had begun fails, since part of it may have run.
+ * dead worker without its hook code having begun is sent again, once, to a live worker; one that
+ * may have begun fails, since part of it may have run. No message says a run began (that would be
+ * a third message per call): a worker takes its messages in order and answers each with a result
+ * or `parked`, so the run it was sent first and has not answered is the one it may be running
+ * (its `head`); one that has parked or called `dpd` has begun.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -91,7 +94,7 @@ interface PendingRun {
   watchdog: NodeJS.Timeout;
   request: WorkerRequest;
   timeoutMs: number;
-  /** The worker said its hook code started. */
+  /** Its hook code started (it parked or called `dpd`); the worker's head run may have begun too. */
   began: boolean;
   /** Sent again once already (after its first worker died before it began). */
   retried: boolean;
@@ -124,6 +127,10 @@ class Worker {
   readonly jobs = new Map<number, number>();
   /** When a job last came or went. */
   lastActive = Date.now();
+  /** The head run whose watchdog is armed. */
+  watched?: number;
+  /** Killed for not answering its head: none of the runs behind that one began. */
+  wedged = false;
 
   constructor(onMessage: (worker: Worker, message: WorkerMessage) => void, onExit: (worker: Worker, code: number | null, signal: string | null) => void) {
     this.proc = fork(WORKER, [], {
@@ -159,6 +166,11 @@ class Worker {
     } catch {
       // the channel closed under us; 'exit' handles the worker's runs
     }
+  }
+
+  /** The run this worker is on, or gets to next: the first it was sent of those it has not answered. */
+  head(): number | undefined {
+    return this.jobs.keys().next().value;
   }
 
   /** On one call for longer than STALLED_MS. */
@@ -344,9 +356,9 @@ export class JsHookRunner implements HookRunner {
   private dispatch(id: number, run: PendingRun): void {
     const worker = run.worker;
     worker.began(run.collection);
-    worker.queued(id);
     clearTimeout(run.watchdog);
-    run.watchdog = setTimeout(() => this.unresponsive(worker, id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
+    worker.queued(id);
+    this.watch(worker);
     // After `ready`, so a restarted worker receives its hooks (sent on `ready` too) first.
     void worker.ready.then(() => worker.send(run.request));
   }
@@ -365,6 +377,22 @@ export class JsHookRunner implements HookRunner {
     });
   }
 
+  /**
+   * Arms the watchdog of the worker's head run when the head changes: queued behind a runaway call
+   * a run begins within that call's limit, so a worker that has been on one head for its limit plus
+   * a grace period is wedged. The head's `since` restarts too (what `stalled` reads).
+   */
+  private watch(worker: Worker): void {
+    const head = worker.head();
+    if (head === worker.watched) return;
+    worker.watched = head;
+    const run = head === undefined ? undefined : this.runs.get(head);
+    if (head === undefined || !run) return;
+    worker.jobs.set(head, Date.now());
+    clearTimeout(run.watchdog);
+    run.watchdog = setTimeout(() => this.unresponsive(worker, head), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
+  }
+
   /** Ends a run: answers it once and releases its slot on the worker. */
   private settle(id: number, result: RunResult): void {
     const run = this.runs.get(id);
@@ -373,16 +401,19 @@ export class JsHookRunner implements HookRunner {
     clearTimeout(run.watchdog);
     run.worker.ended(run.collection);
     run.worker.unqueued(id);
+    this.watch(run.worker);
     result.file ??= run.file;
     run.resolve(result);
   }
 
-  /** The worker let an event run past its limit and grace without answering: it is wedged. */
+  /** The worker has been on this run past its limit and grace without answering: it is wedged. */
   private unresponsive(worker: Worker, id: number): void {
     const run = this.runs.get(id);
     if (!run) return;
-    // One that never began is sent elsewhere when the worker's exit is handled.
-    if (run.began || run.retried) this.settle(id, failedResult(`hook timed out: ${run.file}`));
+    // It was the worker's head (or parked): it may have begun, so it is not sent elsewhere. When it
+    // was the head, the runs behind it have not begun.
+    if (worker.head() === id) worker.wedged = true;
+    this.settle(id, failedResult(`hook timed out: ${run.file}`));
     if (!this.workers.includes(worker) && worker !== this.spare) return;
     this.log.error({ pid: worker.proc.pid, file: run.file }, 'hook worker stopped answering; killing it');
     worker.proc.kill('SIGKILL');
@@ -410,21 +441,21 @@ export class JsHookRunner implements HookRunner {
         this.memoryQueries.delete(message.id);
         break;
       case 'call':
-        worker.unqueued(message.inv);
+        this.begun(worker, message.inv);
         void this.onCall(worker, message);
         break;
       case 'parked':
-        worker.unqueued(message.id);
+        this.begun(worker, message.id);
         break;
-      case 'began': {
-        const run = this.runs.get(message.id);
-        if (!run || run.worker !== worker) return;
-        run.began = true;
-        clearTimeout(run.watchdog);
-        run.watchdog = setTimeout(() => this.unresponsive(worker, message.id), run.timeoutMs + UNRESPONSIVE_GRACE_MS);
-        break;
-      }
     }
+  }
+
+  /** The run's hook code has started (it parked or called `dpd`): the worker is on to its next job. */
+  private begun(worker: Worker, id: number): void {
+    const run = this.runs.get(id);
+    if (run?.worker === worker) run.began = true;
+    worker.unqueued(id);
+    this.watch(worker);
   }
 
   private async onCall(worker: Worker, message: Extract<WorkerMessage, { t: 'call' }>): Promise<void> {
@@ -438,7 +469,10 @@ export class JsHookRunner implements HookRunner {
         outcome = { error: { message: (err as Error).message, status: 500 } };
       }
     }
-    if (this.runs.get(message.inv)?.worker === worker) worker.queued(message.inv);
+    if (this.runs.get(message.inv)?.worker === worker) {
+      worker.queued(message.inv);
+      this.watch(worker);
+    }
     worker.send({
       t: 'reply',
       worker: message.worker,
@@ -510,11 +544,12 @@ export class JsHookRunner implements HookRunner {
     this.strand(worker);
   }
 
-  /** The runs of a dead worker: failed once begun, else sent again (once) to a live worker. */
+  /** The runs of a dead worker: failed when they may have begun, else sent again (once) to a live worker. */
   private strand(worker: Worker): void {
+    const head = worker.wedged ? undefined : worker.head();
     for (const [id, run] of [...this.runs].filter(([, r]) => r.worker === worker)) {
       run.worker.ended(run.collection);
-      if (this.closed || this.workers.length === 0 || run.began || run.retried) {
+      if (this.closed || this.workers.length === 0 || run.began || id === head || run.retried) {
         this.runs.delete(id);
         clearTimeout(run.watchdog);
         run.resolve(failedResult(`hook process crashed while running ${run.file}`));

@@ -38,7 +38,5 @@ export type WorkerMessage =
   | { t: 'result'; id: number; resultJson: string }
   /** The run's hook code returned without an outcome (it waits on a `dpd` call or a callback): the worker is free. */
   | { t: 'parked'; id: number }
-  /** The run's hook code started: a crash from now on may have run part of it (no retry). */
-  | { t: 'began'; id: number }
   /** A `dpd.<collection>` call from inside a hook; answered with a `reply`. */
   | { t: 'call'; inv: number; worker: number; call: number; payload: string };

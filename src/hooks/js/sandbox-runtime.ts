@@ -11,7 +11,7 @@
  * The host calls `start` and `deliver` with a time limit; microtasks run inside those calls, so a
  * loop inside a `.then` is stopped by the same limit.
  */
-export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any, hostBegan: any): any {
+export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any): any {
   'use strict';
   const PARAMS: Record<string, string[]> = JSON.parse(paramsJson);
   const CANCEL = Symbol('cancel');
@@ -353,9 +353,50 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
     return Object.freeze(dpd);
   }
 
+  /**
+   * go-deployd reads `context.data` back after `Run`: an object assigned to it has its fields merged
+   * into the document (merge-only, as there; protected fields keep their value). BeforeRequest's
+   * `context.data` is the request, whose changes are discarded.
+   */
+  function adoptRunData(inv: Invocation, context: { data: unknown }, request: unknown): void {
+    const next = context.data;
+    if (request || !isObject(next) || next === inv.doc) return;
+    for (const key of Object.keys(next)) {
+      if (inv.protectedProps.has(key)) continue;
+      Object.defineProperty(inv.doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
+    }
+  }
+
+  /** A protected property reads the stored document's value: the document → that stored document. */
+  const protectedSources = new WeakMap<object, Record<string, unknown>>();
+  const protectedAccessors = new Map<string, PropertyDescriptor>();
+  /**
+   * The accessor of a protected property, one per name (shared for the map's sake, as RunContext;
+   * frozen, so no request can leave anything on it for the next).
+   */
+  function protectedAccessor(p: string): PropertyDescriptor {
+    const known = protectedAccessors.get(p);
+    if (known) return known;
+    const accessor: PropertyDescriptor = {
+      enumerable: true,
+      configurable: true,
+      get(this: object) {
+        for (let o: any = this; o !== null && o !== undefined; o = Object.getPrototypeOf(o)) {
+          const source = protectedSources.get(o);
+          if (source) return source[p];
+        }
+        return undefined;
+      },
+      set() { throw new CancelSignal(`Cannot modify protected property '${p}'`, 400, true); },
+    };
+    Object.freeze(accessor.get);
+    Object.freeze(accessor.set);
+    if (protectedAccessors.size < 256) protectedAccessors.set(p, accessor);
+    return accessor;
+  }
+
   /** Runs a hook; returns the result when it settled synchronously, else reports it via hostDone. */
   function start(invId: number, variant: string, ctxJson: string, collectionsJson: string): string | undefined {
-    hostBegan(invId); // from here on, user code may run: a lost sandbox fails this invocation, never retries it
     const ctx = parse(ctxJson);
     const fn = hooks.get(variant);
     const result: any = { errors: {}, emits: [], logs: [] };
@@ -430,12 +471,8 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
       if (!Object.prototype.hasOwnProperty.call(doc, p)) return;
       if (!inv.protectedProps.has(p)) unprotected.set(p, doc[p]);
       inv.protectedProps.add(p);
-      Object.defineProperty(doc, p, {
-        enumerable: true,
-        configurable: true,
-        get: () => previous[p],
-        set: () => { throw new CancelSignal(`Cannot modify protected property '${p}'`, 400, true); },
-      });
+      protectedSources.set(doc, previous);
+      Object.defineProperty(doc, p, protectedAccessor(p));
     };
     // Deployd: a PUT protects `id` before Validate and Put, so `this.id = …` throws there.
     if (ctx.method === 'PUT' && (ctx.event === 'validate' || ctx.event === 'put')) protect('id');
@@ -490,10 +527,11 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
     // Deployd's `ctx`, read-only: what a script may know of the request (no headers, never a password).
     const body = deepFreeze(isObject(ctx.body) ? JSON.parse(JSON.stringify(ctx.body)) : {});
     const url = typeof ctx.url === 'string' ? ctx.url : '/';
+    // Data properties only: an object literal with its own getter gets a map of its own on every
+    // call (V8 keeps accessors in the map), which cost ~30 µs per invocation (bench/PROFILE.md).
     api.ctx = Object.freeze({
-      get query() { return query; },
-      body, url, method: ctx.method, session: api.session, me, dpd: api.dpd,
-      req: Object.freeze({ method: ctx.method, url, get query() { return query; }, body, headers: Object.freeze({}), internal: !!ctx.internal, isRoot: !!ctx.caller.isRoot }),
+      query, body, url, method: ctx.method, session: api.session, me, dpd: api.dpd,
+      req: Object.freeze({ method: ctx.method, url, query, body, headers: Object.freeze({}), internal: !!ctx.internal, isRoot: !!ctx.caller.isRoot }),
     });
     const args = PARAMS[variant].map((name) => api[name]);
     guard(inv, () => {
@@ -505,17 +543,10 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
         const request = variant.startsWith('beforerequest')
           ? { event: ctx.requestEvent, method: ctx.method, query: JSON.parse(JSON.stringify(query ?? {})), user: me ?? null, isRoot: !!api.isRoot }
           : undefined;
+        // A plain object: own accessors would give each invocation's context a map of its own
+        // (V8 keeps accessors in the map), ~25 µs per call (bench/PROFILE.md); `data` is read back instead.
         const context = {
-          // go-deployd reads context.data back after Run: assigning a new object merges its fields
-          // into the document (merge-only, as there; protected fields keep their value).
-          get data() { return request ?? doc; },
-          set data(next: any) {
-            if (request || !isObject(next) || next === doc) return;
-            for (const key of Object.keys(next)) {
-              if (inv.protectedProps.has(key)) continue;
-              Object.defineProperty(doc, key, { value: next[key], writable: true, enumerable: !inv.hiddenProps.has(key), configurable: true });
-            }
-          },
+          data: request ?? doc,
           previous: api.previous, query, me: me ?? null, isRoot: api.isRoot, internal: !!ctx.internal,
           method: ctx.method, event: variant.startsWith('beforerequest') ? ctx.requestEvent : variant, collection: ctx.collection,
           cancel, error, hasErrors: api.hasErrors, hide, protect, emit,
@@ -526,10 +557,10 @@ export function sandboxRuntime(paramsJson: string, hostCall: any, hostDone: any,
         if (returned && typeof returned.then === 'function') {
           inv.pending++;
           returned.then(
-            () => { inv.pending--; settle(inv); },
+            () => { inv.pending--; if (!inv.finished) adoptRunData(inv, context, request); settle(inv); },
             (e: any) => { inv.pending--; finish(inv, e); },
           );
-        }
+        } else adoptRunData(inv, context, request);
       }
     });
     inv.topLevelDone = true;

@@ -111,11 +111,9 @@ function build(loaded: LoadedCollection): Sandbox {
       send({ t: 'call', inv: invocations.get(inv)?.runId ?? -1, worker: inv, call, payload });
     }, { ignored: true });
     const hostDone = new ivm.Callback((inv: number, text: string) => complete(inv, text), { ignored: true });
-    // Synchronous: `began` must be on its way to the server before any hook code runs.
-    const hostBegan = new ivm.Callback((inv: number) => began(inv));
     const freeze = isolate.compileScriptSync(FREEZE_HOOK, { filename: 'deployd:freeze' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
     const factory = isolate.compileScriptSync(`(${sandboxRuntime.toString()})`, { filename: 'deployd:runtime' }).runSync(context, { reference: true }) as ivm.Reference<Function>;
-    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone, hostBegan], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
+    const runtime = factory.applySync(undefined, [JSON.stringify(HOOK_PARAMS), hostCall, hostDone], { result: { reference: true }, timeout: 5000 }) as unknown as ivm.Reference<Record<string, Function>>;
     const start = runtime.getSync('start', { reference: true }) as ivm.Reference<Function>;
     const deliver = runtime.getSync('deliver', { reference: true }) as ivm.Reference<Function>;
     const abort = runtime.getSync('abort', { reference: true }) as ivm.Reference<Function>;
@@ -214,10 +212,7 @@ function began(inv: number): void {
   const invocation = invocations.get(inv);
   if (!invocation || invocation.began) return;
   invocation.began = true;
-  const timeoutMs = invocation.sandbox.timeoutMs;
-  invocation.deadline = Date.now() + timeoutMs;
-  invocation.timer = setTimeout(() => timedOut(inv), timeoutMs);
-  send({ t: 'began', id: invocation.runId });
+  invocation.deadline = Date.now() + invocation.sandbox.timeoutMs;
 }
 
 function complete(inv: number, resultJson: string): void {
@@ -249,7 +244,12 @@ function enter(inv: number, sandbox: Sandbox, fn: ivm.Reference<Function>, args:
   } finally {
     sandbox.calls--;
     const waiting = invocations.get(inv);
-    if (waiting) send({ t: 'parked', id: waiting.runId });
+    if (waiting) {
+      // Waiting on a `dpd` call or a callback: its time limit is now this timer's (a call that ends
+      // inside applySync, the usual case, needs none).
+      waiting.timer ??= setTimeout(() => timedOut(inv), Math.max(0, waiting.deadline - Date.now()));
+      send({ t: 'parked', id: waiting.runId });
+    }
     release(sandbox);
   }
 }
@@ -311,6 +311,8 @@ function run(runId: number, name: string, variant: HookVariant, ctxJson: string,
   // Its time limit counts from when its code begins (see `began`).
   invocations.set(inv, { runId, sandbox, file, deadline: Infinity, began: false, variant, ctxJson, retried });
   sandbox.invocations.add(inv);
+  // No message says so: the server counts the run it sent first and has no answer for as begun.
+  began(inv);
   enter(inv, sandbox, sandbox.start, [inv, variant, ctxJson, namesJson], loaded.timeoutMs);
 }
 

@@ -17,6 +17,7 @@ import type { Doc } from '../../core/document.js';
 import type { FindOptions } from '../../core/filter.js';
 import type { UpdateSpec } from '../../core/update.js';
 import { rememberJson, withIdJson } from '../../util/json-text.js';
+import { Checkpointer } from './checkpointer.js';
 import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
 
@@ -43,6 +44,8 @@ export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly statements = new LRUCache<string, Statement>({ max: 500 });
   private readonly regexes = new LRUCache<string, SafeRegex>({ max: 200 });
+  /** Checkpoints the WAL off the request path (not for ':memory:', which has no WAL). */
+  private readonly checkpointer?: Checkpointer;
 
   constructor(options: SqliteStoreOptions) {
     if (options.file !== ':memory:') fs.mkdirSync(path.dirname(options.file), { recursive: true });
@@ -51,6 +54,7 @@ export class SqliteStore implements Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${options.synchronous ?? 'NORMAL'}`);
     this.db.pragma(`busy_timeout = ${options.busyTimeoutMs ?? 5000}`);
+    if (options.file !== ':memory:') this.checkpointer = new Checkpointer(this.db, options.file);
     this.db.function('dpd_sort_key', { deterministic: true }, sortKey);
     this.db.function('dpd_regexp', { deterministic: true }, (source: unknown, flags: unknown, value: unknown) => {
       if (typeof value !== 'string') return 0;
@@ -89,6 +93,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
 
