@@ -24,11 +24,11 @@ describe('SQLite group commit', () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'group-commit-'));
     file = path.join(dir, 'data.sqlite');
     store = new SqliteStore({ file });
-  });
+  }, { timeout: 10_000 });
   after(async () => {
     await store?.close();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: 10_000 });
 
   it('inserts asked together are all committed (seen by another connection) before any answer, in the order asked', async () => {
     const notes = await store.collection(parseSchema('notes', { properties: { n: { type: 'number' } } }));
@@ -60,12 +60,20 @@ describe('SQLite group commit', () => {
     assert.deepEqual((await users.find({ fields: {} })).map((d) => d.email), ['a@x', 'b@x', 'c@x']);
   });
 
-  it('an insert on a closed store is refused, not left waiting', async () => {
-    const closing = new SqliteStore({ file: path.join(dir, 'closing.sqlite') });
+  it('an insert asked before the store closes is committed by the close; one asked after is refused', async () => {
+    const closingFile = path.join(dir, 'closing.sqlite');
+    const closing = new SqliteStore({ file: closingFile });
     const notes = await closing.collection(parseSchema('notes', { properties: { n: { type: 'number' } } }));
-    const late = notes.insert({ id: id(1), n: 1 });
+    const asked = notes.insert({ id: id(1), n: 1 });
     await closing.close();
-    await assert.rejects(late);
+    await asked;
+    await assert.rejects(notes.insert({ id: id(2), n: 2 }));
+    const reopened = new Database(closingFile, { readonly: true });
+    try {
+      assert.deepEqual(reopened.prepare('SELECT id FROM dpd_notes').all(), [{ id: id(1) }]);
+    } finally {
+      reopened.close();
+    }
   });
 });
 

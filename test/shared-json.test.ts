@@ -50,11 +50,11 @@ describe('the shared JSON text of a change', () => {
     before(() => {
       dir = fs.mkdtempSync(path.join(os.tmpdir(), 'shared-json-'));
       store = new SqliteStore({ file: path.join(dir, 'data.sqlite') });
-    });
+    }, { timeout: 10_000 });
     after(async () => {
       await store?.close();
       if (dir) fs.rmSync(dir, { recursive: true, force: true });
-    });
+    }, { timeout: 10_000 });
 
     it('after an insert and an update, the document text equals JSON.stringify of the document', async () => {
       const notes = await store.collection(parseSchema('notes', { properties: { title: { type: 'string' }, n: { type: 'number' } } }));

@@ -93,6 +93,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) this.commitGroup(); // writes asked before the close are committed, not dropped
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
@@ -130,6 +131,7 @@ export class SqliteStore implements Store {
   private commitGroup(): void {
     const group = this.pending;
     this.pending = [];
+    if (group.length === 0) return; // committed already (by close)
     if (group.length === 1) {
       const [only] = group;
       try {
