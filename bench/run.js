@@ -1,7 +1,8 @@
 /**
  * Benchmark harness: each scenario runs against deployd-ts and against a raw baseline in the same
  * run, one server at a time (child processes; autocannon runs here), and prints a Markdown table
- * with throughput ratios and p50/p99 latency. Scenarios that declare `metrics` (the real-time ones)
+ * with throughput ratios, p50/p99 latency and the server's CPU time per request (utime + stime from
+ * /proc over the measured seconds ÷ answers: it holds on a busy machine where req/s does not). Scenarios that declare `metrics` (the real-time ones)
  * get a second table, one row per metric. The tables also go to bench/results/latest.md.
  *
  *   npm run bench            (build first: npx tsc -p .)
@@ -13,6 +14,7 @@
  *      picks exactly that one; `go` picks the Go hook bench, bench/go-hooks.js, and `jshook` the
  *      JavaScript hook bench, bench/js-hooks.js; both also run when BENCH_ONLY is unset),
  *      BENCH_CPU_PROF=DIR: servers write V8 CPU profiles there (see targets.js);
+ *      BENCH_BUILD=DIR: run deployd-ts from that copy of dist/ (before/after runs, targets.js);
  *      real-time sizes (scenarios.js): BENCH_WS_EVENTS, BENCH_WS_SUBSCRIBERS, BENCH_WS_FANOUT,
  *      BENCH_WS_IDLE.
  * Exits non-zero when a server fails to start or dies, or when any request errors, times out or
@@ -49,7 +51,7 @@ async function measure(target, scenario) {
   try {
     await scenario.setup?.(server.url);
     if (scenario.request) await probe(server.url, scenario);
-    const drive = scenario.load ?? ((url, seconds) => load(url, scenario.request, seconds));
+    const drive = scenario.load ?? ((url, seconds, server) => load(url, scenario.request, seconds, server));
     if (scenario.warmup !== false) await drive(server.url, WARMUP, server); // JIT, page cache, statement caches
     server.check();
     const result = await drive(server.url, DURATION, server);
@@ -82,8 +84,9 @@ async function probe(url, { request, verify }) {
  * Runs autocannon and fails on any error, timeout or non-2xx answer. Latency percentiles come from
  * the per-response times (float ms): autocannon's own histogram has 1 ms buckets, too coarse here.
  */
-async function load(url, request, seconds) {
+async function load(url, request, seconds, server) {
   const latencies = [];
+  const cpuBefore = server ? cpuTicks(server.pid) : undefined;
   const instance = autocannon({
     url: url + request.path,
     method: request.method,
@@ -102,7 +105,24 @@ async function load(url, request, seconds) {
   if (latencies.length === 0) throw new Error(`${request.method} ${request.path}: no responses in ${seconds} s`);
   latencies.sort((a, b) => a - b);
   const at = (q) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))];
-  return { rps: result.requests.average, p50: at(0.5), p99: at(0.99) };
+  const cpuAfter = server ? cpuTicks(server.pid) : undefined;
+  // The server's CPU per answer holds on a busy machine where req/s swings with the load.
+  const cpuUs = cpuBefore !== undefined && cpuAfter !== undefined ? ((cpuAfter - cpuBefore) * TICK_US) / latencies.length : NaN;
+  return { rps: result.requests.average, p50: at(0.5), p99: at(0.99), cpuUs };
+}
+
+/** Linux clock ticks per second (USER_HZ): 100 on every mainstream kernel. */
+const TICK_US = 1e6 / 100;
+
+/** utime + stime of a process, in clock ticks (/proc/<pid>/stat); undefined off Linux. */
+function cpuTicks(pid) {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  } catch {
+    return undefined;
+  }
 }
 
 /** Per-metric median over rounds (every numeric key); `info` notes come from the last round. */
@@ -119,6 +139,7 @@ function medians(runs) {
 
 const latency = (r) => `${r.p50.toFixed(2)} / ${r.p99.toFixed(2)} ms`;
 const rps = (r) => Math.round(r.rps).toLocaleString('en-US');
+const cpuPerRequest = (ours, base) => (Number.isFinite(ours.cpuUs) && Number.isFinite(base.cpuUs) ? `${Math.round(ours.cpuUs)} / ${Math.round(base.cpuUs)}` : 'n/a');
 
 /**
  * Rows of the metrics table for one scenario. A metric is
@@ -183,12 +204,12 @@ async function main() {
       }
       const ratio = ours.rps / base.rps;
       if (scenario.goal !== false) ratios.set(scenario.name, ratio);
-      rows.push([scenario.name, rps(ours), rps(base), `${ratio.toFixed(2)}×`, latency(ours), latency(base)]);
+      rows.push([scenario.name, rps(ours), rps(base), `${ratio.toFixed(2)}×`, latency(ours), latency(base), cpuPerRequest(ours, base)]);
     } catch (err) {
       failed++;
       process.stderr.write(`bench: ${scenario.name} FAILED: ${err.message}\n`);
       if (scenario.metrics) metricTable.push([scenario.name, 'FAILED', '', '', '', '', '']);
-      else rows.push([scenario.name, 'FAILED', '', '', '', '']);
+      else rows.push([scenario.name, 'FAILED', '', '', '', '', '']);
     }
   }
 
@@ -229,8 +250,8 @@ async function main() {
       '',
       `autocannon: ${CONNECTIONS} connections`,
       '',
-      '| scenario | deployd-ts req/s | baseline req/s | ratio | p50/p99 (ours) | p50/p99 (baseline) |',
-      '|---|---:|---:|---:|---:|---:|',
+      '| scenario | deployd-ts req/s | baseline req/s | ratio | p50/p99 (ours) | p50/p99 (baseline) | server CPU µs/req (ours / baseline) |',
+      '|---|---:|---:|---:|---:|---:|---:|',
       ...rows.map(markdown),
       '',
       `Goal: ≥ ${GOAL}× the baseline's throughput. Met: ${met.join(', ') || 'none'}. Missed: ${missed.join(', ') || 'none'}.`,

@@ -38,7 +38,9 @@ export function deployd(resources, { label = 'deployd-ts', env = {}, files = {},
     label,
     async start() {
       // What bin/deployd execs (node's snapshot: only the hook workers load isolated-vm), run directly for PROFILE_FLAGS.
-      const entry = path.join(ROOT, 'dist', 'src', 'cli', 'main.js');
+      // BENCH_BUILD: another build's dist/ (a copy of an earlier commit's, inside this checkout so
+      // node_modules resolve), for before/after runs alternated in one session.
+      const entry = path.join(process.env.BENCH_BUILD ? path.resolve(process.env.BENCH_BUILD) : path.join(ROOT, 'dist'), 'src', 'cli', 'main.js');
       if (!fs.existsSync(entry)) throw new Error(`${entry} is missing: build first (npx tsc -p .)`);
       const dir = tempDir();
       for (const [name, config] of Object.entries(resources)) {

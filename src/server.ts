@@ -249,8 +249,9 @@ export async function createServer(options: ServerOptions): Promise<DeploydServe
   // While shutting down, answers in flight close their connection so keep-alive clients do not
   // hold the process open past the grace period.
   let shuttingDown = false;
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (shuttingDown) reply.header('Connection', 'close');
+    done(null, payload);
   });
 
   let gateway: RealtimeGateway | undefined;

@@ -13,9 +13,11 @@ import type { Collection } from '../collections/collection.js';
 import { dispatch } from '../collections/dispatch.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
+import { madeJson } from '../util/json-text.js';
 import { RawJson, type SessionChange } from '../pipeline/answer.js';
 import { runRequest } from '../pipeline/run-request.js';
 import type { QueryLimits } from '../query/filter.js';
+import { declareCollectionNote, noteCollection } from './request-collection.js';
 import { parseSearch, splitUrl } from './request-input.js';
 
 export interface CollectionRoutesOptions {
@@ -27,10 +29,12 @@ export interface CollectionRoutesOptions {
 }
 
 const HANDLED = ['GET', 'POST', 'PUT', 'DELETE'] as const;
+const JSON_TYPE = 'application/json; charset=utf-8';
 const NOT_ALLOWED = ['PATCH'] as const;
 
 export async function collectionRoutes(app: FastifyInstance, options: CollectionRoutesOptions): Promise<void> {
   const { registry, auth, limits } = options;
+  declareCollectionNote(app);
 
   app.route({
     method: [...HANDLED],
@@ -43,6 +47,7 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
         throw Errors.resourceNotFound();
       }
       const { entry, rest } = resolved;
+      noteCollection(request, entry.name);
       if (entry.error) throw entry.error;
       const collection = entry.collection as Collection;
       const identity = await auth.identify(request.headers);
@@ -57,7 +62,10 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       if (answer.session) setSessionCookie(request, reply, answer.session);
       if (answer.status) reply.code(answer.status);
       if (answer.status === 204) return reply.send();
-      if (answer.body instanceof RawJson) return reply.type('application/json; charset=utf-8').send(answer.body.text);
+      if (answer.body instanceof RawJson) return reply.type(JSON_TYPE).send(answer.body.text);
+      // A committed document answered as stored: its text was made once for the event log.
+      const made = madeJson(answer.body);
+      if (made !== undefined) return reply.type(JSON_TYPE).send(made);
       return answer.body ?? null;
     },
   });

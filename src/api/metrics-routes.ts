@@ -10,6 +10,7 @@ import type { MasterKey } from '../auth/master-key.js';
 import type { Registry } from '../collections/registry.js';
 import { Errors } from '../errors.js';
 import type { Metrics } from '../metrics/metrics.js';
+import { collectionOf } from './request-collection.js';
 import { splitUrl } from './request-input.js';
 
 export interface MetricsRoutesOptions {
@@ -23,8 +24,11 @@ export async function metricsRoutes(app: FastifyInstance, options: MetricsRoutes
   const { metrics, registry, masterKey } = options;
   const tokenDigest = options.token ? sha256(options.token) : undefined;
 
-  app.addHook('onResponse', async (request, reply) => {
-    metrics.request(routeLabel(request.routeOptions.url, request.raw.url ?? '/', registry), request.method, reply.statusCode, reply.elapsedTime / 1000);
+  // A callback hook, not an async one: no promise per request for a synchronous count.
+  app.addHook('onResponse', (request, reply, done) => {
+    const route = collectionOf(request) ?? routeLabel(request.routeOptions.url, request.raw.url ?? '/', registry);
+    metrics.request(route, request.method, reply.statusCode, reply.elapsedTime / 1000);
+    done();
   });
   app.addHook('onError', async (_request, _reply, err) => metrics.error(err));
 

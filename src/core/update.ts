@@ -26,7 +26,9 @@ export function emptyUpdate(): UpdateSpec {
 
 export function applyUpdate(stored: Doc, spec: UpdateSpec): Doc {
   const doc: Doc = { ...stored };
-  for (const [key, value] of Object.entries(spec.set)) doc[key] = value;
+  for (const key in spec.set) doc[key] = spec.set[key];
+  // Most bodies only set fields: the commands below cost nothing then (no entry arrays per request).
+  if (onlySets(spec)) return doc;
   for (const key of spec.unset) delete doc[key];
   for (const [key, amount] of Object.entries(spec.inc)) {
     const current = doc[key];
@@ -55,6 +57,16 @@ function arrayAt(doc: Doc, key: string, command: string): unknown[] {
   if (current === undefined || current === null) return [];
   if (!Array.isArray(current)) throw Errors.badRequest(`cannot ${command} "${key}": it is not an array`);
   return current;
+}
+
+/** Whether the spec does nothing but `$set` (a create's body, most updates). */
+export function onlySets(spec: UpdateSpec): boolean {
+  return spec.unset.length === 0 && isEmptyRecord(spec.inc) && isEmptyRecord(spec.push) && isEmptyRecord(spec.pull) && isEmptyRecord(spec.addUnique);
+}
+
+function isEmptyRecord(record: object): boolean {
+  for (const _ in record) return false;
+  return true;
 }
 
 export function hasChanges(spec: UpdateSpec): boolean {

@@ -13,7 +13,7 @@
  * older than what is kept) asks the client to refetch instead of silently missing events.
  */
 import { randomBytes } from 'node:crypto';
-import { jsonSize } from '../util/json-size.js';
+import { messageJson } from './message-json.js';
 import type { EventMessage } from './messages.js';
 
 export interface LoggedEvent {
@@ -72,9 +72,9 @@ export function covers(through: string, id: string): boolean {
   return a !== undefined && b !== undefined && a.epoch === b.epoch && b.seq <= a.seq;
 }
 
-/** An event's size as the log counts it: its JSON, about what a client frame carries. */
+/** An event's size as the log counts it: its JSON (made once, shared with the answer and frames). */
 export function frameBytes(message: EventMessage): number {
-  return jsonSize(message);
+  return Buffer.byteLength(messageJson(message));
 }
 
 /** Start time plus randomness: two runs (or instances) started in the same millisecond differ. */

@@ -90,7 +90,7 @@ export class LocalEventLog implements EventLog {
     let bytes = 0;
     for (let i = this.first; i < this.events.length; i++) {
       const event = this.events[i]!;
-      bytes += JSON.stringify(event.message).length + event.id.length;
+      bytes += event.bytes + event.id.length;
     }
     return { events: this.events.length - this.first, bytes };
   }

@@ -17,6 +17,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Redis } from 'ioredis';
 import { newEpoch, parseEventId, type EventLog, type LoggedEvent, type LogListener, type LogStats, type LogStatus } from './event-log.js';
 import type { EventMessage } from './messages.js';
+import { messageJson } from './message-json.js';
 import { KEYS, openConnection, RedisStream, type StreamEntry } from './redis-stream.js';
 
 /** An event committed here. */
@@ -145,7 +146,7 @@ export class RedisEventLog implements EventLog {
   }
 
   private append(message: EventMessage): void {
-    const own: Own = { n: ++this.n, at: Date.now(), json: JSON.stringify(message), message };
+    const own: Own = { n: ++this.n, at: Date.now(), json: messageJson(message), message };
     if (!this.up) {
       this.deliverHere(own);
       this.enqueue(own);

@@ -10,6 +10,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { covers, type EventLog, type LoggedEvent, type LogListener } from '../events/event-log.js';
+import { storedChangeFrame } from '../events/message-json.js';
 import type { CollectionChange, CustomEvent } from '../events/messages.js';
 import type { JsonObject } from '../hooks/protocol.js';
 import { ANONYMOUS, wants, type Connection, type Identity } from './connection.js';
@@ -28,6 +29,8 @@ export type DeliveryObserver = (event: LoggedEvent, audience: Audience) => void;
 export class Delivery implements LogListener {
   /** Frames go out in log order: each event's sends wait for the previous event's. */
   private chain: Promise<void> = Promise.resolve();
+  /** Links of `chain` not yet run: at 0, an event nobody here receives needs no link of its own. */
+  private waiting = 0;
   private readonly observers = new Set<DeliveryObserver>();
 
   constructor(
@@ -58,7 +61,7 @@ export class Delivery implements LogListener {
 
   /** The log may have lost events: every client refetches (`resync_required`), then live events go on. */
   gap(): void {
-    this.chain = this.chain.then(() => {
+    this.then(() => {
       for (const connection of this.transport.connections) this.transport.send(connection, serverFrames.resyncRequired());
     });
   }
@@ -129,13 +132,19 @@ export class Delivery implements LogListener {
 
   private fanOut(event: LoggedEvent, message: CollectionChange | CustomEvent): void {
     const recipients = [...this.transport.connections].filter((c) => c.pending !== null || wants(c, message));
+    if (recipients.length === 0 && this.waiting === 0) {
+      // No socket here wants it and nothing is still being sent: only the observers hear of it, now
+      // (in log order all the same), without a permission check or a link in the chain.
+      for (const observer of this.observers) observer(event, { delivered: {}, refused: [] });
+      return;
+    }
     // Who each recipient was when the event was committed: an `auth` that lands while the
     // permissions are evaluated must not make the client miss the event.
     const keys = recipients.map((c) => c.identity.key);
     // Evaluate permissions now (concurrently with earlier events), deliver in log order.
     const frames = this.audienceFrames(event, recipients.map((c) => c.identity));
     frames.catch(() => {}); // awaited (and reported) in the delivery chain; never an unhandled rejection
-    this.chain = this.chain.then(async () => {
+    this.then(async () => {
       const byIdentity = await frames;
       const audience: Audience = { delivered: {}, refused: [] };
       recipients.forEach((connection, i) => {
@@ -154,7 +163,15 @@ export class Delivery implements LogListener {
         else if (!audience.refused.includes(keys[i])) audience.refused.push(keys[i]);
       });
       for (const observer of this.observers) observer(event, audience);
-    }).catch((err: Error) => this.log.error({ err: err.message }, 'real-time delivery failed'));
+    });
+  }
+
+  /** Runs `step` after every step queued before it (a failure is reported, and the chain goes on). */
+  private then(step: () => void | Promise<void>): void {
+    this.waiting++;
+    this.chain = this.chain.then(step)
+      .catch((err: Error) => this.log.error({ err: err.message }, 'real-time delivery failed'))
+      .finally(() => { this.waiting--; });
   }
 
   /** One serialized frame per distinct identity (null: not allowed). */
@@ -177,6 +194,8 @@ export class Delivery implements LogListener {
         document = null; // a failing read check (a Get hook that fails) fails closed
       }
       if (!document) return frames.set(identity.key, null);
+      // A reader whose view is the stored document itself gets the change's one shared text.
+      if (document === message.document) return frames.set(identity.key, storedChangeFrame(message, event.id));
       const key = JSON.stringify(document);
       let frame = byDocument.get(key);
       if (!frame) {

@@ -16,6 +16,7 @@ import type { CollectionStore, Store, StoreStatus } from '../store.js';
 import type { Doc } from '../../core/document.js';
 import type { FindOptions } from '../../core/filter.js';
 import type { UpdateSpec } from '../../core/update.js';
+import { rememberJson, withIdJson } from '../../util/json-text.js';
 import { Checkpointer } from './checkpointer.js';
 import { sortKey } from './sort-key.js';
 import { FilterTranslator, jsonPath } from './translate.js';
@@ -30,6 +31,13 @@ export interface SqliteStoreOptions {
 }
 
 type Statement = Database.Statement<unknown[]>;
+
+interface PendingWrite {
+  write: () => void;
+  schema?: CollectionSchema;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
 
 export class SqliteStore implements Store {
   readonly description: string;
@@ -85,6 +93,7 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.db.open) this.commitGroup(); // writes asked before the close are committed, not dropped
     await this.checkpointer?.close();
     if (this.db.open) this.db.close();
   }
@@ -97,6 +106,62 @@ export class SqliteStore implements Store {
       this.statements.set(sql, stmt);
     }
     return stmt;
+  }
+
+  /** Writes waiting for the group commit at the end of this turn of the event loop. */
+  private pending: PendingWrite[] = [];
+
+  /**
+   * Group commit. Writes asked for in the same turn of the event loop (the requests read from the
+   * sockets in one poll phase) commit together at its end, in one transaction; every caller
+   * resolves only once that commit is done. The changed pages go to the WAL once per group instead
+   * of once per document: the commit was most of an insert's cost.
+   *
+   * Each write must be one statement: SQLite backs out a failing statement alone (a unique value
+   * taken: its default ABORT) and the transaction goes on, so that write fails alone. An error that
+   * ends the whole transaction (disk full, I/O) fails every write of the group: none was kept.
+   */
+  groupWrite(write: () => void, schema?: CollectionSchema): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.pending.push({ write, schema, resolve, reject });
+      if (this.pending.length === 1) setImmediate(() => this.commitGroup());
+    });
+  }
+
+  private commitGroup(): void {
+    const group = this.pending;
+    this.pending = [];
+    if (group.length === 0) return; // committed already (by close)
+    if (group.length === 1) {
+      const [only] = group;
+      try {
+        this.run(only.write, only.schema);
+        only.resolve();
+      } catch (err) {
+        only.reject(err);
+      }
+      return;
+    }
+    const failures = new Map<PendingWrite, unknown>();
+    try {
+      this.transaction(() => {
+        for (const pending of group) {
+          try {
+            this.run(pending.write, pending.schema);
+          } catch (err) {
+            if (!this.db.inTransaction) throw err; // rolled back whole: the group fails
+            failures.set(pending, err);
+          }
+        }
+      });
+    } catch (err) {
+      for (const pending of group) pending.reject(err); // the commit itself failed: nothing was written
+      return;
+    }
+    for (const pending of group) {
+      if (failures.has(pending)) pending.reject(failures.get(pending));
+      else pending.resolve();
+    }
   }
 
   /** Runs `fn` in a write transaction that takes the lock up front (no upgrade deadlocks). */
@@ -124,38 +189,41 @@ export class SqliteStore implements Store {
 
 class SqliteCollection implements CollectionStore {
   private readonly qtable: string;
+  private readonly insertSql: string;
 
   constructor(private readonly store: SqliteStore, private readonly schema: CollectionSchema, table: string) {
     this.qtable = quoteId(table);
+    this.insertSql = `INSERT INTO ${this.qtable} (id, data) VALUES (?, ?)`;
   }
 
   async find(filter: Filter, options: FindOptions = {}): Promise<Doc[]> {
-    return this.select(filter, options).map(toDoc);
+    return (this.select(filter, options) as Row[]).map(toDoc);
   }
 
   /** The same rows as `find`, as one JSON array text: no parse/serialize round trip per document. */
   async findJson(filter: Filter, options: FindOptions = {}): Promise<string> {
-    const rows = this.select(filter, options);
-    let out = '[';
-    for (let i = 0; i < rows.length; i++) {
-      const { id, data } = rows[i];
-      if (i > 0) out += ',';
-      out += data.length > 2 ? `{"id":${JSON.stringify(id)},${data.slice(1)}` : `{"id":${JSON.stringify(id)}}`;
-    }
-    return out + ']';
+    // Each row's document text is made by SQLite (withIdJson's, in SQL): one string per row
+    // instead of a row object with two, 15% less CPU for a page of 50 in a micro-benchmark.
+    const texts = this.select(filter, options, ROW_JSON) as string[];
+    return `[${texts.join(',')}]`;
   }
 
-  private select(filter: Filter, options: FindOptions): Row[] {
+  private select(filter: Filter, options: FindOptions, columns = 'id, data'): Row[] | string[] {
     const translator = new FilterTranslator(this.schema);
     const where = translator.translate(filter);
-    let sql = `SELECT id, data FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
+    let sql = `SELECT ${columns} FROM ${this.qtable} WHERE ${where.sql} ORDER BY ${translator.orderBy(options.sort)}`;
     const params: Record<string, unknown> = { ...where.params };
     if (options.limit !== undefined || options.skip !== undefined) {
-      sql += ' LIMIT @limit OFFSET @skip';
-      params.limit = options.limit ?? -1;
+      // The limit is written into the SQL, not bound: SQLite re-prepares a statement whose LIMIT
+      // parameter is bound again (its plan may depend on it), which cost a GET about 10 µs. Limits
+      // are few distinct integers; the offset (any page) stays a parameter.
+      const limit = options.limit ?? -1;
+      sql += Number.isSafeInteger(limit) ? ` LIMIT ${limit} OFFSET @skip` : ' LIMIT @limit OFFSET @skip';
+      if (!Number.isSafeInteger(limit)) params.limit = limit;
       params.skip = options.skip ?? 0;
     }
-    return this.store.run(() => this.store.prepare(sql).all(params)) as Row[];
+    const pluck = columns === ROW_JSON; // a statement of its own (its SQL differs), always plucked
+    return this.store.run(() => this.store.prepare(sql).pluck(pluck).all(params)) as Row[] | string[];
   }
 
   async count(filter: Filter): Promise<number> {
@@ -166,7 +234,9 @@ class SqliteCollection implements CollectionStore {
 
   async insert(doc: Doc): Promise<Doc> {
     const { id, ...data } = doc;
-    this.store.run(() => this.store.prepare(`INSERT INTO ${this.qtable} (id, data) VALUES (?, ?)`).run(id, JSON.stringify(data)), this.schema);
+    const text = JSON.stringify(data);
+    await this.store.groupWrite(() => { this.store.prepare(this.insertSql).run(id, text); }, this.schema);
+    rememberDocument(doc, text);
     return doc;
   }
 
@@ -179,7 +249,9 @@ class SqliteCollection implements CollectionStore {
       if (!row) return null;
       const updated = applyUpdate(toDoc(row), spec);
       const { id: _id, ...data } = updated;
-      this.store.prepare(write).run(JSON.stringify(data), id);
+      const text = JSON.stringify(data);
+      this.store.prepare(write).run(text, id);
+      rememberDocument(updated, text);
       return updated;
     }), this.schema);
   }
@@ -200,6 +272,18 @@ class SqliteCollection implements CollectionStore {
 interface Row {
   id: string;
   data: string;
+}
+
+/** `withIdJson(id, data)` in SQL: json_quote escapes a string as JSON.stringify does. */
+const ROW_JSON = `CASE WHEN length(data) > 2 THEN '{"id":' || json_quote(id) || ',' || substr(data, 2) ELSE '{"id":' || json_quote(id) || '}' END`;
+
+/** The document's text from its stored data's, for whoever serializes it next (the answer, the event log). */
+function rememberDocument(doc: Doc, dataText: string): void {
+  for (const first in doc) {
+    // Only when `id` leads, as JSON.stringify(doc) would write it.
+    if (first === 'id') rememberJson(doc, withIdJson(doc.id, dataText));
+    return;
+  }
 }
 
 function toDoc(row: Row): Doc {
