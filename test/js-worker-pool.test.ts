@@ -36,6 +36,22 @@ async function growTo(pool: JsHookRunner, n: number): Promise<number> {
   return batches;
 }
 
+/**
+ * Registers before/after hooks for a pool of one serving worker (no spare yet) with validate.js
+ * loaded; the returned function gives the pool inside the tests.
+ */
+function oneWorkerPool({ timeoutMs = 15_000, prepare }: { timeoutMs?: number; prepare?: (pool: JsHookRunner) => Promise<void> } = {}): () => JsHookRunner {
+  let runner: JsHookRunner | undefined;
+  before(async () => {
+    runner = new JsHookRunner(1, quiet);
+    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs, memoryMb: 32 });
+    assert.deepEqual(errors, {});
+    await prepare?.(runner);
+  }, { timeout: 60_000 });
+  after(() => runner?.close(), { timeout: 30_000 });
+  return () => runner!;
+}
+
 /** Roles of the workers that answer `memory()`, sorted. */
 async function rolesOf(pool: JsHookRunner): Promise<string[]> {
   return (await pool.memory()).map((m) => m.role).sort();
@@ -145,17 +161,10 @@ describe('/metrics reports the hook workers\' memory', () => {
 });
 
 describe('the warm spare starts once it is needed', () => {
-  let runner: JsHookRunner | undefined;
-
-  before(async () => {
-    runner = new JsHookRunner(1, quiet);
-    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs: 15_000, memoryMb: 32 });
-    assert.deepEqual(errors, {});
-  }, { timeout: 30_000 });
-  after(() => runner?.close(), { timeout: 30_000 });
+  const runner = oneWorkerPool();
 
   it('a worker killed before any spare exists is restarted; calls queued on it that had not begun are sent again and served', { timeout: 60_000 }, async () => {
-    const pool = runner!;
+    const pool = runner();
     assert.deepEqual(await rolesOf(pool), ['worker']);
     const [first] = pool.status().workers;
     // Queued on the one worker behind each other; none of them can begin before the kill is handled.
@@ -174,7 +183,7 @@ describe('the warm spare starts once it is needed', () => {
   });
 
   it('from then on the spare takes a dead worker\'s place at once, and a new spare starts behind it', { timeout: 60_000 }, async () => {
-    const pool = runner!;
+    const pool = runner();
     const spare = (await pool.memory()).find((m) => m.role === 'spare')!;
     const [worker] = pool.status().workers;
     process.kill(worker.pid!, 'SIGKILL');
@@ -189,17 +198,10 @@ describe('the warm spare starts once it is needed', () => {
 });
 
 describe('a stalled pool starts its spare', () => {
-  let runner: JsHookRunner | undefined;
-
-  before(async () => {
-    runner = new JsHookRunner(1, quiet);
-    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs: 15_000, memoryMb: 32 });
-    assert.deepEqual(errors, {});
-  }, { timeout: 30_000 });
-  after(() => runner?.close(), { timeout: 30_000 });
+  const runner = oneWorkerPool();
 
   it('a call made while the only worker spins is served by the spare, started then, before the spinning call ends', { timeout: 60_000 }, async () => {
-    const pool = runner!;
+    const pool = runner();
     assert.deepEqual(await rolesOf(pool), ['worker']);
     let spinEnded = false;
     const spinning = pool.run(validate('spin')).finally(() => { spinEnded = true; });
@@ -215,20 +217,15 @@ describe('a stalled pool starts its spare', () => {
 });
 
 describe('a dead or wedged hook worker: the run it was on fails, the runs queued behind it are sent again', () => {
-  // Title 'spin' loops until the time limit; any other title is validated at once.
-  const SPIN = "if (this.title === 'spin') { while (true) {} } this.checked = true;";
-  let runner: JsHookRunner | undefined;
-
-  before(async () => {
-    // One serving worker (and its warm spare): every call below queues on the same worker.
-    runner = new JsHookRunner(1, quiet);
-    const errors = await runner.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: SPIN }], { timeoutMs: 400, memoryMb: 32 });
-    assert.deepEqual(errors, {});
-    // The spare starts the first time every serving worker is stalled.
-    await stallOnce(runner);
-    await eventually(async () => (await runner!.memory()).some((m) => m.role === 'spare'), 30_000, 'the warm spare');
-  }, { timeout: 60_000 });
-  after(() => runner?.close(), { timeout: 30_000 });
+  // One serving worker and its warm spare (started by stalling the pool once): every call below
+  // queues on the same worker. 'spin' loops until the 400 ms limit.
+  const runner = oneWorkerPool({
+    timeoutMs: 400,
+    prepare: async (pool) => {
+      await stallOnce(pool);
+      await eventually(async () => (await pool.memory()).some((m) => m.role === 'spare'), 30_000, 'the warm spare');
+    },
+  });
 
   async function queueBehindSpin(pool: JsHookRunner) {
     const spin = pool.run(validate('spin'));
@@ -237,7 +234,7 @@ describe('a dead or wedged hook worker: the run it was on fails, the runs queued
   }
 
   it('killed: the head run fails as crashed, each run behind it is answered by the spare', { timeout: 60_000 }, async () => {
-    const pool = runner!;
+    const pool = runner();
     const [worker] = pool.status().workers;
     const { spin, behind } = await queueBehindSpin(pool);
     process.kill(worker.pid!, 'SIGKILL');
@@ -250,7 +247,7 @@ describe('a dead or wedged hook worker: the run it was on fails, the runs queued
   });
 
   it('stopped (SIGSTOP): past the limit and grace the head run times out, the runs behind it are answered elsewhere', { timeout: 60_000 }, async () => {
-    const pool = runner!;
+    const pool = runner();
     await eventually(async () => (await pool.memory()).some((m) => m.role === 'spare'), 30_000, 'a new warm spare');
     const [worker] = pool.status().workers;
     const { spin, behind } = await queueBehindSpin(pool);
