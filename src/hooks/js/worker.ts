@@ -82,14 +82,10 @@ interface Invocation {
   runId: number;
   sandbox: Sandbox;
   file: string;
-  /** Set once its hook code starts (its time limit counts from then, not from when it queued). */
+  /** Its time limit, counted from when its hook code started. */
   deadline: number;
+  /** Set once it parks (waits on a `dpd` call or a callback): answers it at the deadline. */
   timer?: NodeJS.Timeout;
-  began: boolean;
-  /** What to run it again with, if its sandbox is lost before it began. */
-  variant: HookVariant;
-  ctxJson: string;
-  retried: boolean;
 }
 
 const collections = new Map<string, LoadedCollection>();
@@ -175,16 +171,9 @@ function kill(sandbox: Sandbox): void {
 function lost(sandbox: Sandbox, culprit: number | undefined): void {
   if (sandbox.dead) return;
   kill(sandbox);
-  const innocents: Invocation[] = [];
+  // Every invocation here has begun (its code starts inside the call that creates it): none is run again.
   for (const inv of [...sandbox.invocations]) {
     const invocation = invocations.get(inv);
-    // Queued behind the culprit, its code never ran: run it again on a fresh sandbox, once.
-    if (invocation && !invocation.began && !invocation.retried && inv !== culprit) {
-      invocations.delete(inv);
-      sandbox.invocations.delete(inv);
-      innocents.push(invocation);
-      continue;
-    }
     const file = invocation?.file ?? `${sandbox.collection}/?.js`;
     const message = inv === culprit
       ? `hook exceeded its memory limit: ${file}`
@@ -203,16 +192,6 @@ function lost(sandbox: Sandbox, culprit: number | undefined): void {
       }
     });
   }
-  // After the rebuild above (setImmediate runs in order): each innocent starts once, on the new sandbox.
-  if (innocents.length > 0) setImmediate(() => { for (const invocation of innocents) run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true); });
-}
-
-/** The invocation's hook code started: its time limit runs from now. */
-function began(inv: number): void {
-  const invocation = invocations.get(inv);
-  if (!invocation || invocation.began) return;
-  invocation.began = true;
-  invocation.deadline = Date.now() + invocation.sandbox.timeoutMs;
 }
 
 function complete(inv: number, resultJson: string): void {
@@ -261,15 +240,8 @@ function failedCall(inv: number, sandbox: Sandbox, err: unknown): void {
   if (sandbox.isolate.isDisposed || /disposed/i.test(message)) {
     if (!sandbox.dead) lost(sandbox, /memory limit/i.test(message) ? inv : undefined);
     else lostAlready(inv);
-  } else if (/timed out/i.test(message)) {
-    const invocation = invocations.get(inv);
-    // Timed out before its code began (queued behind a runaway call): run it again, once.
-    if (invocation && !invocation.began && !invocation.retried) {
-      invocations.delete(inv);
-      sandbox.invocations.delete(inv);
-      setImmediate(() => run(invocation.runId, sandbox.collection, invocation.variant, invocation.ctxJson, true));
-    } else timedOut(inv);
-  } else complete(inv, failure(`hook failed: ${file}: ${message}`));
+  } else if (/timed out/i.test(message)) timedOut(inv);
+  else complete(inv, failure(`hook failed: ${file}: ${message}`));
 }
 
 /** An invocation whose sandbox died before (or while) it could be called. */
@@ -293,7 +265,7 @@ function timedOut(inv: number): void {
   }
 }
 
-function run(runId: number, name: string, variant: HookVariant, ctxJson: string, retried = false): void {
+function run(runId: number, name: string, variant: HookVariant, ctxJson: string): void {
   const loaded = collections.get(name);
   if (!loaded || loaded.hooks.length === 0) {
     send({ t: 'result', id: runId, resultJson: failure(`no hooks loaded for ${name}`) });
@@ -308,11 +280,10 @@ function run(runId: number, name: string, variant: HookVariant, ctxJson: string,
   }
   const file = sandbox.files.get(variant) ?? `${name}/${variant}.js`;
   const inv = nextInvocation++;
-  // Its time limit counts from when its code begins (see `began`).
-  invocations.set(inv, { runId, sandbox, file, deadline: Infinity, began: false, variant, ctxJson, retried });
+  // Its code begins now (no message says so: the server counts the run it sent first and has no
+  // answer for as begun), and its time limit with it.
+  invocations.set(inv, { runId, sandbox, file, deadline: Date.now() + sandbox.timeoutMs });
   sandbox.invocations.add(inv);
-  // No message says so: the server counts the run it sent first and has no answer for as begun.
-  began(inv);
   enter(inv, sandbox, sandbox.start, [inv, variant, ctxJson, namesJson], loaded.timeoutMs);
 }
 
