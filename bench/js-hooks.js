@@ -6,11 +6,13 @@
  *    hook worker does: the JavaScript work per invocation, without IPC.
  * 1. The host call path alone: the real JsHookRunner (worker processes, isolated-vm) called in
  *    this process with a trivial validate EventContext, one call at a time: per-call p50/p99.
- * 2. Over HTTP, paired: one bin/deployd server with two collections of the same schema, `plain`
- *    (no hook) and `hooked` (a trivial validate.js). POSTs alternate plain, hooked, plain, … on one
- *    keep-alive connection, so both sides see the same machine load; added p50/p99 = hooked − plain.
- * 3. Memory: RSS of the server and of each hook worker (/proc/<pid>/status) once started, and the
- *    isolates' heaps as `/metrics` reports them.
+ * 2. Over HTTP, paired, beside its floor: one bin/deployd server with two collections of the same
+ *    schema, `plain` (no hook) and `hooked` (a trivial validate.js), and the floor
+ *    (bench/baseline-hook-server.js: bare fastify + better-sqlite3 + one forked isolated-vm child,
+ *    the same two routes). POSTs go plain, hooked to each server in turn, one keep-alive connection
+ *    per server, so all four see the same machine load; added p50/p99 = hooked − plain.
+ * 3. Memory: RSS and PSS of each server and of its hook processes (/proc/<pid>/smaps_rollup) once
+ *    started, deployd-ts's again after the traffic, and its isolates' heaps as `/metrics` reports them.
  *
  *   node --no-node-snapshot bench/js-hooks.js     (after npx tsc -p .)
  * run.js runs it too (BENCH_ONLY=jshook selects only it). Timing is reported, never asserted.
@@ -21,7 +23,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { deployd } from './targets.js';
+import { baselineHook, deployd } from './targets.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, '..');
@@ -175,37 +177,47 @@ async function hookMetrics(url) {
   return text.split('\n').filter((line) => line.startsWith('dpd_hook_worker') || line.startsWith('dpd_hook_isolate'));
 }
 
+/**
+ * deployd-ts and the floor (bench/baseline-hook-server.js) started side by side; each one's memory
+ * is read before any request. Then every round sends plain and hooked POSTs to both, on one
+ * keep-alive connection per server, rotating the order, so both see the same machine load.
+ */
 async function overHttp() {
-  const target = deployd({ plain: SCHEMA, hooked: SCHEMA }, { label: 'deployd-ts', env: { METRICS_TOKEN }, files: { 'resources/hooked/validate.js': VALIDATE_JS } });
-  const server = await target.start();
+  const ours = await deployd({ plain: SCHEMA, hooked: SCHEMA }, { label: 'deployd-ts', env: { METRICS_TOKEN }, files: { 'resources/hooked/validate.js': VALIDATE_JS } }).start();
+  let floor;
   try {
-    // At start: the server and its workers, before any request.
+    floor = await baselineHook().start();
+    // At start: each server and its hook process(es), before any request.
     await new Promise((resolve) => setTimeout(resolve, 1000));
-    const start = footprint(server.pid);
-    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-    for (let i = 0; i < 500; i++) {
-      await post(agent, server.url, 'plain');
-      await post(agent, server.url, 'hooked');
-    }
-    const plain = [];
-    const hooked = [];
+    const start = { ours: footprint(ours.pid), floor: footprint(floor.pid) };
+    const sides = [
+      { name: 'ours', server: ours, collection: 'plain' },
+      { name: 'ours', server: ours, collection: 'hooked' },
+      { name: 'floor', server: floor, collection: 'plain' },
+      { name: 'floor', server: floor, collection: 'hooked' },
+    ].map((side) => ({ ...side, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), times: [] }));
+    const agentOf = (side) => sides.find((s) => s.server === side.server).agent;
+    for (let i = 0; i < 500; i++) for (const side of sides) await post(agentOf(side), side.server.url, side.collection);
     for (let i = 0; i < REQUESTS; i++) {
-      // Alternate which side goes first, so neither always follows the other.
-      if (i % 2 === 0) {
-        plain.push(await post(agent, server.url, 'plain'));
-        hooked.push(await post(agent, server.url, 'hooked'));
-      } else {
-        hooked.push(await post(agent, server.url, 'hooked'));
-        plain.push(await post(agent, server.url, 'plain'));
+      for (let k = 0; k < sides.length; k++) {
+        const side = sides[(i + k) % sides.length];
+        side.times.push(await post(agentOf(side), side.server.url, side.collection));
       }
     }
-    agent.destroy();
-    server.check();
-    const after = footprint(server.pid);
-    const metrics = await hookMetrics(server.url).catch(() => []);
-    return { plain: summary(plain), hooked: summary(hooked), start, after, metrics };
+    for (const side of sides) side.agent.destroy();
+    ours.check();
+    floor.check();
+    const after = footprint(ours.pid);
+    const metrics = await hookMetrics(ours.url).catch(() => []);
+    const timesOf = (name, collection) => summary(sides.find((s) => s.name === name && s.collection === collection).times);
+    return {
+      plain: timesOf('ours', 'plain'), hooked: timesOf('ours', 'hooked'),
+      floorPlain: timesOf('floor', 'plain'), floorHooked: timesOf('floor', 'hooked'),
+      start, after, metrics,
+    };
   } finally {
-    await server.stop();
+    await floor?.stop();
+    await ours.stop();
   }
 }
 
@@ -220,19 +232,26 @@ export async function jsHookBench() {
   lines.push('| host call path (JsHookRunner.run, trivial validate.js) | p50 ms | p99 ms | calls/s, 16 in flight |', '|---|---:|---:|---:|');
   lines.push(`| one call at a time, ${host.n} calls | ${ms(host.p50)} | ${ms(host.p99)} | ${Math.round(host.callsPerSecond)} |`, '');
   const web = await overHttp();
-  const added50 = web.hooked.p50 - web.plain.p50;
-  const added99 = web.hooked.p99 - web.plain.p99;
-  lines.push('| POST, one connection, alternating | p50 ms | p99 ms |', '|---|---:|---:|');
-  lines.push(`| plain (no hook), ${web.plain.n} requests | ${ms(web.plain.p50)} | ${ms(web.plain.p99)} |`);
-  lines.push(`| hooked (validate.js), ${web.hooked.n} requests | ${ms(web.hooked.p50)} | ${ms(web.hooked.p99)} |`);
-  lines.push(`| **added by the hook** (goal p50 ≤ ${GOALS.httpP50AddedMs}) | **${ms(added50)}** | ${ms(added99)} |`, '');
-  lines.push(`| memory MiB (RSS / PSS) | server | hook workers | total RSS | total PSS |`, '|---|---:|---:|---:|---:|');
+  const added = (hooked, plain) => ({ p50: hooked.p50 - plain.p50, p99: hooked.p99 - plain.p99 });
+  const ourAdded = added(web.hooked, web.plain);
+  const floorAdded = added(web.floorHooked, web.floorPlain);
+  lines.push('| POST, one connection per server, both servers in turn | deployd-ts p50 / p99 ms | floor p50 / p99 ms |', '|---|---:|---:|');
+  lines.push(`| plain (no hook), ${web.plain.n} requests each | ${ms(web.plain.p50)} / ${ms(web.plain.p99)} | ${ms(web.floorPlain.p50)} / ${ms(web.floorPlain.p99)} |`);
+  lines.push(`| hooked (validate.js), ${web.hooked.n} requests each | ${ms(web.hooked.p50)} / ${ms(web.hooked.p99)} | ${ms(web.floorHooked.p50)} / ${ms(web.floorHooked.p99)} |`);
+  lines.push(`| **added by the hook** (goal p50 ≤ ${GOALS.httpP50AddedMs}) | **${ms(ourAdded.p50)}** / ${ms(ourAdded.p99)} | **${ms(floorAdded.p50)}** / ${ms(floorAdded.p99)} |`, '');
+  lines.push('Floor: bench/baseline-hook-server.js, bare fastify + better-sqlite3 sending each hooked POST over IPC to one forked isolated-vm child (no pool, sandbox API or watchdog).', '');
+  lines.push(`| memory MiB (RSS / PSS) | server | hook processes | total RSS | total PSS |`, '|---|---:|---:|---:|---:|');
   const row = (label, m) => {
     const sum = (key) => m.server[key] + m.workers.reduce((a, w) => a + w[key], 0);
     const workers = m.workers.map((w) => `${w.rss.toFixed(1)} / ${w.pss.toFixed(1)}`).join(' + ') || 'none';
     return `| ${label} | ${m.server.rss.toFixed(1)} / ${m.server.pss.toFixed(1)} | ${workers} | ${sum('rss').toFixed(1)} | ${sum('pss').toFixed(1)} |`;
   };
-  lines.push(row(`at start (goal ≤ ${GOALS.startRssMb})`, web.start), row(`after ${2 * (REQUESTS + 500)} POSTs`, web.after), '');
+  lines.push(
+    row(`deployd-ts at start (goal ≤ ${GOALS.startRssMb} RSS)`, web.start.ours),
+    row('floor at start', web.start.floor),
+    row(`deployd-ts after ${4 * (REQUESTS + 500)} POSTs to both`, web.after),
+    '',
+  );
   if (web.metrics.length) lines.push('```', ...web.metrics, '```', '');
   const text = lines.join('\n');
   console.log(text);

@@ -73,6 +73,22 @@ export function baseline({ label = 'baseline', script = 'baseline-server.js' } =
   };
 }
 
+/**
+ * The floor for a hook in a child process (bench/baseline-hook-server.js): bare fastify +
+ * better-sqlite3 and one forked isolated-vm child; MALLOC_ARENA_MAX as bin/deployd sets it, so the
+ * memory each holds compares with deployd-ts's.
+ */
+export function baselineHook({ label = 'baseline (fastify + sqlite + isolated-vm child)' } = {}) {
+  return {
+    label,
+    async start() {
+      const dir = tempDir();
+      const args = [...PROFILE_FLAGS, path.join(HERE, 'baseline-hook-server.js'), '--db', path.join(dir, 'bench.sqlite'), '--port', '0', '--host', '127.0.0.1'];
+      return launch(label, process.execPath, args, { ...process.env, MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' }, dir);
+    },
+  };
+}
+
 /** The bare fastify + mongodb driver baseline (bench/baseline-mongo-server.js) on a fresh database. */
 export function baselineMongo(database, { label = 'baseline (fastify + mongodb)' } = {}) {
   return {
