@@ -26,19 +26,12 @@ export class Metrics {
   // Observed on every request: counted in plain numbers (./request-series.ts).
   private readonly requests = new FastCounter('dpd_http_requests_total', 'HTTP requests by collection (or route), method and status', ['collection', 'method', 'status'], this.registry);
   private readonly requestSeconds = new FastHistogram('dpd_http_request_duration_seconds', 'HTTP request latency by collection (or route) and method', ['collection', 'method'], LATENCY_BUCKETS, this.registry);
-  private readonly hookCalls = new client.Counter({
-    name: 'dpd_hook_calls_total',
-    help: 'Hook runs by language, event and outcome (ok; cancelled: cancel() with a message; error: a throw, crash or timeout)',
-    labelNames: ['language', 'event', 'outcome'] as const,
-    registers: [this.registry],
-  });
-  private readonly hookSeconds = new client.Histogram({
-    name: 'dpd_hook_duration_seconds',
-    help: 'Hook run time by language and event, IPC or gRPC included',
-    labelNames: ['language', 'event'] as const,
-    buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
-  });
+  // Observed on every hook run: plain numbers too (prom-client's labelled inc/observe cost 1.7 µs a run).
+  private readonly hookCalls = new FastCounter(
+    'dpd_hook_calls_total', 'Hook runs by language, event and outcome (ok; cancelled: cancel() with a message; error: a throw, crash or timeout)',
+    ['language', 'event', 'outcome'], this.registry,
+  );
+  private readonly hookSeconds = new FastHistogram('dpd_hook_duration_seconds', 'Hook run time by language and event, IPC or gRPC included', ['language', 'event'], LATENCY_BUCKETS, this.registry);
   private readonly storeErrors = new client.Counter({
     name: 'dpd_store_errors_total',
     help: 'Requests that failed because the database was unreachable or busy, by error code',
@@ -100,18 +93,16 @@ export class Metrics {
       ready: runner.ready ? (hookSet: string, events: HookEvent[]) => runner.ready!(hookSet, events) : undefined,
       status: runner.status ? () => runner.status!() : undefined,
       async run(ctx: EventContext, scope?: unknown, hookSet?: string): Promise<HookResult> {
-        const labels = { language: languageOf(ctx, hookSet), event: ctx.event as HookEvent };
-        const end = metrics.hookSeconds.startTimer(labels);
+        const language = languageOf(ctx, hookSet);
+        const started = performance.now();
+        let outcome = 'error';
         try {
           const result = await runner.run(ctx, scope, hookSet);
-          const outcome = !result.cancel ? 'ok' : result.cancel.isError || result.cancel.status >= 500 ? 'error' : 'cancelled';
-          metrics.hookCalls.inc({ ...labels, outcome });
+          outcome = !result.cancel ? 'ok' : result.cancel.isError || result.cancel.status >= 500 ? 'error' : 'cancelled';
           return result;
-        } catch (err) {
-          metrics.hookCalls.inc({ ...labels, outcome: 'error' });
-          throw err;
         } finally {
-          end();
+          metrics.hookCalls.child(language, ctx.event, outcome).inc();
+          metrics.hookSeconds.child(language, ctx.event).observe((performance.now() - started) / 1000);
         }
       },
     };
