@@ -32,5 +32,6 @@ export async function assertWriteHooksReady(hooks: ReadinessInput, runner: HookR
     const loadError = hooks.errors[event];
     if (loadError) throw Errors.hookLoad(loadError);
   }
-  if (hooks.key !== undefined) await runner.ready?.(hooks.key, events);
+  const waiting = hooks.key === undefined ? undefined : runner.ready?.(hooks.key, events);
+  if (waiting) await waiting;
 }

@@ -61,11 +61,14 @@ export class CompositeRunner implements HookRunner {
     return this.go && this.goEvents.get(hookSet)?.has(ctx.event) ? 'go' : 'js';
   }
 
-  async ready(hookSet: string, events: HookEvent[]): Promise<void> {
+  ready(hookSet: string, events: HookEvent[]): Promise<void> | undefined {
     const goEvents = this.goEvents.get(hookSet);
+    // JavaScript hooks are ready once loaded: only Go builds are waited for.
+    if (!goEvents && !this.js.ready) return undefined;
     const go = events.filter((event) => goEvents?.has(event));
     const js = events.filter((event) => !goEvents?.has(event));
-    await Promise.all([go.length > 0 ? this.go?.ready?.(hookSet, go) : undefined, js.length > 0 ? this.js.ready?.(hookSet, js) : undefined]);
+    const waiting = [go.length > 0 ? this.go?.ready?.(hookSet, go) : undefined, js.length > 0 ? this.js.ready?.(hookSet, js) : undefined].filter((p) => p !== undefined);
+    return waiting.length === 0 ? undefined : Promise.all(waiting).then(() => undefined);
   }
 
   run(ctx: EventContext, scope?: unknown, hookSet: string = ctx.collection): Promise<RunResult> {

@@ -72,8 +72,9 @@ export interface HookRunner {
    * (Errors.hookLoad, a load or compile error: 500; Errors.hookBuilding, still building past the
    * bound: 503 with Retry-After). A write asks this before
    * it stores anything, so a hook that cannot load never leaves a half-done write behind.
+   * Undefined when there is nothing to wait for (no promise, no turn of the microtask queue).
    */
-  ready?(hookSet: string, events: HookEvent[]): Promise<void>;
+  ready?(hookSet: string, events: HookEvent[]): Promise<void> | undefined;
   /**
    * Runs `ctx.event` from the hook set `hookSet` (default: the collection's name). A failed run
    * resolves to a `failedResult`; a hook that cannot run at all rejects with the DeploydError

@@ -34,8 +34,8 @@ export class ReportingRunner implements HookRunner {
     this.inner.setInternalHandler(handler);
   }
 
-  async ready(hookSet: string, events: HookEvent[]): Promise<void> {
-    await this.inner.ready?.(hookSet, events);
+  ready(hookSet: string, events: HookEvent[]): Promise<void> | undefined {
+    return this.inner.ready?.(hookSet, events);
   }
 
   status(): Partial<RunnerStatus> {
