@@ -18,10 +18,13 @@ export async function authRoutes(app: FastifyInstance, options: { registry: Regi
   app.post('/auth/login', async (request, reply) => {
     const users = registry.usersCollection();
     if (!users) throw Errors.resourceNotFound();
-    const identity = await auth.identify(request.headers);
-    const body = requireObjectBody(request.body);
-    const facts = { identity, requestId: String(request.id), key: `POST /${users.name}`, query: {}, body, url: '/login' };
-    const login = await runRequest(facts, (scope) => users.track(() => users.login(scope, body.username ?? body.email, body.password, request.ip, true)));
+    // Held while the caller is identified too: a reload meanwhile must not release this version's Login hook.
+    const login = await users.track(async () => {
+      const identity = await auth.identify(request.headers);
+      const body = requireObjectBody(request.body);
+      const facts = { identity, requestId: String(request.id), key: `POST /${users.name}`, query: {}, body, url: '/login' };
+      return runRequest(facts, (scope) => users.login(scope, body.username ?? body.email, body.password, request.ip, true));
+    });
     reply.header('Cache-Control', 'no-store');
     reply.header('X-Session-Token', login.token);
     return { token: login.token, expiresAt: new Date(login.session.lastActive + login.session.idleMs).toISOString(), user: login.user };

@@ -50,15 +50,19 @@ export async function collectionRoutes(app: FastifyInstance, options: Collection
       noteCollection(request, entry.name);
       if (entry.error) throw entry.error;
       const collection = entry.collection as Collection;
-      const identity = await auth.identify(request.headers);
-      if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
-      const parsed = parseSearch(search, limits.maxDepth);
-      const json = parsed.json;
-      // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
-      const { method, query, body } = overrideMethod(request.method === 'HEAD' ? 'GET' : request.method, parsed.raw, request.body);
-      noCache(reply);
-      const facts = { identity, requestId: String(request.id), key: `${method} /${collection.name}`, query, body, url: `/${rest.join('/')}` };
-      const answer = await runRequest(facts, (scope) => dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip }));
+      // Held from here, not only from dispatch: a reload while the caller is being identified must
+      // not release the hooks of the version this request resolved (it runs them just after).
+      const answer = await collection.track(async () => {
+        const identity = await auth.identify(request.headers);
+        if (identity.invalidated) reply.header('X-Session-Invalidated', 'true');
+        const parsed = parseSearch(search, limits.maxDepth);
+        const json = parsed.json;
+        // Fastify routes HEAD to this GET handler (exposeHeadRoutes) and drops the body itself.
+        const { method, query, body } = overrideMethod(request.method === 'HEAD' ? 'GET' : request.method, parsed.raw, request.body);
+        noCache(reply);
+        const facts = { identity, requestId: String(request.id), key: `${method} /${collection.name}`, query, body, url: `/${rest.join('/')}` };
+        return runRequest(facts, (scope) => dispatch(collection, scope, { method, rest, query, source: json ? 'json' : 'url', body, address: request.ip }));
+      });
       if (answer.session) setSessionCookie(request, reply, answer.session);
       if (answer.status) reply.code(answer.status);
       if (answer.status === 204) return reply.send();
