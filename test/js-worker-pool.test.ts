@@ -267,3 +267,34 @@ describe('a dead or wedged hook worker: the run it was on fails, the runs queued
     }
   });
 });
+
+describe('a hook set loaded while a worker is being added', () => {
+  let pool: JsHookRunner | undefined;
+  after(() => pool?.close(), { timeout: 30_000 });
+
+  it('reaches that worker before it serves, even when the serving worker answers the load only after the new one joined', { timeout: 60_000 }, async () => {
+    // The only serving worker spins until its time limit: it answers the next load only then.
+    const LIMIT_MS = 6000;
+    pool = new JsHookRunner(2, quiet);
+    assert.deepEqual(await pool.load('todos', [{ event: 'validate', file: 'todos/validate.js', source: VALIDATE }], { timeoutMs: LIMIT_MS, memoryMb: 32 }), {});
+    const spinning = pool.run(validate('spin'));
+    // A second run finds every serving worker with a call waiting: a worker is added (its hooks load first).
+    const queued = pool.run(validate('queued behind the spin'));
+    const loadingOther = pool.load('other', [{ event: 'validate', file: 'other/validate.js', source: 'this.other = true;' }], { timeoutMs: LIMIT_MS, memoryMb: 32 });
+    let otherLoaded = false;
+    void loadingOther.then(() => { otherLoaded = true; });
+    await eventually(() => pool!.status().workers.filter((w) => w.ready).length === 2, LIMIT_MS + 10_000, 'the added worker to serve');
+    assert.equal(otherLoaded, false, 'the added worker joined while the load of "other" still waited on the spinning one (the race this checks)');
+    assert.deepEqual(await loadingOther, {});
+    assert.match(JSON.stringify(await spinning), /timed out/);
+    assert.equal((await queued).data.checked, true);
+    // Every serving worker holds the set, and runs of it succeed wherever they land.
+    const hookSets = (await pool.memory()).filter((m) => m.role === 'worker').map((m) => m.isolates.map((i) => i.hookSet).sort());
+    assert.deepEqual(hookSets, [['other', 'todos'], ['other', 'todos']]);
+    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => pool!.run({ ...validate(`other ${i}`), collection: 'other' }, undefined, 'other')));
+    for (const result of results) {
+      assert.equal(result.cancel, undefined, JSON.stringify(result.cancel));
+      assert.equal(result.data.other, true);
+    }
+  });
+});

@@ -285,10 +285,12 @@ export class JsHookRunner implements HookRunner {
   async load(collection: string, hooks: HookSource[], limits: HookLimits): Promise<Partial<Record<HookEvent, string>>> {
     this.loaded.set(collection, { hooks, limits });
     await this.start();
-    const results = await Promise.all(this.workers.map((worker) => this.loadInto(worker, collection, { hooks, limits })));
-    // The spare and a worker being added load too, not waited for: neither serves this set before
-    // the load, which reaches a worker ahead of any event for the set.
+    const serving = this.workers.map((worker) => this.loadInto(worker, collection, { hooks, limits }));
+    // The spare and a worker being added load now too, not waited for: neither serves this set
+    // before the load, which reaches a worker ahead of any event for the set. (Sent only once the
+    // serving workers had answered, a worker added meanwhile could join them without the set.)
     for (const other of [this.spare, this.growing]) if (other) void this.loadInto(other, collection, { hooks, limits });
+    const results = await Promise.all(serving);
     return results.find((r) => r !== undefined) ?? {};
   }
 
@@ -304,7 +306,8 @@ export class JsHookRunner implements HookRunner {
 
   unload(collection: string): void {
     this.loaded.delete(collection);
-    for (const worker of this.all()) worker.send({ t: 'unload', collection });
+    // After `ready`, like a load: a worker still starting gets the set's load first, then this.
+    for (const worker of this.all()) void worker.ready.then(() => worker.send({ t: 'unload', collection }));
   }
 
   /** The serving workers, the spare and a worker being added. */
