@@ -190,21 +190,23 @@ async function overHttp() {
     // At start: each server and its hook process(es), before any request.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const start = { ours: footprint(ours.pid), floor: footprint(floor.pid) };
+    // One keep-alive connection per server, shared by its two collections.
+    const agents = { ours: new http.Agent({ keepAlive: true, maxSockets: 1 }), floor: new http.Agent({ keepAlive: true, maxSockets: 1 }) };
     const sides = [
       { name: 'ours', server: ours, collection: 'plain' },
       { name: 'ours', server: ours, collection: 'hooked' },
       { name: 'floor', server: floor, collection: 'plain' },
       { name: 'floor', server: floor, collection: 'hooked' },
-    ].map((side) => ({ ...side, agent: new http.Agent({ keepAlive: true, maxSockets: 1 }), times: [] }));
-    const agentOf = (side) => sides.find((s) => s.server === side.server).agent;
-    for (let i = 0; i < 500; i++) for (const side of sides) await post(agentOf(side), side.server.url, side.collection);
+    ].map((side) => ({ ...side, times: [] }));
+    const send = (side) => post(agents[side.name], side.server.url, side.collection);
+    for (let i = 0; i < 500; i++) for (const side of sides) await send(side);
     for (let i = 0; i < REQUESTS; i++) {
       for (let k = 0; k < sides.length; k++) {
         const side = sides[(i + k) % sides.length];
-        side.times.push(await post(agentOf(side), side.server.url, side.collection));
+        side.times.push(await send(side));
       }
     }
-    for (const side of sides) side.agent.destroy();
+    for (const agent of Object.values(agents)) agent.destroy();
     ours.check();
     floor.check();
     const after = footprint(ours.pid);
